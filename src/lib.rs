@@ -1,1 +1,7 @@
+//! session-ledger: the session history and billing usage of a video-visit
+//! platform, served through a SecureVideo-compatible History API.
+
 pub mod domain;
+pub mod records;
+pub mod secrets;
+pub mod store;

@@ -14,3 +14,53 @@ pub use timestamp::Timestamp;
 pub fn normalize_email(address: &str) -> String {
     address.trim().to_lowercase()
 }
+
+/// Full names match case-insensitively, surrounding spaces ignored.
+pub fn normalize_name(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+/// One `@`, something before it, a dotted domain after it, no spaces.
+pub fn is_plausible_email(address: &str) -> bool {
+    let address = address.trim();
+    let Some((local, domain)) = address.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !address.chars().any(char::is_whitespace)
+        && address.len() <= 254
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plausible_emails() {
+        assert!(is_plausible_email("aa@example.com"));
+        assert!(is_plausible_email(" AA@Changed.com "));
+        for bad in [
+            "",
+            "aa",
+            "aa@",
+            "@example.com",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "a@.com",
+            "a@com.",
+        ] {
+            assert!(!is_plausible_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn normalizes_for_matching() {
+        assert_eq!(normalize_email("  AA@Changed.COM "), "aa@changed.com");
+        assert_eq!(normalize_name(" Alex ALEXIS "), "alex alexis");
+    }
+}

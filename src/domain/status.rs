@@ -85,18 +85,24 @@ pub fn is_duplicate_of(
     first && earlier.billable_ts.plus_minutes(window_minutes) >= this.billable_ts
 }
 
-/// The line that appears on invoices and activity downloads.
+/// The names of the parties other than the host, as the invoice line lists them.
+pub fn join_guest_names(names: &[String]) -> String {
+    names.join(", ")
+}
+
+/// The line that appears on invoices and activity downloads; `guest_names`
+/// as made by [`join_guest_names`], empty when nobody else connected.
 pub fn usage_description(
     host_full_name: &str,
     session_id: i64,
-    guest_names: &[String],
+    guest_names: &str,
     status: Option<BillableStatus>,
     platform_name: &str,
 ) -> String {
     let mut line = format!("{host_full_name} Session #{session_id}");
     if !guest_names.is_empty() {
         line.push_str(" with ");
-        line.push_str(&guest_names.join(", "));
+        line.push_str(guest_names);
     }
     line.push_str(" - ");
     match status {
@@ -175,13 +181,14 @@ mod tests {
             usage_description(
                 "Aaron Johnson",
                 105236,
-                &["Trevor Stamp".into()],
+                "Trevor Stamp",
                 Some(BillableStatus::Bill),
                 "SecureVideo.com"
             ),
             "Aaron Johnson Session #105236 with Trevor Stamp - Counted Session"
         );
-        let guests = ["Dewey Gladstone", "Xiao Chu", "Marisa Zendejas"].map(String::from);
+        let guests =
+            join_guest_names(&["Dewey Gladstone", "Xiao Chu", "Marisa Zendejas"].map(String::from));
         assert_eq!(
             usage_description(
                 "Jonathan Vernon",
@@ -197,27 +204,15 @@ mod tests {
     #[test]
     fn describes_every_other_status() {
         assert_eq!(
-            usage_description("Ann Lee", 7, &[], None, "Support"),
+            usage_description("Ann Lee", 7, "", None, "Support"),
             "Ann Lee Session #7 - Not Connected"
         );
         assert_eq!(
-            usage_description(
-                "Ann Lee",
-                7,
-                &["Bo".into()],
-                Some(BillableStatus::Dupl),
-                "Support"
-            ),
+            usage_description("Ann Lee", 7, "Bo", Some(BillableStatus::Dupl), "Support"),
             "Ann Lee Session #7 with Bo - Likely Duplicate - does not count towards billable limits"
         );
         assert_eq!(
-            usage_description(
-                "Ann Lee",
-                7,
-                &["Bo".into()],
-                Some(BillableStatus::Comp),
-                "Acme"
-            ),
+            usage_description("Ann Lee", 7, "Bo", Some(BillableStatus::Comp), "Acme"),
             "Ann Lee Session #7 with Bo - Comped by Acme - does not count towards billable limits"
         );
     }

@@ -1,0 +1,262 @@
+//! The log format (SPEC §9): one JSON object per line, each a change to the
+//! ledger. `import` replays lines, `export` writes them, and every API write is
+//! recorded as the completed line that replays it (ids, codes and times filled
+//! in), so a replay reproduces the same ledger.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Timestamp;
+
+/// One line of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    #[serde(flatten)]
+    pub record: Record,
+    /// When the service applied the change; replays use it as their clock.
+    #[serde(
+        rename = "RecordedTs",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recorded_ts: Option<Timestamp>,
+    /// Connection events delivered in one batch share a number, so a replay
+    /// applies them together, exactly as they were first applied.
+    #[serde(rename = "Batch", default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "Type")]
+pub enum Record {
+    Company(CompanyRecord),
+    CompanyPlan(CompanyPlanRecord),
+    ApiKey(ApiKeyRecord),
+    RevokeApiKey(RevokeApiKeyRecord),
+    SupportAgent(SupportAgentRecord),
+    User(UserRecord),
+    Session(SessionRecord),
+    Connect(ConnectionEvent),
+    Disconnect(ConnectionEvent),
+    Deactivate(SessionActionRecord),
+    Comp(CompRecord),
+    Uncomp(SessionActionRecord),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompanyRecord {
+    #[serde(default)]
+    pub company_id: Option<i64>,
+    pub name: String,
+    #[serde(default)]
+    pub included_sessions_per_month: i64,
+    #[serde(default)]
+    pub overage_price_cents: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompanyPlanRecord {
+    pub company_id: i64,
+    pub included_sessions_per_month: i64,
+    pub overage_price_cents: i64,
+}
+
+/// An API key as stored: only the hash of its secret ever leaves the service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApiKeyRecord {
+    pub company_id: i64,
+    pub api_key: String,
+    pub secret_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RevokeApiKeyRecord {
+    pub api_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SupportAgentRecord {
+    #[serde(default)]
+    pub support_agent_id: Option<i64>,
+    pub full_name: String,
+    pub email_address: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserRecord {
+    pub company_id: i64,
+    #[serde(default)]
+    pub user_id: Option<i64>,
+    pub full_name: String,
+    #[serde(default)]
+    pub email_address: String,
+    #[serde(default)]
+    pub sms_number: String,
+    #[serde(default)]
+    pub default_resolution: String,
+    #[serde(default)]
+    pub time_zone_windows_id: String,
+    #[serde(default)]
+    pub help_number: String,
+    #[serde(default)]
+    pub external_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SessionRecord {
+    pub company_id: i64,
+    #[serde(default)]
+    pub session_id: Option<i64>,
+    pub user_id: i64,
+    /// Absent for a Meet Now session: the creation time is used.
+    #[serde(default)]
+    pub schedule_ts: Option<Timestamp>,
+    #[serde(default)]
+    pub schedule_type: Option<ScheduleType>,
+    #[serde(default)]
+    pub connect_code: Option<String>,
+    #[serde(default)]
+    pub participants: Vec<ParticipantRecord>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ScheduleType {
+    Scheduled,
+    MeetNow,
+    Rescheduled,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ParticipantRecord {
+    #[serde(default)]
+    pub participation_id: Option<i64>,
+    #[serde(default)]
+    pub participant_full_name: String,
+    #[serde(default, rename = "SecureVideoUserId")]
+    pub secure_video_user_id: Option<i64>,
+    #[serde(default)]
+    pub participant_email_address: String,
+    #[serde(default)]
+    pub participant_sms_number: String,
+    #[serde(default)]
+    pub participant_default_resolution: String,
+    #[serde(default)]
+    pub participant_time_zone_windows_id: String,
+    #[serde(default)]
+    pub participant_external_id: String,
+    #[serde(default)]
+    pub connect_code: Option<String>,
+    #[serde(default)]
+    pub should_auto_deliver_code: Option<String>,
+}
+
+/// A connection event as the video infrastructure reports it (SPEC §7); its
+/// `Type` (`Connect` or `Disconnect`) is the record's type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConnectionEvent {
+    pub event_id: String,
+    pub session_id: i64,
+    pub party: PartyKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participation_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_agent_id: Option<i64>,
+    pub call_id: String,
+    pub ts: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PartyKind {
+    Host,
+    Participant,
+    Support,
+}
+
+impl PartyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Host => "Host",
+            Self::Participant => "Participant",
+            Self::Support => "Support",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    Connect,
+    Disconnect,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SessionActionRecord {
+    pub session_id: i64,
+    #[serde(default)]
+    pub ts: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompRecord {
+    pub session_id: i64,
+    pub reason: String,
+    #[serde(default)]
+    pub ts: Option<Timestamp>,
+}
+
+impl Record {
+    /// The connection event this record is, if it is one.
+    pub fn as_event(&self) -> Option<(EventKind, &ConnectionEvent)> {
+        match self {
+            Record::Connect(event) => Some((EventKind::Connect, event)),
+            Record::Disconnect(event) => Some((EventKind::Disconnect, event)),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_fixed_forms_of_spec_section_9() {
+        let lines = [
+            r#"{"Type":"Company","CompanyId":1,"Name":"Acme","IncludedSessionsPerMonth":0,"OveragePriceCents":0}"#,
+            r#"{"Type":"User","CompanyId":1,"UserId":4,"FullName":"Aaron Johnson","EmailAddress":"aj@example.com"}"#,
+            r#"{"Type":"SupportAgent","SupportAgentId":7,"FullName":"Marisa Zendejas","EmailAddress":"mz@example.com"}"#,
+            r#"{"Type":"Session","CompanyId":1,"SessionId":105236,"UserId":4,"ScheduleTs":"2016-11-03T21:45:09.467","ScheduleType":"MeetNow","Participants":[{"ParticipationId":9,"ParticipantFullName":"Trevor Stamp","ParticipantEmailAddress":"ts@example.com"}]}"#,
+            r#"{"Type":"Connect","EventId":"a1","SessionId":105236,"Party":"Host","CallId":"h1","Ts":"2016-11-03T21:46:00"}"#,
+            r#"{"Type":"Deactivate","SessionId":105236,"Ts":"2016-11-04T00:00:00"}"#,
+            r#"{"Type":"Comp","SessionId":105236,"Reason":"goodwill","Ts":"2016-11-04T00:00:00"}"#,
+            r#"{"Type":"Uncomp","SessionId":105236,"Ts":"2016-11-04T00:00:00"}"#,
+        ];
+        for line in lines {
+            let parsed: LogLine =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let again: LogLine =
+                serde_json::from_str(&serde_json::to_string(&parsed).unwrap()).unwrap();
+            assert_eq!(parsed, again);
+        }
+    }
+
+    #[test]
+    fn an_event_line_is_the_operator_event_object() {
+        let line = r#"{"Type":"Disconnect","EventId":"e","SessionId":5,"Party":"Participant","ParticipationId":9,"CallId":"c","Ts":"2016-11-03T21:46:16.1Z","Batch":3}"#;
+        let parsed: LogLine = serde_json::from_str(line).unwrap();
+        let (kind, event) = parsed.record.as_event().unwrap();
+        assert_eq!(kind, EventKind::Disconnect);
+        assert_eq!(event.participation_id, Some(9));
+        assert_eq!(event.ts.to_string(), "2016-11-03T21:46:16.1");
+        assert_eq!(parsed.batch, Some(3));
+    }
+}

@@ -1,0 +1,176 @@
+//! Storage. One set of SQL, in `shared/`, is compiled once per backend with
+//! `Db` bound to that backend's sqlx driver, so SQLite and PostgreSQL cannot
+//! drift apart; what must differ lives in the two small backend modules below.
+//! `Store` picks the backend once, from the database URL.
+
+mod types;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::io::{AsyncBufRead, AsyncWrite};
+
+pub use types::*;
+
+use crate::domain::{Month, Timestamp};
+use crate::records::{ConnectionEvent, EventKind, LogLine};
+
+pub mod postgres;
+pub mod sqlite;
+
+/// Settings of the rules that the store applies while deriving fields.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    pub duplicate_window_minutes: i64,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            duplicate_window_minutes: 60,
+        }
+    }
+}
+
+/// The database, chosen once from the URL scheme, and the rules it applies.
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+    rules: Rules,
+}
+
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// Runs the same shared function on whichever backend this store is.
+macro_rules! on_backend {
+    ($store:expr, $pool:ident => $call:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($pool) => {
+                use self::sqlite::shared as backend;
+                $call
+            }
+            Backend::Postgres($pool) => {
+                use self::postgres::shared as backend;
+                $call
+            }
+        }
+    };
+}
+
+impl Store {
+    /// Connects (creating a SQLite file when missing) and applies migrations.
+    pub async fn open(database_url: &str, rules: Rules) -> Result<Self, StoreError> {
+        let backend = if database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+        {
+            let options = PgConnectOptions::from_str(database_url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?;
+            Backend::Postgres(pool)
+        } else if database_url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(database_url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?;
+            Backend::Sqlite(pool)
+        } else {
+            return Err(StoreError::Invalid(
+                "the database URL must start with sqlite: or postgres://".into(),
+            ));
+        };
+        let store = Store { backend, rules };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_backend!(self, pool => backend::ping(pool).await)
+    }
+
+    /// Applies one change (not a connection event) and records it.
+    pub async fn apply(&self, line: LogLine) -> Result<LogLine, StoreError> {
+        on_backend!(self, pool => backend::apply_one(pool, line, &self.rules).await)
+    }
+
+    pub async fn apply_events(
+        &self,
+        events: Vec<(EventKind, ConnectionEvent)>,
+        now: Timestamp,
+    ) -> Result<EventOutcome, StoreError> {
+        on_backend!(self, pool => backend::apply_event_batch(pool, events, now, &self.rules).await)
+    }
+
+    pub async fn import(
+        &self,
+        input: impl AsyncBufRead + Unpin,
+    ) -> Result<ImportSummary, StoreError> {
+        on_backend!(self, pool => backend::import(pool, input, &self.rules).await)
+    }
+
+    pub async fn export(&self, output: impl AsyncWrite + Unpin) -> Result<u64, StoreError> {
+        on_backend!(self, pool => backend::export(pool, output).await)
+    }
+
+    pub async fn api_key(
+        &self,
+        company_id: i64,
+        api_key: &str,
+    ) -> Result<Option<StoredKey>, StoreError> {
+        on_backend!(self, pool => backend::api_key(pool, company_id, api_key).await)
+    }
+
+    pub async fn company(&self, company_id: i64) -> Result<Option<Company>, StoreError> {
+        on_backend!(self, pool => backend::company(pool, company_id).await)
+    }
+
+    pub async fn company_named(&self, name: &str) -> Result<Option<Company>, StoreError> {
+        on_backend!(self, pool => backend::company_named(pool, name).await)
+    }
+
+    pub async fn history(&self, query: HistoryQuery) -> Result<HistoryReader, StoreError> {
+        on_backend!(self, pool => backend::read_history(pool, query).await)
+    }
+
+    pub async fn usage(&self, company_id: i64, month: Month) -> Result<UsageCounts, StoreError> {
+        on_backend!(self, pool => backend::usage(pool, company_id, month).await)
+    }
+
+    pub async fn audit(&self, session_id: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        on_backend!(self, pool => backend::audit(pool, session_id).await)
+    }
+
+    pub async fn session_company(&self, session_id: i64) -> Result<Option<i64>, StoreError> {
+        on_backend!(self, pool => backend::session_company(pool, session_id).await)
+    }
+}

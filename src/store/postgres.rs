@@ -1,0 +1,8 @@
+//! PostgreSQL: row locks, taken by the first UPDATE of each use case, order
+//! concurrent writers of the same company and session.
+
+pub type Db = sqlx::Postgres;
+pub(crate) const BEGIN_WRITE: &str = "BEGIN";
+
+#[path = "shared/mod.rs"]
+pub(crate) mod shared;

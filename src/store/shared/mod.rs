@@ -1,0 +1,30 @@
+//! The SQL and use cases shared by every backend. Compiled once per backend:
+//! `super::Db` is that backend's sqlx driver.
+
+mod entities;
+mod events;
+mod history;
+mod journal;
+mod porting;
+
+pub(crate) use entities::{api_key, company, company_named, session_company};
+pub(crate) use events::{apply_event_batch, audit};
+pub(crate) use history::{read_history, usage};
+pub(crate) use porting::{apply_one, export, import};
+
+use super::{BEGIN_WRITE, Db};
+use crate::store::StoreError;
+
+type Pool = sqlx::Pool<Db>;
+type Conn = <Db as sqlx::Database>::Connection;
+type Tx = sqlx::Transaction<'static, Db>;
+
+pub(crate) async fn ping(pool: &Pool) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1").execute(pool).await?;
+    Ok(())
+}
+
+/// Begins a transaction that will write.
+async fn begin_write(pool: &Pool) -> Result<Tx, StoreError> {
+    Ok(pool.begin_with(BEGIN_WRITE).await?)
+}

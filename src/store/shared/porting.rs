@@ -1,0 +1,204 @@
+//! Applying log lines — one from an API call, or a whole file on import —
+//! and writing the journal back out on export.
+
+use futures_util::TryStreamExt;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::events::{apply_events, comp, deactivate, uncomp};
+use super::journal::append;
+use super::{Conn, Pool, begin_write, entities};
+use crate::domain::Timestamp;
+use crate::records::{ConnectionEvent, EventKind, LogLine, Record};
+use crate::store::{ImportSummary, Rules, StoreError};
+
+/// Applies one change in its own transaction and returns the completed line
+/// (ids, codes and times filled in) as it was journaled.
+pub(crate) async fn apply_one(
+    pool: &Pool,
+    line: LogLine,
+    rules: &Rules,
+) -> Result<LogLine, StoreError> {
+    let mut tx = begin_write(pool).await?;
+    let line = apply_record(&mut tx, line, Timestamp::now(), rules).await?;
+    tx.commit().await?;
+    Ok(line)
+}
+
+/// Applies a change that is not a connection event, at `now` unless the line
+/// says when it happened.
+async fn apply_record(
+    conn: &mut Conn,
+    line: LogLine,
+    now: Timestamp,
+    rules: &Rules,
+) -> Result<LogLine, StoreError> {
+    let now = line.recorded_ts.unwrap_or(now);
+    let (company_id, record) = match line.record {
+        Record::Company(record) => {
+            let record = entities::create_company(&mut *conn, record, now).await?;
+            (
+                record.company_id.expect("assigned"),
+                Record::Company(record),
+            )
+        }
+        Record::CompanyPlan(record) => {
+            entities::update_plan(&mut *conn, &record).await?;
+            (record.company_id, Record::CompanyPlan(record))
+        }
+        Record::ApiKey(record) => {
+            entities::create_api_key(&mut *conn, &record, now).await?;
+            (record.company_id, Record::ApiKey(record))
+        }
+        Record::RevokeApiKey(record) => {
+            let company_id = crate::secrets::company_of_key(&record.api_key)
+                .ok_or_else(|| StoreError::NotFound("API key not found".into()))?;
+            entities::revoke_api_key(&mut *conn, &record, company_id, now).await?;
+            (company_id, Record::RevokeApiKey(record))
+        }
+        Record::SupportAgent(record) => (
+            0,
+            Record::SupportAgent(entities::create_support_agent(&mut *conn, record).await?),
+        ),
+        Record::User(record) => {
+            let record = entities::create_user(&mut *conn, record, now).await?;
+            (record.company_id, Record::User(record))
+        }
+        Record::Session(record) => {
+            let record = entities::create_session(&mut *conn, record, now).await?;
+            (record.company_id, Record::Session(record))
+        }
+        Record::Deactivate(mut record) => {
+            let now = record.ts.unwrap_or(now);
+            record.ts = Some(now);
+            (
+                deactivate(&mut *conn, &record, now, rules).await?,
+                Record::Deactivate(record),
+            )
+        }
+        Record::Comp(mut record) => {
+            let now = record.ts.unwrap_or(now);
+            record.ts = Some(now);
+            (
+                comp(&mut *conn, &record, now, rules).await?,
+                Record::Comp(record),
+            )
+        }
+        Record::Uncomp(mut record) => {
+            let now = record.ts.unwrap_or(now);
+            record.ts = Some(now);
+            (
+                uncomp(&mut *conn, &record, now, rules).await?,
+                Record::Uncomp(record),
+            )
+        }
+        Record::Connect(_) | Record::Disconnect(_) => {
+            unreachable!("connection events are applied in batches by apply_events")
+        }
+    };
+    let line = LogLine {
+        record,
+        recorded_ts: Some(now),
+        batch: None,
+    };
+    append(conn, company_id, None, &line).await?;
+    Ok(line)
+}
+
+/// Replays a log in one transaction: an invalid line stops the import with its
+/// line number, and nothing of the import is kept.
+pub(crate) async fn import(
+    pool: &Pool,
+    mut input: impl AsyncBufRead + Unpin,
+    rules: &Rules,
+) -> Result<ImportSummary, StoreError> {
+    let mut tx = begin_write(pool).await?;
+    let mut text = String::new();
+    let mut line_number = 0u64;
+    // Consecutive events of one recorded batch are applied together, as they
+    // were first applied.
+    let mut pending: Vec<(EventKind, ConnectionEvent)> = Vec::new();
+    let mut pending_batch: Option<(i64, Timestamp, u64)> = None;
+    let fail = |line: u64, error: StoreError| match error {
+        StoreError::Invalid(message)
+        | StoreError::NotFound(message)
+        | StoreError::Conflict(message) => StoreError::ImportLine { line, message },
+        other => other,
+    };
+    loop {
+        text.clear();
+        let read = input.read_line(&mut text).await?;
+        line_number += 1;
+        let parsed = if read == 0 || text.trim().is_empty() {
+            None
+        } else {
+            let line: LogLine =
+                serde_json::from_str(text.trim()).map_err(|error| StoreError::ImportLine {
+                    line: line_number,
+                    message: error.to_string(),
+                })?;
+            Some(line)
+        };
+        let joins_pending = match (&parsed, pending_batch) {
+            (Some(line), Some((batch, _, _))) => {
+                line.record.as_event().is_some() && line.batch == Some(batch)
+            }
+            _ => false,
+        };
+        if !joins_pending && let Some((_, at, first_line)) = pending_batch.take() {
+            let events = std::mem::take(&mut pending);
+            apply_events(&mut tx, &events, at, None, rules)
+                .await
+                .map_err(|error| fail(first_line, error))?;
+        }
+        let Some(line) = parsed else {
+            if read == 0 {
+                break;
+            }
+            continue;
+        };
+        let now = line.recorded_ts.unwrap_or_else(Timestamp::now);
+        if let Some((kind, event)) = line.record.as_event() {
+            match line.batch {
+                Some(batch) => {
+                    if pending_batch.is_none() {
+                        pending_batch = Some((batch, now, line_number));
+                    }
+                    pending.push((kind, event.clone()));
+                }
+                None => {
+                    apply_events(&mut tx, &[(kind, event.clone())], now, None, rules)
+                        .await
+                        .map_err(|error| fail(line_number, error))?;
+                }
+            }
+        } else {
+            apply_record(&mut tx, line, now, rules)
+                .await
+                .map_err(|error| fail(line_number, error))?;
+        }
+    }
+    tx.commit().await?;
+    Ok(ImportSummary {
+        lines: line_number - 1,
+    })
+}
+
+/// Writes every change ever made, platform-wide ones first, then each
+/// company's in the order they happened.
+pub(crate) async fn export(
+    pool: &Pool,
+    mut output: impl AsyncWrite + Unpin,
+) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut lines =
+        sqlx::query_scalar::<_, String>("SELECT record FROM journal ORDER BY company_id, seq")
+            .fetch(&mut *tx);
+    let mut count = 0u64;
+    while let Some(record) = lines.try_next().await? {
+        output.write_all(record.as_bytes()).await?;
+        output.write_all(b"\n").await?;
+        count += 1;
+    }
+    output.flush().await?;
+    Ok(count)
+}

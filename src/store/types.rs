@@ -1,0 +1,136 @@
+//! What the store takes and gives, the same for every backend.
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::domain::{BillableStatus, Period, Timestamp};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The input breaks a rule: 400.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such thing, or not the caller's: 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// Conflicts with the current state: 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// An import line failed; nothing of the import was kept.
+    #[error("line {line}: {message}")]
+    ImportLine { line: u64, message: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Company {
+    pub company_id: i64,
+    pub name: String,
+    pub included_sessions: i64,
+    pub overage_price_cents: i64,
+    pub data_version: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub secret_hash: String,
+    pub revoked: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EventOutcome {
+    pub accepted: u64,
+    pub duplicates: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub lines: u64,
+}
+
+/// Where a page of history ends; the next page starts after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryCursor {
+    pub group: i64,
+    pub ts: i64,
+    pub session_id: i64,
+}
+
+impl HistoryCursor {
+    pub fn encode(self) -> String {
+        format!("{}.{}.{}", self.group, self.ts, self.session_id)
+    }
+
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.split('.');
+        let cursor = Self {
+            group: parts.next()?.parse().ok()?,
+            ts: parts.next()?.parse().ok()?,
+            session_id: parts.next()?.parse().ok()?,
+        };
+        (parts.next().is_none() && matches!(cursor.group, 0 | 1)).then_some(cursor)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    pub company_id: i64,
+    pub host_user_id: Option<i64>,
+    pub period: Period,
+    /// Already normalized (trimmed, lower case).
+    pub participant_email: Option<String>,
+    pub after: Option<HistoryCursor>,
+    pub limit: Option<i64>,
+}
+
+/// One session of the History API, with the parts of its invoice line.
+#[derive(Debug, Clone)]
+pub struct HistoryRow {
+    pub session_id: i64,
+    pub schedule_ts: Timestamp,
+    pub billable_ts: Option<Timestamp>,
+    pub duration_minutes: Option<i64>,
+    pub status: Option<BillableStatus>,
+    pub user_id: i64,
+    pub host_full_name: String,
+    /// Joined as the invoice line lists them.
+    pub guest_names: String,
+    pub cursor: HistoryCursor,
+}
+
+/// A history answer read in one consistent snapshot: the company's data
+/// version at that snapshot, then the rows, in chunks, as they are read.
+#[derive(Debug)]
+pub struct HistoryReader {
+    pub data_version: i64,
+    pub rows: mpsc::Receiver<Result<Vec<HistoryRow>, StoreError>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageCounts {
+    pub counted: i64,
+    pub support: i64,
+    pub duplicate: i64,
+    pub comped: i64,
+    pub total_duration_minutes: i64,
+    pub included_sessions: i64,
+    pub overage_price_cents: i64,
+    pub data_version: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuditEntry {
+    pub session_id: i64,
+    pub at: Timestamp,
+    pub old_status: Option<String>,
+    pub new_status: Option<String>,
+    pub reason: String,
+    pub actor: String,
+}
