@@ -1,6 +1,11 @@
 //! session-ledger: the session history and billing usage of a video-visit
 //! platform, served through a SecureVideo-compatible History API.
 
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod records;
 pub mod secrets;

@@ -1,0 +1,400 @@
+//! The History API (SPEC §4, the seed): JSON or CSV, streamed, with ETags
+//! and optional paging.
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::auth::Tenant;
+use super::error::ApiError;
+use super::extract::{Params, path_id};
+use crate::app::AppState;
+use crate::domain::status::usage_description;
+use crate::domain::timestamp::parse_date;
+use crate::domain::{Month, Period, Timestamp, normalize_email};
+use crate::store::{HistoryCursor, HistoryQuery, HistoryReader, HistoryRow, StoreError};
+
+pub const MAX_LIMIT: i64 = 10_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/history", get(company_history))
+        .route("/history/{user_id}", get(user_history))
+}
+
+#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
+async fn company_history(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    params: Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    respond(&state, tenant, None, &params, &headers, "/history".into()).await
+}
+
+#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
+async fn user_history(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(raw_user_id): Path<String>,
+    params: Params,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let user_id = path_id("UserId", &raw_user_id)?;
+    let path = format!("/history/{user_id}");
+    respond(&state, tenant, Some(user_id), &params, &headers, path).await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+/// The request's filters, parsed.
+struct Filters {
+    period: Period,
+    month: Option<Month>,
+    participant_email: Option<String>,
+    limit: Option<i64>,
+    after: Option<HistoryCursor>,
+    format: Format,
+}
+
+fn day(params: &Params, name: &str) -> Result<Option<time::Date>, ApiError> {
+    params
+        .get(name)
+        .map(|raw| {
+            parse_date(raw.trim())
+                .ok_or_else(|| ApiError::BadRequest(format!("{name} '{raw}' is not a valid date (yyyy-mm-dd)")))
+        })
+        .transpose()
+}
+
+fn parse_filters(params: &Params, headers: &HeaderMap) -> Result<Filters, ApiError> {
+    let month = params
+        .get("Month")
+        .map(|raw| {
+            Month::parse(raw).ok_or_else(|| {
+                ApiError::BadRequest(format!("Month '{raw}' is not a valid month (yyyy-mm-01 or yyyy-mm)"))
+            })
+        })
+        .transpose()?;
+    let start = day(params, "StartDt")?;
+    let end = day(params, "EndDt")?;
+    if let (Some(start), Some(end)) = (start, end)
+        && start > end
+    {
+        return Err(ApiError::BadRequest("StartDt must not be after EndDt".into()));
+    }
+    let period = match month {
+        Some(month) => Period::month(month),
+        None => Period::days(start, end),
+    };
+    let participant_email = params
+        .get("ParticipantEmail")
+        .map(|raw| {
+            let email = normalize_email(raw);
+            if email.is_empty() {
+                Err(ApiError::BadRequest("ParticipantEmail must not be empty".into()))
+            } else {
+                Ok(email)
+            }
+        })
+        .transpose()?;
+    let limit = params
+        .get("Limit")
+        .map(|raw| {
+            raw.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+                .ok_or_else(|| ApiError::BadRequest(format!("Limit '{raw}' must be an integer from 1 to {MAX_LIMIT}")))
+        })
+        .transpose()?;
+    let after = params
+        .get("Cursor")
+        .map(|raw| HistoryCursor::decode(raw).ok_or_else(|| ApiError::BadRequest(format!("Cursor '{raw}' is not valid"))))
+        .transpose()?;
+    let accepts_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/csv"));
+    let format = match params.get("Format").map(str::to_ascii_lowercase).as_deref() {
+        Some("csv") => Format::Csv,
+        Some("json") => Format::Json,
+        Some(other) => return Err(ApiError::BadRequest(format!("Format '{other}' must be json or csv"))),
+        None if accepts_csv => Format::Csv,
+        None => Format::Json,
+    };
+    Ok(Filters {
+        period,
+        month,
+        participant_email,
+        limit,
+        after,
+        format,
+    })
+}
+
+/// A strong validator for the exact bytes this request would get: the
+/// company's data version, the query, the format and the platform name.
+fn entity_tag(data_version: i64, company_id: i64, path: &str, params: &Params, format: Format, platform: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION"));
+    hasher.update(format!("\0{company_id}\0{path}\0{format:?}\0{platform}"));
+    let mut pairs: Vec<(String, &str)> = params
+        .pairs
+        .iter()
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.as_str()))
+        .collect();
+    pairs.sort();
+    for (name, value) in pairs {
+        hasher.update(format!("\0{name}={value}"));
+    }
+    let digest = hex::encode(&hasher.finalize()[..12]);
+    format!("\"{data_version}-{digest}\"")
+}
+
+fn matches_tag(headers: &HeaderMap, tag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|candidate| candidate.trim().trim_start_matches("W/"))
+        .any(|candidate| candidate == tag || candidate == "*")
+}
+
+async fn respond(
+    state: &AppState,
+    tenant: Tenant,
+    host_user_id: Option<i64>,
+    params: &Params,
+    headers: &HeaderMap,
+    path: String,
+) -> Result<Response, ApiError> {
+    let filters = parse_filters(params, headers)?;
+    let query = HistoryQuery {
+        company_id: tenant.company_id,
+        host_user_id,
+        period: filters.period,
+        participant_email: filters.participant_email.clone(),
+        after: filters.after,
+        // One more than asked, to learn whether another page follows.
+        limit: filters.limit.map(|limit| limit + 1),
+    };
+    let platform = state.settings.platform_name.clone();
+    let mut reader = state.store.history(query).await?;
+    let tag = entity_tag(reader.data_version, tenant.company_id, &path, params, filters.format, &platform);
+    if matches_tag(headers, &tag) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response.headers_mut().insert(header::ETAG, header_value(&tag));
+        return Ok(response);
+    }
+
+    let mut response_headers = HeaderMap::new();
+    response_headers.insert(header::ETAG, header_value(&tag));
+    let encoder = Encoder {
+        format: filters.format,
+        platform,
+    };
+    let body = match filters.limit {
+        Some(limit) => {
+            let mut rows = collect(&mut reader).await?;
+            if rows.len() as i64 > limit {
+                rows.truncate(limit as usize);
+                let last = rows.last().expect("limit is at least 1").cursor;
+                response_headers.insert(header::LINK, header_value(&next_link(&path, params, last)));
+            }
+            Body::from(encoder.whole(&rows))
+        }
+        None => streamed(reader, encoder).await?,
+    };
+    match filters.format {
+        Format::Json => {
+            response_headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json; charset=utf-8"),
+            );
+        }
+        Format::Csv => {
+            let file = match filters.month {
+                Some(month) => format!("history-{}.csv", &month.to_string()[..7]),
+                None => "history.csv".to_owned(),
+            };
+            response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            response_headers.insert(
+                header::CONTENT_DISPOSITION,
+                header_value(&format!("attachment; filename=\"{file}\"")),
+            );
+        }
+    }
+    Ok((StatusCode::OK, response_headers, body).into_response())
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).expect("built from visible ASCII")
+}
+
+fn next_link(path: &str, params: &Params, last: HistoryCursor) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in &params.pairs {
+        if !name.eq_ignore_ascii_case("cursor") {
+            query.append_pair(name, value);
+        }
+    }
+    query.append_pair("Cursor", &last.encode());
+    format!("<{path}?{}>; rel=\"next\"", query.finish())
+}
+
+async fn collect(reader: &mut HistoryReader) -> Result<Vec<HistoryRow>, StoreError> {
+    let mut rows = Vec::new();
+    while let Some(chunk) = reader.rows.recv().await {
+        rows.extend(chunk?);
+    }
+    Ok(rows)
+}
+
+/// Streams the rows as they are read. The first chunk is awaited here, so a
+/// failing query is still an error response rather than a cut-off body.
+async fn streamed(mut reader: HistoryReader, encoder: Encoder) -> Result<Body, StoreError> {
+    let first = reader.rows.recv().await.transpose()?.unwrap_or_default();
+    let opening = encoder.open(&first);
+    let stream = async_stream(reader, encoder, opening);
+    Ok(Body::from_stream(stream))
+}
+
+fn async_stream(
+    reader: HistoryReader,
+    encoder: Encoder,
+    opening: (Vec<u8>, bool),
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    let (first_bytes, wrote_any) = opening;
+    let state = (Some(reader), encoder, wrote_any, Some(first_bytes));
+    futures_util::stream::unfold(state, |(reader, encoder, mut wrote_any, pending)| async move {
+        if let Some(bytes) = pending {
+            return Some((Ok(Bytes::from(bytes)), (reader, encoder, wrote_any, None)));
+        }
+        let mut reader = reader?;
+        match reader.rows.recv().await {
+            Some(Ok(rows)) => {
+                let bytes = encoder.rows(&rows, &mut wrote_any);
+                Some((Ok(Bytes::from(bytes)), (Some(reader), encoder, wrote_any, None)))
+            }
+            Some(Err(error)) => {
+                tracing::error!(%error, "history stream failed");
+                Some((Err(std::io::Error::other("history stream failed")), (None, encoder, wrote_any, None)))
+            }
+            None => {
+                let closing = encoder.close();
+                Some((Ok(Bytes::from(closing)), (None, encoder, wrote_any, None)))
+            }
+        }
+    })
+}
+
+/// History JSON: exactly these keys, in this order.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct HistoryJson<'a> {
+    session_id: i64,
+    schedule_ts: Timestamp,
+    billable_ts: Option<Timestamp>,
+    duration_minutes: Option<i64>,
+    billable_status_cd: Option<&'static str>,
+    user_id: i64,
+    usage_description: &'a str,
+}
+
+const CSV_HEADER: &str =
+    "SessionId,ScheduleTs,BillableTs,DurationMinutes,BillableStatusCd,UserId,UsageDescription\r\n";
+
+struct Encoder {
+    format: Format,
+    platform: String,
+}
+
+impl Encoder {
+    fn description(&self, row: &HistoryRow) -> String {
+        usage_description(&row.host_full_name, row.session_id, &row.guest_names, row.status, &self.platform)
+    }
+
+    /// The opening of the document and its first rows; the flag says whether
+    /// any row has been written.
+    fn open(&self, rows: &[HistoryRow]) -> (Vec<u8>, bool) {
+        let mut bytes = match self.format {
+            Format::Json => b"[".to_vec(),
+            Format::Csv => CSV_HEADER.as_bytes().to_vec(),
+        };
+        let mut wrote_any = false;
+        bytes.extend(self.rows(rows, &mut wrote_any));
+        (bytes, wrote_any)
+    }
+
+    fn rows(&self, rows: &[HistoryRow], wrote_any: &mut bool) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(rows.len() * 220);
+        match self.format {
+            Format::Json => {
+                for row in rows {
+                    if *wrote_any {
+                        bytes.push(b',');
+                    }
+                    *wrote_any = true;
+                    let description = self.description(row);
+                    let element = HistoryJson {
+                        session_id: row.session_id,
+                        schedule_ts: row.schedule_ts,
+                        billable_ts: row.billable_ts,
+                        duration_minutes: row.duration_minutes,
+                        billable_status_cd: row.status.map(|status| status.code()),
+                        user_id: row.user_id,
+                        usage_description: &description,
+                    };
+                    serde_json::to_writer(&mut bytes, &element).expect("writing to memory cannot fail");
+                }
+            }
+            Format::Csv => {
+                let mut writer = csv::WriterBuilder::new()
+                    .has_headers(false)
+                    .terminator(csv::Terminator::CRLF)
+                    .from_writer(&mut bytes);
+                for row in rows {
+                    *wrote_any = true;
+                    let optional = |value: Option<String>| value.unwrap_or_default();
+                    writer
+                        .write_record([
+                            row.session_id.to_string(),
+                            row.schedule_ts.to_string(),
+                            optional(row.billable_ts.map(|ts| ts.to_string())),
+                            optional(row.duration_minutes.map(|minutes| minutes.to_string())),
+                            optional(row.status.map(|status| status.code().to_owned())),
+                            row.user_id.to_string(),
+                            self.description(row),
+                        ])
+                        .expect("writing to memory cannot fail");
+                }
+                writer.flush().expect("writing to memory cannot fail");
+            }
+        }
+        bytes
+    }
+
+    fn close(&self) -> Vec<u8> {
+        match self.format {
+            Format::Json => b"]".to_vec(),
+            Format::Csv => Vec::new(),
+        }
+    }
+
+    fn whole(&self, rows: &[HistoryRow]) -> Vec<u8> {
+        let (mut bytes, _) = self.open(rows);
+        bytes.extend(self.close());
+        bytes
+    }
+}

@@ -1,0 +1,41 @@
+//! HTTP: one module per resource, each with its own router, merged here.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod history;
+pub mod operator;
+pub mod usage;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+
+use crate::app::AppState;
+use error::ApiError;
+
+/// Request bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(history::router())
+        .merge(usage::router())
+        .merge(operator::router())
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("Not found".into())
+}
+
+async fn method_not_allowed(method: Method) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+    (
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(serde_json::json!({ "Message": format!("method {method} is not allowed here") })),
+    )
+}

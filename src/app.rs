@@ -1,0 +1,66 @@
+//! Builds the application from settings and serves it on a bound listener.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::store::{Rules, Store, StoreError};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Opens the database (applying migrations) named by the settings.
+    pub async fn open(settings: Settings) -> Result<Self, StoreError> {
+        let rules = Rules {
+            duplicate_window_minutes: settings.duplicate_window_minutes,
+        };
+        let store = Store::open(settings.database_url.expose(), rules).await?;
+        Ok(Self {
+            store,
+            settings: Arc::new(settings),
+        })
+    }
+}
+
+/// Serves until `shutdown` completes, then lets in-flight requests finish
+/// and closes the database.
+pub async fn launch(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let store = state.store.clone();
+    let router = crate::api::router(state);
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    store.close().await;
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,219 @@
+//! The command line (SPEC §9): subcommands, each operator action available
+//! directly against the database; creating commands print one line of JSON.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tracing_subscriber::EnvFilter;
+
+use crate::app::{AppState, launch, shutdown_signal};
+use crate::config::{LogFormat, Settings};
+use crate::records::{ApiKeyRecord, CompanyRecord, LogLine, Record, RevokeApiKeyRecord, SupportAgentRecord};
+use crate::secrets::new_key;
+
+#[derive(Parser, Debug)]
+#[command(name = "session-ledger", version, about = "Session history and billing usage, SecureVideo History API compatible")]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP server, applying migrations first.
+    Serve {
+        /// Also create (once) a demo company with a month of sessions, and print a key for it.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Companies (tenants).
+    Company {
+        #[command(subcommand)]
+        action: CompanyAction,
+    },
+    /// API keys of a company.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// The platform's support agents.
+    SupportAgent {
+        #[command(subcommand)]
+        action: SupportAgentAction,
+    },
+    /// Replay a JSON Lines log into the database (`-` reads standard input).
+    Import { file: PathBuf },
+    /// Write the whole database as a JSON Lines log (`-` writes standard output).
+    Export { file: PathBuf },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CompanyAction {
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 0)]
+        included_sessions: i64,
+        #[arg(long, default_value_t = 0)]
+        overage_cents: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyAction {
+    Create {
+        #[arg(long)]
+        company: i64,
+    },
+    Revoke {
+        key: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SupportAgentAction {
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn line(record: Record) -> LogLine {
+    LogLine {
+        record,
+        recorded_ts: None,
+        batch: None,
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    init_logging(cli.settings.log_format);
+    let state = AppState::open(cli.settings.clone())
+        .await
+        .with_context(|| format!("opening the database {}", cli.settings.database_url))?;
+    let store = state.store.clone();
+    match cli.command {
+        Command::Serve { demo } => {
+            let listener = tokio::net::TcpListener::bind(&cli.settings.bind)
+                .await
+                .with_context(|| format!("binding {}", cli.settings.bind))?;
+            let address = listener.local_addr()?;
+            if demo {
+                let access = crate::demo::ensure_demo(&store).await?;
+                println!("Demo company {} ({}).", access.company_name, access.company_id);
+                println!("API key:    {}", access.api_key);
+                println!("API secret: {}", access.api_secret);
+                println!(
+                    "Try: curl -u '{}:{}' 'http://{address}/history?month={}'",
+                    access.api_key, access.api_secret, access.month
+                );
+            }
+            tracing::info!(%address, "listening");
+            launch(listener, state, shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            store.migrate().await?;
+            println!("{}", json!({ "Migrated": true }));
+        }
+        Command::Company {
+            action:
+                CompanyAction::Create {
+                    name,
+                    included_sessions,
+                    overage_cents,
+                },
+        } => {
+            let record = CompanyRecord {
+                company_id: None,
+                name,
+                included_sessions_per_month: included_sessions,
+                overage_price_cents: overage_cents,
+            };
+            let applied = store.apply(line(Record::Company(record))).await?;
+            if let Record::Company(created) = applied.record {
+                println!("{}", serde_json::to_string(&created)?);
+            }
+        }
+        Command::Key {
+            action: KeyAction::Create { company },
+        } => {
+            let key = new_key(company);
+            let record = ApiKeyRecord {
+                company_id: company,
+                api_key: key.api_key.clone(),
+                secret_hash: key.secret_hash,
+            };
+            store.apply(line(Record::ApiKey(record))).await?;
+            println!("{}", json!({ "ApiKey": key.api_key, "ApiSecret": key.api_secret }));
+        }
+        Command::Key {
+            action: KeyAction::Revoke { key },
+        } => {
+            store
+                .apply(line(Record::RevokeApiKey(RevokeApiKeyRecord { api_key: key.clone() })))
+                .await?;
+            println!("{}", json!({ "ApiKey": key, "Revoked": true }));
+        }
+        Command::SupportAgent {
+            action: SupportAgentAction::Create { name, email },
+        } => {
+            let record = SupportAgentRecord {
+                support_agent_id: None,
+                full_name: name,
+                email_address: email,
+            };
+            let applied = store.apply(line(Record::SupportAgent(record))).await?;
+            if let Record::SupportAgent(created) = applied.record {
+                println!("{}", serde_json::to_string(&created)?);
+            }
+        }
+        Command::Import { file } => {
+            let summary = if file.as_os_str() == "-" {
+                store.import(BufReader::new(tokio::io::stdin())).await?
+            } else {
+                let input = tokio::fs::File::open(&file)
+                    .await
+                    .with_context(|| format!("opening {}", file.display()))?;
+                store.import(BufReader::new(input)).await?
+            };
+            println!("{}", json!({ "ImportedLines": summary.lines }));
+        }
+        Command::Export { file } => {
+            let count = if file.as_os_str() == "-" {
+                let mut output = tokio::io::stdout();
+                let count = store.export(&mut output).await?;
+                output.flush().await?;
+                count
+            } else {
+                let output = tokio::fs::File::create(&file)
+                    .await
+                    .with_context(|| format!("creating {}", file.display()))?;
+                let mut output = tokio::io::BufWriter::new(output);
+                let count = store.export(&mut output).await?;
+                output.flush().await?;
+                count
+            };
+            eprintln!("{}", json!({ "ExportedLines": count }));
+        }
+    }
+    store.close().await;
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! Settings: every one a flag and an environment variable (SPEC §9). Secrets
+//! never print: not in `Debug`, not in `--help`.
+
+use std::fmt;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Args, Clone, Debug)]
+pub struct Settings {
+    /// sqlite://FILE (created when missing) or postgres://…
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_DATABASE_URL",
+        default_value = "sqlite://session-ledger.db",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: DatabaseUrl,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "SESSION_LEDGER_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+
+    /// Bearer token of the operator API; without one the operator API answers 404.
+    #[arg(long, env = "SESSION_LEDGER_OPERATOR_TOKEN", global = true, hide_env_values = true)]
+    pub operator_token: Option<Secret>,
+
+    /// The platform's name in invoice lines ("Session with …", "Comped by …").
+    #[arg(long, env = "SESSION_LEDGER_PLATFORM_NAME", default_value = "Support", global = true)]
+    pub platform_name: String,
+
+    /// How close a second session of the same host and guest counts as a likely duplicate.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_DUPLICATE_WINDOW_MINUTES",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(i64).range(0..=10_080),
+        global = true
+    )]
+    pub duplicate_window_minutes: i64,
+
+    /// Log lines as human-readable text or as JSON.
+    #[arg(long, env = "SESSION_LEDGER_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A value that must never appear in logs or debug output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A database URL whose password is hidden when printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // scheme://user:password@host… → scheme://user:***@host…
+        match self.0.split_once("://") {
+            Some((scheme, rest)) => match rest.split_once('@') {
+                Some((credentials, host)) => {
+                    let user = credentials.split(':').next().unwrap_or_default();
+                    write!(f, "{scheme}://{user}:***@{host}")
+                }
+                None => write!(f, "{}", self.0),
+            },
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let token = Secret::from("s3cret-token".to_owned());
+        assert!(!format!("{token:?}").contains("s3cret"));
+        let url = DatabaseUrl::from("postgres://app:hunter2@db:5432/ledger".to_owned());
+        assert_eq!(format!("{url:?}"), "postgres://app:***@db:5432/ledger");
+        assert_eq!(url.to_string(), "postgres://app:***@db:5432/ledger");
+        let plain = DatabaseUrl::from("sqlite://ledger.db".to_owned());
+        assert_eq!(plain.to_string(), "sqlite://ledger.db");
+    }
+}
