@@ -1,0 +1,217 @@
+//! spawn_app(): the real server on port 0 over a fresh SQLite file, and typed
+//! helpers for talking to it as an operator or a tenant.
+
+use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use session_ledger::app::{AppState, launch};
+use session_ledger::config::{DatabaseUrl, LogFormat, Settings};
+use session_ledger::store::Store;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const OPERATOR_TOKEN: &str = "test-operator-token";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub store: Store,
+    pub database_url: String,
+    pub dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// A tenant's credentials.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    pub company_id: i64,
+    pub api_key: String,
+    pub api_secret: String,
+}
+
+pub fn settings(database_url: &str) -> Settings {
+    Settings {
+        database_url: DatabaseUrl::from(database_url.to_owned()),
+        bind: "127.0.0.1:0".to_owned(),
+        operator_token: Some(OPERATOR_TOKEN.to_owned().into()),
+        platform_name: "SecureVideo.com".to_owned(),
+        duplicate_window_minutes: 60,
+        log_format: LogFormat::Text,
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database_url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+    spawn_on(dir, database_url, configure).await
+}
+
+/// Serves an existing database, e.g. one an import filled.
+pub async fn spawn_on(
+    dir: TempDir,
+    database_url: String,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let mut settings = settings(&database_url);
+    configure(&mut settings);
+    let state = AppState::open(settings).await.expect("database opens");
+    let store = state.store.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind port 0");
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(launch(listener, state, async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        client: Client::new(),
+        store,
+        database_url,
+        dir,
+        shutdown: Some(shutdown),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn operator(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(OPERATOR_TOKEN)
+    }
+
+    pub fn tenant(&self, tenant: &Tenant, path: &str) -> RequestBuilder {
+        self.client
+            .get(self.url(path))
+            .basic_auth(&tenant.api_key, Some(&tenant.api_secret))
+    }
+
+    /// Replays log lines into this app's database.
+    pub async fn import(&self, lines: &str) {
+        self.store
+            .import(std::io::Cursor::new(lines.as_bytes().to_vec()))
+            .await
+            .expect("import succeeds");
+    }
+
+    pub async fn create_company(&self, name: &str) -> i64 {
+        let response = self
+            .operator(Method::POST, "/operator/companies")
+            .json(&json!({ "Name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json::<Value>().await.unwrap()["CompanyId"]
+            .as_i64()
+            .unwrap()
+    }
+
+    pub async fn create_key(&self, company_id: i64) -> Tenant {
+        let response = self
+            .operator(
+                Method::POST,
+                &format!("/operator/companies/{company_id}/keys"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        Tenant {
+            company_id,
+            api_key: body["ApiKey"].as_str().unwrap().to_owned(),
+            api_secret: body["ApiSecret"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A key for a company that an import created.
+    pub async fn key_for(&self, company_id: i64) -> Tenant {
+        self.create_key(company_id).await
+    }
+
+    pub async fn post_events(&self, events: Value) -> Response {
+        self.operator(Method::POST, "/operator/events")
+            .json(&events)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn history(&self, tenant: &Tenant, path_and_query: &str) -> Value {
+        let response = self.tenant(tenant, path_and_query).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "GET {path_and_query}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        self.store.close().await;
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Asserts a JSON error: the status, and a Message that mentions `needle`.
+pub async fn assert_error(response: Response, status: StatusCode, needle: &str) {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.expect("a JSON error body");
+    let message = body["Message"].as_str().expect("a Message");
+    assert!(
+        message.to_lowercase().contains(&needle.to_lowercase()),
+        "message {message:?} should mention {needle:?}"
+    );
+}
+
+/// A connection event as the operator API takes it.
+pub fn event(id: &str, session_id: i64, kind: &str, party: &str, call: &str, ts: &str) -> Value {
+    json!({ "EventId": id, "SessionId": session_id, "Type": kind, "Party": party, "CallId": call, "Ts": ts })
+}
+
+pub fn participant_event(
+    id: &str,
+    session_id: i64,
+    kind: &str,
+    participation: i64,
+    call: &str,
+    ts: &str,
+) -> Value {
+    let mut value = event(id, session_id, kind, "Participant", call, ts);
+    value["ParticipationId"] = json!(participation);
+    value
+}
+
+pub fn support_event(
+    id: &str,
+    session_id: i64,
+    kind: &str,
+    agent: i64,
+    call: &str,
+    ts: &str,
+) -> Value {
+    let mut value = event(id, session_id, kind, "Support", call, ts);
+    value["SupportAgentId"] = json!(agent);
+    value
+}

@@ -1,0 +1,4 @@
+//! The integration suite: the real server over HTTP, a fresh database per test.
+
+mod helpers;
+mod seed;
