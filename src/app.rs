@@ -37,7 +37,9 @@ pub async fn launch(
 ) -> std::io::Result<()> {
     let store = state.store.clone();
     let router = crate::api::router(state);
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await?;
     store.close().await;
     Ok(())
 }

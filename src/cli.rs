@@ -11,11 +11,17 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::{AppState, launch, shutdown_signal};
 use crate::config::{LogFormat, Settings};
-use crate::records::{ApiKeyRecord, CompanyRecord, LogLine, Record, RevokeApiKeyRecord, SupportAgentRecord};
+use crate::records::{
+    ApiKeyRecord, CompanyRecord, LogLine, Record, RevokeApiKeyRecord, SupportAgentRecord,
+};
 use crate::secrets::new_key;
 
 #[derive(Parser, Debug)]
-#[command(name = "session-ledger", version, about = "Session history and billing usage, SecureVideo History API compatible")]
+#[command(
+    name = "session-ledger",
+    version,
+    about = "Session history and billing usage, SecureVideo History API compatible"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
@@ -88,8 +94,11 @@ pub enum SupportAgentAction {
 }
 
 pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -118,7 +127,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let address = listener.local_addr()?;
             if demo {
                 let access = crate::demo::ensure_demo(&store).await?;
-                println!("Demo company {} ({}).", access.company_name, access.company_id);
+                println!(
+                    "Demo company {} ({}).",
+                    access.company_name, access.company_id
+                );
                 println!("API key:    {}", access.api_key);
                 println!("API secret: {}", access.api_secret);
                 println!(
@@ -162,13 +174,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 secret_hash: key.secret_hash,
             };
             store.apply(line(Record::ApiKey(record))).await?;
-            println!("{}", json!({ "ApiKey": key.api_key, "ApiSecret": key.api_secret }));
+            println!(
+                "{}",
+                json!({ "ApiKey": key.api_key, "ApiSecret": key.api_secret })
+            );
         }
         Command::Key {
             action: KeyAction::Revoke { key },
         } => {
             store
-                .apply(line(Record::RevokeApiKey(RevokeApiKeyRecord { api_key: key.clone() })))
+                .apply(line(Record::RevokeApiKey(RevokeApiKeyRecord {
+                    api_key: key.clone(),
+                })))
                 .await?;
             println!("{}", json!({ "ApiKey": key, "Revoked": true }));
         }

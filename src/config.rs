@@ -18,15 +18,30 @@ pub struct Settings {
     pub database_url: DatabaseUrl,
 
     /// Address the HTTP server listens on.
-    #[arg(long, env = "SESSION_LEDGER_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub bind: String,
 
     /// Bearer token of the operator API; without one the operator API answers 404.
-    #[arg(long, env = "SESSION_LEDGER_OPERATOR_TOKEN", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_OPERATOR_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
     pub operator_token: Option<Secret>,
 
     /// The platform's name in invoice lines ("Session with …", "Comped by …").
-    #[arg(long, env = "SESSION_LEDGER_PLATFORM_NAME", default_value = "Support", global = true)]
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_PLATFORM_NAME",
+        default_value = "Support",
+        global = true
+    )]
     pub platform_name: String,
 
     /// How close a second session of the same host and guest counts as a likely duplicate.
@@ -40,7 +55,12 @@ pub struct Settings {
     pub duplicate_window_minutes: i64,
 
     /// Log lines as human-readable text or as JSON.
-    #[arg(long, env = "SESSION_LEDGER_LOG_FORMAT", default_value = "text", global = true)]
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_LOG_FORMAT",
+        default_value = "text",
+        global = true
+    )]
     pub log_format: LogFormat,
 }
 

@@ -8,8 +8,9 @@ use time::{Duration, OffsetDateTime, Weekday};
 
 use crate::domain::{Month, Timestamp};
 use crate::records::{
-    ApiKeyRecord, CompRecord, CompanyRecord, ConnectionEvent, EventKind, LogLine, ParticipantRecord, PartyKind,
-    Record, SessionActionRecord, SessionRecord, SupportAgentRecord, UserRecord,
+    ApiKeyRecord, CompRecord, CompanyRecord, ConnectionEvent, EventKind, LogLine,
+    ParticipantRecord, PartyKind, Record, SessionActionRecord, SessionRecord, SupportAgentRecord,
+    UserRecord,
 };
 use crate::secrets::new_key;
 use crate::store::{Store, StoreError};
@@ -57,7 +58,11 @@ fn line(record: Record, at: Timestamp) -> LogLine {
 /// The last complete UTC month before now.
 fn last_month() -> Month {
     let first_of_this = Month::containing(OffsetDateTime::now_utc().date()).first_day();
-    Month::containing(first_of_this.previous_day().expect("not the first day of all time"))
+    Month::containing(
+        first_of_this
+            .previous_day()
+            .expect("not the first day of all time"),
+    )
 }
 
 pub async fn ensure_demo(store: &Store) -> Result<DemoAccess, StoreError> {
@@ -72,7 +77,9 @@ pub async fn ensure_demo(store: &Store) -> Result<DemoAccess, StoreError> {
         api_key: key.api_key.clone(),
         secret_hash: key.secret_hash,
     };
-    store.apply(line(Record::ApiKey(record), Timestamp::now())).await?;
+    store
+        .apply(line(Record::ApiKey(record), Timestamp::now()))
+        .await?;
     Ok(DemoAccess {
         company_id,
         company_name: DEMO_COMPANY.to_owned(),
@@ -91,7 +98,11 @@ async fn create_demo(store: &Store, month: Month) -> Result<i64, StoreError> {
         included_sessions_per_month: 40,
         overage_price_cents: 1_500,
     };
-    let Record::Company(company) = store.apply(line(Record::Company(company), setup_at)).await?.record else {
+    let Record::Company(company) = store
+        .apply(line(Record::Company(company), setup_at))
+        .await?
+        .record
+    else {
         unreachable!("a company record is applied as one")
     };
     let company_id = company.company_id.expect("assigned");
@@ -100,7 +111,11 @@ async fn create_demo(store: &Store, month: Month) -> Result<i64, StoreError> {
         full_name: "Marisa Zendejas".to_owned(),
         email_address: "marisa.zendejas@platform-support.example".to_owned(),
     };
-    let Record::SupportAgent(agent) = store.apply(line(Record::SupportAgent(agent), setup_at)).await?.record else {
+    let Record::SupportAgent(agent) = store
+        .apply(line(Record::SupportAgent(agent), setup_at))
+        .await?
+        .record
+    else {
         unreachable!("a support agent record is applied as one")
     };
     let agent_id = agent.support_agent_id.expect("assigned");
@@ -117,7 +132,11 @@ async fn create_demo(store: &Store, month: Month) -> Result<i64, StoreError> {
             help_number: String::new(),
             external_id: String::new(),
         };
-        let Record::User(user) = store.apply(line(Record::User(user), setup_at)).await?.record else {
+        let Record::User(user) = store
+            .apply(line(Record::User(user), setup_at))
+            .await?
+            .record
+        else {
             unreachable!("a user record is applied as one")
         };
         host_ids.push(user.user_id.expect("assigned"));
@@ -149,49 +168,102 @@ async fn create_demo(store: &Store, month: Month) -> Result<i64, StoreError> {
                         }],
                     };
                     let created_at = start.plus_minutes(-3 * 24 * 60);
-                    let Record::Session(session) = store.apply(line(Record::Session(session), created_at)).await?.record
+                    let Record::Session(session) = store
+                        .apply(line(Record::Session(session), created_at))
+                        .await?
+                        .record
                     else {
                         unreachable!("a session record is applied as one")
                     };
                     let session_id = session.session_id.expect("assigned");
                     let guest = session.participants[1].participation_id.expect("assigned");
 
-                    let mut next_event = |kind, party, participation_id, support_agent_id, call: &str, ts| {
-                        event_number += 1;
-                        let event = ConnectionEvent {
-                            event_id: format!("demo-{event_number}"),
-                            session_id,
-                            party,
-                            participation_id,
-                            support_agent_id,
-                            call_id: call.to_owned(),
-                            ts,
+                    let mut next_event =
+                        |kind, party, participation_id, support_agent_id, call: &str, ts| {
+                            event_number += 1;
+                            let event = ConnectionEvent {
+                                event_id: format!("demo-{event_number}"),
+                                session_id,
+                                party,
+                                participation_id,
+                                support_agent_id,
+                                call_id: call.to_owned(),
+                                ts,
+                            };
+                            (kind, event)
                         };
-                        (kind, event)
-                    };
                     let host_in = start.plus_minutes(-rng.random_range(0..5));
-                    let seconds = |ts: Timestamp, s: i64| Timestamp::from_micros(ts.as_micros() + s * 1_000_000);
-                    let mut events = vec![next_event(EventKind::Connect, PartyKind::Host, None, None, "h1", host_in)];
+                    let seconds = |ts: Timestamp, s: i64| {
+                        Timestamp::from_micros(ts.as_micros() + s * 1_000_000)
+                    };
+                    let mut events = vec![next_event(
+                        EventKind::Connect,
+                        PartyKind::Host,
+                        None,
+                        None,
+                        "h1",
+                        host_in,
+                    )];
                     let no_show = rng.random_range(0..10) == 0;
                     let length = rng.random_range(12..50);
                     let host_out = seconds(host_in, (length + 6) * 60 + rng.random_range(0..60));
                     if !no_show {
                         let guest_in = seconds(host_in, rng.random_range(30..400));
                         let guest_out = seconds(guest_in, length * 60 + rng.random_range(0..60));
-                        events.push(next_event(EventKind::Connect, PartyKind::Participant, Some(guest), None, "p1", guest_in));
-                        events.push(next_event(EventKind::Disconnect, PartyKind::Participant, Some(guest), None, "p1", guest_out));
+                        events.push(next_event(
+                            EventKind::Connect,
+                            PartyKind::Participant,
+                            Some(guest),
+                            None,
+                            "p1",
+                            guest_in,
+                        ));
+                        events.push(next_event(
+                            EventKind::Disconnect,
+                            PartyKind::Participant,
+                            Some(guest),
+                            None,
+                            "p1",
+                            guest_out,
+                        ));
                         if !support_done && day.day() > 10 {
                             support_done = true;
                             let agent_in = seconds(guest_in, 120);
-                            events.push(next_event(EventKind::Connect, PartyKind::Support, None, Some(agent_id), "s1", agent_in));
-                            events.push(next_event(EventKind::Disconnect, PartyKind::Support, None, Some(agent_id), "s1", seconds(agent_in, 600)));
+                            events.push(next_event(
+                                EventKind::Connect,
+                                PartyKind::Support,
+                                None,
+                                Some(agent_id),
+                                "s1",
+                                agent_in,
+                            ));
+                            events.push(next_event(
+                                EventKind::Disconnect,
+                                PartyKind::Support,
+                                None,
+                                Some(agent_id),
+                                "s1",
+                                seconds(agent_in, 600),
+                            ));
                         }
                     }
-                    events.push(next_event(EventKind::Disconnect, PartyKind::Host, None, None, "h1", host_out));
+                    events.push(next_event(
+                        EventKind::Disconnect,
+                        PartyKind::Host,
+                        None,
+                        None,
+                        "h1",
+                        host_out,
+                    ));
                     store.apply_events(events, host_out).await?;
                     let ended = host_out.plus_minutes(24 * 60);
-                    let deactivate = SessionActionRecord { session_id, ts: Some(ended) };
-                    store.apply(line(Record::Deactivate(deactivate), ended)).await?;
+                    let deactivate = SessionActionRecord {
+                        session_id,
+                        ts: Some(ended),
+                    };
+                    store
+                        .apply(line(Record::Deactivate(deactivate), ended))
+                        .await?;
                     if !no_show && rng.random_range(0..25) == 0 {
                         let comp = CompRecord {
                             session_id,

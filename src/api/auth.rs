@@ -33,7 +33,10 @@ pub fn parse_basic(header: &str) -> Option<(String, String)> {
 impl FromRequestParts<AppState> for Tenant {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(AUTHORIZATION)
@@ -61,7 +64,10 @@ pub struct Operator;
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let Some(token) = &state.settings.operator_token else {
             return Err(ApiError::NotFound("Not found".into()));
         };
@@ -86,13 +92,25 @@ mod tests {
     #[test]
     fn parses_basic_credentials() {
         let header = format!("Basic {}", STANDARD.encode("k1_abc:se:cret"));
-        assert_eq!(parse_basic(&header), Some(("k1_abc".into(), "se:cret".into())));
-        assert_eq!(parse_basic(&header.replace("Basic", "basic")).unwrap().0, "k1_abc");
+        assert_eq!(
+            parse_basic(&header),
+            Some(("k1_abc".into(), "se:cret".into()))
+        );
+        assert_eq!(
+            parse_basic(&header.replace("Basic", "basic")).unwrap().0,
+            "k1_abc"
+        );
     }
 
     #[test]
     fn rejects_malformed_basic_credentials() {
-        for bad in ["", "Basic", "Basic !!!", "Bearer abc", &format!("Basic {}", STANDARD.encode("no-colon"))] {
+        for bad in [
+            "",
+            "Basic",
+            "Basic !!!",
+            "Bearer abc",
+            &format!("Basic {}", STANDARD.encode("no-colon")),
+        ] {
             assert_eq!(parse_basic(bad), None, "{bad}");
         }
     }

@@ -63,7 +63,8 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = (self.status(), axum::Json(ErrorBody { message: &message })).into_response();
+        let mut response =
+            (self.status(), axum::Json(ErrorBody { message: &message })).into_response();
         if matches!(self, Self::Unauthorized) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -19,10 +19,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(request, state).await.map_err(body_error)?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_error)?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
-            .map_err(|error| ApiError::BadRequest(format!("the request body is not valid: {error}")))
+            .map_err(|error| {
+                ApiError::BadRequest(format!("the request body is not valid: {error}"))
+            })
     }
 }
 
@@ -51,7 +55,9 @@ pub struct Params {
 
 impl Params {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(&name.to_ascii_lowercase()).map(String::as_str)
+        self.values
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
     }
 }
 
@@ -60,7 +66,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
         let values = pairs
             .iter()
             .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))

@@ -70,8 +70,9 @@ fn day(params: &Params, name: &str) -> Result<Option<time::Date>, ApiError> {
     params
         .get(name)
         .map(|raw| {
-            parse_date(raw.trim())
-                .ok_or_else(|| ApiError::BadRequest(format!("{name} '{raw}' is not a valid date (yyyy-mm-dd)")))
+            parse_date(raw.trim()).ok_or_else(|| {
+                ApiError::BadRequest(format!("{name} '{raw}' is not a valid date (yyyy-mm-dd)"))
+            })
         })
         .transpose()
 }
@@ -81,7 +82,9 @@ fn parse_filters(params: &Params, headers: &HeaderMap) -> Result<Filters, ApiErr
         .get("Month")
         .map(|raw| {
             Month::parse(raw).ok_or_else(|| {
-                ApiError::BadRequest(format!("Month '{raw}' is not a valid month (yyyy-mm-01 or yyyy-mm)"))
+                ApiError::BadRequest(format!(
+                    "Month '{raw}' is not a valid month (yyyy-mm-01 or yyyy-mm)"
+                ))
             })
         })
         .transpose()?;
@@ -90,7 +93,9 @@ fn parse_filters(params: &Params, headers: &HeaderMap) -> Result<Filters, ApiErr
     if let (Some(start), Some(end)) = (start, end)
         && start > end
     {
-        return Err(ApiError::BadRequest("StartDt must not be after EndDt".into()));
+        return Err(ApiError::BadRequest(
+            "StartDt must not be after EndDt".into(),
+        ));
     }
     let period = match month {
         Some(month) => Period::month(month),
@@ -101,7 +106,9 @@ fn parse_filters(params: &Params, headers: &HeaderMap) -> Result<Filters, ApiErr
         .map(|raw| {
             let email = normalize_email(raw);
             if email.is_empty() {
-                Err(ApiError::BadRequest("ParticipantEmail must not be empty".into()))
+                Err(ApiError::BadRequest(
+                    "ParticipantEmail must not be empty".into(),
+                ))
             } else {
                 Ok(email)
             }
@@ -114,12 +121,19 @@ fn parse_filters(params: &Params, headers: &HeaderMap) -> Result<Filters, ApiErr
                 .parse::<i64>()
                 .ok()
                 .filter(|limit| (1..=MAX_LIMIT).contains(limit))
-                .ok_or_else(|| ApiError::BadRequest(format!("Limit '{raw}' must be an integer from 1 to {MAX_LIMIT}")))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "Limit '{raw}' must be an integer from 1 to {MAX_LIMIT}"
+                    ))
+                })
         })
         .transpose()?;
     let after = params
         .get("Cursor")
-        .map(|raw| HistoryCursor::decode(raw).ok_or_else(|| ApiError::BadRequest(format!("Cursor '{raw}' is not valid"))))
+        .map(|raw| {
+            HistoryCursor::decode(raw)
+                .ok_or_else(|| ApiError::BadRequest(format!("Cursor '{raw}' is not valid")))
+        })
         .transpose()?;
     let accepts_csv = headers
         .get(header::ACCEPT)
@@ -128,7 +142,11 @@ fn parse_filters(params: &Params, headers: &HeaderMap) -> Result<Filters, ApiErr
     let format = match params.get("Format").map(str::to_ascii_lowercase).as_deref() {
         Some("csv") => Format::Csv,
         Some("json") => Format::Json,
-        Some(other) => return Err(ApiError::BadRequest(format!("Format '{other}' must be json or csv"))),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "Format '{other}' must be json or csv"
+            )));
+        }
         None if accepts_csv => Format::Csv,
         None => Format::Json,
     };
@@ -144,7 +162,14 @@ fn parse_filters(params: &Params, headers: &HeaderMap) -> Result<Filters, ApiErr
 
 /// A strong validator for the exact bytes this request would get: the
 /// company's data version, the query, the format and the platform name.
-fn entity_tag(data_version: i64, company_id: i64, path: &str, params: &Params, format: Format, platform: &str) -> String {
+fn entity_tag(
+    data_version: i64,
+    company_id: i64,
+    path: &str,
+    params: &Params,
+    format: Format,
+    platform: &str,
+) -> String {
     let mut hasher = Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION"));
     hasher.update(format!("\0{company_id}\0{path}\0{format:?}\0{platform}"));
@@ -191,10 +216,19 @@ async fn respond(
     };
     let platform = state.settings.platform_name.clone();
     let mut reader = state.store.history(query).await?;
-    let tag = entity_tag(reader.data_version, tenant.company_id, &path, params, filters.format, &platform);
+    let tag = entity_tag(
+        reader.data_version,
+        tenant.company_id,
+        &path,
+        params,
+        filters.format,
+        &platform,
+    );
     if matches_tag(headers, &tag) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
-        response.headers_mut().insert(header::ETAG, header_value(&tag));
+        response
+            .headers_mut()
+            .insert(header::ETAG, header_value(&tag));
         return Ok(response);
     }
 
@@ -210,7 +244,8 @@ async fn respond(
             if rows.len() as i64 > limit {
                 rows.truncate(limit as usize);
                 let last = rows.last().expect("limit is at least 1").cursor;
-                response_headers.insert(header::LINK, header_value(&next_link(&path, params, last)));
+                response_headers
+                    .insert(header::LINK, header_value(&next_link(&path, params, last)));
             }
             Body::from(encoder.whole(&rows))
         }
@@ -228,7 +263,10 @@ async fn respond(
                 Some(month) => format!("history-{}.csv", &month.to_string()[..7]),
                 None => "history.csv".to_owned(),
             };
-            response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            response_headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/csv; charset=utf-8"),
+            );
             response_headers.insert(
                 header::CONTENT_DISPOSITION,
                 header_value(&format!("attachment; filename=\"{file}\"")),
@@ -277,26 +315,35 @@ fn async_stream(
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     let (first_bytes, wrote_any) = opening;
     let state = (Some(reader), encoder, wrote_any, Some(first_bytes));
-    futures_util::stream::unfold(state, |(reader, encoder, mut wrote_any, pending)| async move {
-        if let Some(bytes) = pending {
-            return Some((Ok(Bytes::from(bytes)), (reader, encoder, wrote_any, None)));
-        }
-        let mut reader = reader?;
-        match reader.rows.recv().await {
-            Some(Ok(rows)) => {
-                let bytes = encoder.rows(&rows, &mut wrote_any);
-                Some((Ok(Bytes::from(bytes)), (Some(reader), encoder, wrote_any, None)))
+    futures_util::stream::unfold(
+        state,
+        |(reader, encoder, mut wrote_any, pending)| async move {
+            if let Some(bytes) = pending {
+                return Some((Ok(Bytes::from(bytes)), (reader, encoder, wrote_any, None)));
             }
-            Some(Err(error)) => {
-                tracing::error!(%error, "history stream failed");
-                Some((Err(std::io::Error::other("history stream failed")), (None, encoder, wrote_any, None)))
+            let mut reader = reader?;
+            match reader.rows.recv().await {
+                Some(Ok(rows)) => {
+                    let bytes = encoder.rows(&rows, &mut wrote_any);
+                    Some((
+                        Ok(Bytes::from(bytes)),
+                        (Some(reader), encoder, wrote_any, None),
+                    ))
+                }
+                Some(Err(error)) => {
+                    tracing::error!(%error, "history stream failed");
+                    Some((
+                        Err(std::io::Error::other("history stream failed")),
+                        (None, encoder, wrote_any, None),
+                    ))
+                }
+                None => {
+                    let closing = encoder.close();
+                    Some((Ok(Bytes::from(closing)), (None, encoder, wrote_any, None)))
+                }
             }
-            None => {
-                let closing = encoder.close();
-                Some((Ok(Bytes::from(closing)), (None, encoder, wrote_any, None)))
-            }
-        }
-    })
+        },
+    )
 }
 
 /// History JSON: exactly these keys, in this order.
@@ -322,7 +369,13 @@ struct Encoder {
 
 impl Encoder {
     fn description(&self, row: &HistoryRow) -> String {
-        usage_description(&row.host_full_name, row.session_id, &row.guest_names, row.status, &self.platform)
+        usage_description(
+            &row.host_full_name,
+            row.session_id,
+            &row.guest_names,
+            row.status,
+            &self.platform,
+        )
     }
 
     /// The opening of the document and its first rows; the flag says whether
@@ -356,7 +409,8 @@ impl Encoder {
                         user_id: row.user_id,
                         usage_description: &description,
                     };
-                    serde_json::to_writer(&mut bytes, &element).expect("writing to memory cannot fail");
+                    serde_json::to_writer(&mut bytes, &element)
+                        .expect("writing to memory cannot fail");
                 }
             }
             Format::Csv => {

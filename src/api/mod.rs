@@ -33,9 +33,13 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("Not found".into())
 }
 
-async fn method_not_allowed(method: Method) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+async fn method_not_allowed(
+    method: Method,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
     (
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        axum::Json(serde_json::json!({ "Message": format!("method {method} is not allowed here") })),
+        axum::Json(
+            serde_json::json!({ "Message": format!("method {method} is not allowed here") }),
+        ),
     )
 }

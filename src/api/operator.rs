@@ -15,8 +15,8 @@ use super::extract::{JsonBody, path_id};
 use crate::app::AppState;
 use crate::domain::Timestamp;
 use crate::records::{
-    ApiKeyRecord, CompRecord, CompanyPlanRecord, CompanyRecord, ConnectionEvent, EventKind, LogLine, Record,
-    RevokeApiKeyRecord, SessionActionRecord, SupportAgentRecord,
+    ApiKeyRecord, CompRecord, CompanyPlanRecord, CompanyRecord, ConnectionEvent, EventKind,
+    LogLine, Record, RevokeApiKeyRecord, SessionActionRecord, SupportAgentRecord,
 };
 use crate::secrets::new_key;
 use crate::store::{AuditEntry, Company, EventOutcome};
@@ -24,13 +24,22 @@ use crate::store::{AuditEntry, Company, EventOutcome};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/operator/companies", post(create_company))
-        .route("/operator/companies/{company_id}", get(show_company).put(change_plan))
+        .route(
+            "/operator/companies/{company_id}",
+            get(show_company).put(change_plan),
+        )
         .route("/operator/companies/{company_id}/keys", post(create_key))
         .route("/operator/keys/{api_key}", delete(revoke_key))
         .route("/operator/support-agents", post(create_support_agent))
         .route("/operator/events", post(report_events))
-        .route("/operator/sessions/{session_id}/deactivate", post(deactivate))
-        .route("/operator/sessions/{session_id}/comp", post(comp).delete(uncomp))
+        .route(
+            "/operator/sessions/{session_id}/deactivate",
+            post(deactivate),
+        )
+        .route(
+            "/operator/sessions/{session_id}/comp",
+            post(comp).delete(uncomp),
+        )
         .route("/operator/sessions/{session_id}/audit", get(audit))
 }
 
@@ -132,8 +141,12 @@ async fn change_plan(
     let company = find_company(&state, &raw).await?;
     let record = CompanyPlanRecord {
         company_id: company.company_id,
-        included_sessions_per_month: change.included_sessions_per_month.unwrap_or(company.included_sessions),
-        overage_price_cents: change.overage_price_cents.unwrap_or(company.overage_price_cents),
+        included_sessions_per_month: change
+            .included_sessions_per_month
+            .unwrap_or(company.included_sessions),
+        overage_price_cents: change
+            .overage_price_cents
+            .unwrap_or(company.overage_price_cents),
     };
     state.store.apply(line(Record::CompanyPlan(record))).await?;
     Ok(Json(find_company(&state, &raw).await?.into()))
@@ -147,7 +160,11 @@ pub struct CreatedKey {
 }
 
 #[tracing::instrument(skip_all)]
-async fn create_key(State(state): State<AppState>, _: Operator, Path(raw): Path<String>) -> Result<Response, ApiError> {
+async fn create_key(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(raw): Path<String>,
+) -> Result<Response, ApiError> {
     let company = find_company(&state, &raw).await?;
     let key = new_key(company.company_id);
     let record = ApiKeyRecord {
@@ -164,8 +181,15 @@ async fn create_key(State(state): State<AppState>, _: Operator, Path(raw): Path<
 }
 
 #[tracing::instrument(skip_all)]
-async fn revoke_key(State(state): State<AppState>, _: Operator, Path(api_key): Path<String>) -> Result<StatusCode, ApiError> {
-    state.store.apply(line(Record::RevokeApiKey(RevokeApiKeyRecord { api_key }))).await?;
+async fn revoke_key(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(api_key): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .store
+        .apply(line(Record::RevokeApiKey(RevokeApiKeyRecord { api_key })))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -187,7 +211,10 @@ async fn create_support_agent(
         full_name: input.full_name,
         email_address: input.email_address,
     };
-    let applied = state.store.apply(line(Record::SupportAgent(record))).await?;
+    let applied = state
+        .store
+        .apply(line(Record::SupportAgent(record)))
+        .await?;
     let Record::SupportAgent(created) = applied.record else {
         unreachable!("a support agent record is applied as one")
     };
@@ -197,14 +224,17 @@ async fn create_support_agent(
 /// Parses a batch element by element, so an error names the event.
 pub fn parse_events(body: &[u8]) -> Result<Vec<(EventKind, ConnectionEvent)>, ApiError> {
     let values: Vec<serde_json::Value> = serde_json::from_slice(body).map_err(|error| {
-        ApiError::BadRequest(format!("the body must be a JSON array of connection events: {error}"))
+        ApiError::BadRequest(format!(
+            "the body must be a JSON array of connection events: {error}"
+        ))
     })?;
     values
         .into_iter()
         .enumerate()
         .map(|(index, value)| {
-            let record: Record = serde_json::from_value(value)
-                .map_err(|error| ApiError::BadRequest(format!("event {index} is not valid: {error}")))?;
+            let record: Record = serde_json::from_value(value).map_err(|error| {
+                ApiError::BadRequest(format!("event {index} is not valid: {error}"))
+            })?;
             match record {
                 Record::Connect(event) => Ok((EventKind::Connect, event)),
                 Record::Disconnect(event) => Ok((EventKind::Disconnect, event)),
@@ -225,7 +255,11 @@ async fn report_events(
     let body = body.map_err(super::extract::body_error)?;
     let events = parse_events(&body)?;
     let outcome = state.store.apply_events(events, Timestamp::now()).await?;
-    tracing::info!(accepted = outcome.accepted, duplicates = outcome.duplicates, "events applied");
+    tracing::info!(
+        accepted = outcome.accepted,
+        duplicates = outcome.duplicates,
+        "events applied"
+    );
     Ok(Json(outcome))
 }
 
@@ -235,9 +269,20 @@ async fn session_action(state: &AppState, record: Record) -> Result<StatusCode, 
 }
 
 #[tracing::instrument(skip_all)]
-async fn deactivate(State(state): State<AppState>, _: Operator, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+async fn deactivate(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
-    session_action(&state, Record::Deactivate(SessionActionRecord { session_id, ts: None })).await
+    session_action(
+        &state,
+        Record::Deactivate(SessionActionRecord {
+            session_id,
+            ts: None,
+        }),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,9 +308,20 @@ async fn comp(
 }
 
 #[tracing::instrument(skip_all)]
-async fn uncomp(State(state): State<AppState>, _: Operator, Path(raw): Path<String>) -> Result<StatusCode, ApiError> {
+async fn uncomp(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
-    session_action(&state, Record::Uncomp(SessionActionRecord { session_id, ts: None })).await
+    session_action(
+        &state,
+        Record::Uncomp(SessionActionRecord {
+            session_id,
+            ts: None,
+        }),
+    )
+    .await
 }
 
 #[tracing::instrument(skip_all)]

@@ -31,12 +31,19 @@ pub struct Usage {
 }
 
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
-async fn monthly_usage(State(state): State<AppState>, tenant: Tenant, params: Params) -> Result<Json<Usage>, ApiError> {
+async fn monthly_usage(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    params: Params,
+) -> Result<Json<Usage>, ApiError> {
     let raw = params
         .get("Month")
         .ok_or_else(|| ApiError::BadRequest("Month is required (yyyy-mm-01)".into()))?;
-    let month = Month::parse(raw)
-        .ok_or_else(|| ApiError::BadRequest(format!("Month '{raw}' is not a valid month (yyyy-mm-01 or yyyy-mm)")))?;
+    let month = Month::parse(raw).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "Month '{raw}' is not a valid month (yyyy-mm-01 or yyyy-mm)"
+        ))
+    })?;
     let counts = state.store.usage(tenant.company_id, month).await?;
     let overage_sessions = (counts.counted - counts.included_sessions).max(0);
     Ok(Json(Usage {

@@ -525,6 +525,16 @@ pub(super) async fn create_session(
                 .into(),
         ));
     }
+    // Ids the record brings are reserved before any is assigned, so an
+    // assigned one (the host's participation, when not listed) cannot take
+    // an id that a later participant of this record claims.
+    for given in record
+        .participants
+        .iter()
+        .filter_map(|p| p.participation_id)
+    {
+        reserve_id(&mut *conn, given).await?;
+    }
     let session_id = id_for(&mut *conn, record.session_id).await?;
     let connect_code = record.connect_code.clone().unwrap_or_else(new_connect_code);
     let inserted = sqlx::query(

@@ -1,0 +1,469 @@
+//! The History API's filters, order, formats, validators and paging (SPEC §4).
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Tenant, TestApp, event, participant_event, spawn_app};
+
+const COMPANY: &str = r#"{"Type":"Company","CompanyId":1,"Name":"Clinic"}
+{"Type":"User","CompanyId":1,"UserId":2,"FullName":"Ann Host","EmailAddress":"ann@clinic.example"}
+{"Type":"User","CompanyId":1,"UserId":3,"FullName":"Bob Host","EmailAddress":"bob@clinic.example"}
+"#;
+
+fn session_line(
+    session_id: i64,
+    user_id: i64,
+    schedule: &str,
+    guest_id: i64,
+    guest: &str,
+    email: &str,
+) -> String {
+    json!({
+        "Type": "Session", "CompanyId": 1, "SessionId": session_id, "UserId": user_id,
+        "ScheduleTs": schedule, "ScheduleType": "Scheduled",
+        "Participants": [
+            {"ParticipationId": guest_id + 500_000, "SecureVideoUserId": user_id},
+            {"ParticipationId": guest_id, "ParticipantFullName": guest, "ParticipantEmailAddress": email}
+        ]
+    })
+    .to_string()
+}
+
+/// Host and guest meet from `start` for `minutes` minutes.
+async fn meet(app: &TestApp, session_id: i64, guest_id: i64, start: &str, end: &str) {
+    let events = json!([
+        event(
+            &format!("{session_id}-h-in"),
+            session_id,
+            "Connect",
+            "Host",
+            "h",
+            start
+        ),
+        participant_event(
+            &format!("{session_id}-g-in"),
+            session_id,
+            "Connect",
+            guest_id,
+            "g",
+            start
+        ),
+        participant_event(
+            &format!("{session_id}-g-out"),
+            session_id,
+            "Disconnect",
+            guest_id,
+            "g",
+            end
+        ),
+        event(
+            &format!("{session_id}-h-out"),
+            session_id,
+            "Disconnect",
+            "Host",
+            "h",
+            end
+        ),
+    ]);
+    assert_eq!(app.post_events(events).await.status(), 200);
+}
+
+fn ids(history: &Value) -> Vec<i64> {
+    history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["SessionId"].as_i64().unwrap())
+        .collect()
+}
+
+async fn clinic() -> (TestApp, Tenant) {
+    let app = spawn_app().await;
+    let lines = [
+        COMPANY.to_owned(),
+        session_line(
+            10,
+            2,
+            "2016-10-31T23:45:00",
+            20,
+            "Carl Guest",
+            "carl@x.example",
+        ),
+        session_line(
+            11,
+            2,
+            "2016-11-01T00:00:00",
+            21,
+            "Dora Guest",
+            "dora@x.example",
+        ),
+        session_line(
+            12,
+            3,
+            "2016-11-15T10:00:00",
+            22,
+            "Carl Guest",
+            "carl@x.example",
+        ),
+        session_line(
+            13,
+            3,
+            "2016-12-01T09:00:00",
+            23,
+            "Eve Guest",
+            "eve@x.example",
+        ),
+        session_line(
+            14,
+            2,
+            "2016-11-20T09:00:00",
+            24,
+            "Finn Guest",
+            "finn@x.example",
+        ),
+    ]
+    .join("\n");
+    app.import(&lines).await;
+    // 10 becomes billable in the last microsecond of October, 11 at the first
+    // instant of November; 13 never connects; 14 is billable before 12.
+    meet(
+        &app,
+        10,
+        20,
+        "2016-10-31T23:59:59.999999",
+        "2016-11-01T00:20:00",
+    )
+    .await;
+    meet(&app, 11, 21, "2016-11-01T00:00:00", "2016-11-01T00:30:00").await;
+    meet(&app, 12, 22, "2016-11-15T10:00:00", "2016-11-15T10:30:00").await;
+    meet(&app, 14, 24, "2016-11-14T09:00:00", "2016-11-14T09:10:00").await;
+    let tenant = app.key_for(1).await;
+    (app, tenant)
+}
+
+#[tokio::test]
+async fn months_are_utc_calendar_months() {
+    let (app, tenant) = clinic().await;
+    assert_eq!(
+        ids(&app.history(&tenant, "/history?month=2016-10-01").await),
+        vec![10]
+    );
+    assert_eq!(
+        ids(&app.history(&tenant, "/history?month=2016-11-01").await),
+        vec![11, 14, 12]
+    );
+    // Any day of the month, and the short form, select the same month.
+    assert_eq!(
+        ids(&app.history(&tenant, "/history?MONTH=2016-11-30").await),
+        vec![11, 14, 12]
+    );
+    assert_eq!(
+        ids(&app.history(&tenant, "/history?month=2016-11").await),
+        vec![11, 14, 12]
+    );
+    assert_eq!(
+        ids(&app.history(&tenant, "/history?month=2016-12-01").await),
+        Vec::<i64>::new()
+    );
+}
+
+#[tokio::test]
+async fn without_a_date_filter_every_session_comes_back_billable_first() {
+    let (app, tenant) = clinic().await;
+    let all = app.history(&tenant, "/history").await;
+    assert_eq!(ids(&all), vec![10, 11, 14, 12, 13]);
+    let never_connected = &all[4];
+    assert_eq!(never_connected["BillableTs"], Value::Null);
+    assert_eq!(never_connected["DurationMinutes"], Value::Null);
+    assert_eq!(never_connected["BillableStatusCd"], Value::Null);
+    assert_eq!(
+        never_connected["UsageDescription"],
+        "Bob Host Session #13 - Not Connected"
+    );
+    // Every element has exactly the seven keys.
+    for session in all.as_array().unwrap() {
+        assert_eq!(session.as_object().unwrap().len(), 7);
+    }
+}
+
+#[tokio::test]
+async fn start_and_end_days_are_inclusive_and_month_wins() {
+    let (app, tenant) = clinic().await;
+    let range = app
+        .history(&tenant, "/history?StartDt=2016-11-01&EndDt=2016-11-14")
+        .await;
+    assert_eq!(ids(&range), vec![11, 14]);
+    let open_end = app.history(&tenant, "/history?startdt=2016-11-14").await;
+    assert_eq!(ids(&open_end), vec![14, 12]);
+    let open_start = app.history(&tenant, "/history?enddt=2016-10-31").await;
+    assert_eq!(ids(&open_start), vec![10]);
+    let month_wins = app
+        .history(
+            &tenant,
+            "/history?month=2016-10-01&StartDt=2016-11-01&EndDt=2016-11-30",
+        )
+        .await;
+    assert_eq!(ids(&month_wins), vec![10]);
+}
+
+#[tokio::test]
+async fn one_hosts_history_and_foreign_or_unknown_users() {
+    let (app, tenant) = clinic().await;
+    assert_eq!(ids(&app.history(&tenant, "/history/3").await), vec![12, 13]);
+    assert_eq!(
+        ids(&app.history(&tenant, "/history/2?month=2016-11-01").await),
+        vec![11, 14]
+    );
+    let unknown = app.tenant(&tenant, "/history/999").send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap(),
+        json!({"Message": "User not found"})
+    );
+
+    // Another company's user is indistinguishable from a missing one.
+    app.import(r#"{"Type":"Company","CompanyId":50,"Name":"Other"}
+{"Type":"User","CompanyId":50,"UserId":51,"FullName":"Olga Other","EmailAddress":"olga@other.example"}"#)
+        .await;
+    let foreign = app.tenant(&tenant, "/history/51").send().await.unwrap();
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        foreign.json::<Value>().await.unwrap(),
+        json!({"Message": "User not found"})
+    );
+}
+
+#[tokio::test]
+async fn a_participant_is_found_by_current_email_including_earlier_addresses() {
+    // The seed's example: Alex Alexis had aa@example.com and now has aa@changed.com.
+    let app = spawn_app().await;
+    let lines = [
+        COMPANY.to_owned(),
+        session_line(
+            30,
+            2,
+            "2016-11-02T10:00:00",
+            40,
+            "Alex Alexis",
+            "aa@example.com",
+        ),
+        session_line(
+            31,
+            3,
+            "2016-11-03T10:00:00",
+            41,
+            "Alex Alexis",
+            "aa@example.com",
+        ),
+        session_line(
+            32,
+            2,
+            "2016-11-20T10:00:00",
+            42,
+            " alex alexis ",
+            "AA@Changed.com",
+        ),
+        session_line(
+            33,
+            2,
+            "2016-11-21T10:00:00",
+            43,
+            "Someone Else",
+            "someone@example.com",
+        ),
+    ]
+    .join("\n");
+    app.import(&lines).await;
+    meet(&app, 30, 40, "2016-11-02T10:00:00", "2016-11-02T10:30:00").await;
+    meet(&app, 31, 41, "2016-11-03T10:00:00", "2016-11-03T10:30:00").await;
+    meet(&app, 32, 42, "2016-11-20T10:00:00", "2016-11-20T10:30:00").await;
+    meet(&app, 33, 43, "2016-11-21T10:00:00", "2016-11-21T10:30:00").await;
+    let tenant = app.key_for(1).await;
+
+    let current = app
+        .history(
+            &tenant,
+            "/history?month=2016-11-01&participantEmail=aa@changed.com",
+        )
+        .await;
+    assert_eq!(ids(&current), vec![30, 31, 32]);
+    let spaced = app
+        .history(&tenant, "/history?ParticipantEmail=%20AA%40CHANGED.COM%20")
+        .await;
+    assert_eq!(ids(&spaced), vec![30, 31, 32]);
+    // The old address is nobody's current address any more.
+    let old = app
+        .history(&tenant, "/history?participantEmail=aa@example.com")
+        .await;
+    assert_eq!(ids(&old), Vec::<i64>::new());
+    // A host's current address matches the sessions it hosted.
+    let host = app
+        .history(&tenant, "/history?participantEmail=bob@clinic.example")
+        .await;
+    assert_eq!(ids(&host), vec![31]);
+    let by_host = app
+        .history(&tenant, "/history/3?participantEmail=aa@changed.com")
+        .await;
+    assert_eq!(ids(&by_host), vec![31]);
+}
+
+#[tokio::test]
+async fn csv_download_has_the_same_rows() {
+    let (app, tenant) = clinic().await;
+    let response = app
+        .tenant(&tenant, "/history?month=2016-11-01")
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    assert_eq!(
+        response.headers()["content-disposition"],
+        "attachment; filename=\"history-2016-11.csv\""
+    );
+    let text = response.text().await.unwrap();
+    let lines: Vec<&str> = text.split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "SessionId,ScheduleTs,BillableTs,DurationMinutes,BillableStatusCd,UserId,UsageDescription"
+    );
+    assert_eq!(
+        lines[1],
+        "11,2016-11-01T00:00:00,2016-11-01T00:00:00,30,BILL,2,Ann Host Session #11 with Dora Guest - Counted Session"
+    );
+    assert_eq!(
+        lines.len(),
+        5,
+        "header, three rows and the final line break: {text:?}"
+    );
+
+    let all = app
+        .tenant(&tenant, "/history?format=csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        all.headers()["content-disposition"],
+        "attachment; filename=\"history.csv\""
+    );
+    let text = all.text().await.unwrap();
+    assert!(
+        text.contains("\r\n13,2016-12-01T09:00:00,,,,3,Bob Host Session #13 - Not Connected\r\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn etag_answers_304_until_the_data_changes() {
+    let (app, tenant) = clinic().await;
+    let first = app
+        .tenant(&tenant, "/history?month=2016-11-01")
+        .send()
+        .await
+        .unwrap();
+    let tag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let again = app
+        .tenant(&tenant, "/history?month=2016-11-01")
+        .header("If-None-Match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"], tag.as_str());
+    // Another filter is another document.
+    let other = app
+        .tenant(&tenant, "/history?month=2016-10-01")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(other.headers()["etag"].to_str().unwrap(), tag);
+    // A change to the company's sessions changes the tag.
+    let events = json!([event(
+        "late",
+        13,
+        "Connect",
+        "Host",
+        "h",
+        "2016-12-01T09:00:00"
+    )]);
+    assert_eq!(app.post_events(events).await.status(), 200);
+    let changed = app
+        .tenant(&tenant, "/history?month=2016-11-01")
+        .header("If-None-Match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_ne!(changed.headers()["etag"].to_str().unwrap(), tag);
+}
+
+#[tokio::test]
+async fn limit_pages_through_the_whole_list_with_link_headers() {
+    let (app, tenant) = clinic().await;
+    let mut next = Some("/history?limit=2".to_owned());
+    let mut pages = Vec::new();
+    while let Some(path) = next.take() {
+        let response = app.tenant(&tenant, &path).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        next = response.headers().get("link").map(|link| {
+            let link = link.to_str().unwrap();
+            assert!(link.ends_with("; rel=\"next\""), "{link}");
+            link[1..link.find('>').unwrap()].to_owned()
+        });
+        pages.push(ids(&response.json::<Value>().await.unwrap()));
+    }
+    assert_eq!(pages, vec![vec![10, 11], vec![14, 12], vec![13]]);
+    // Filters carry over to the next page.
+    let response = app
+        .tenant(&tenant, "/history?month=2016-11-01&Limit=1")
+        .send()
+        .await
+        .unwrap();
+    let link = response.headers()["link"].to_str().unwrap().to_owned();
+    assert!(link.contains("month=2016-11-01"), "{link}");
+    let unlimited = app.history(&tenant, "/history").await;
+    assert_eq!(ids(&unlimited).len(), 5);
+}
+
+#[tokio::test]
+async fn large_histories_stream_completely() {
+    let app = spawn_app().await;
+    let mut lines = vec![COMPANY.to_owned()];
+    for n in 0..1_200i64 {
+        let day = 1 + n % 28;
+        let schedule = format!(
+            "2016-11-{day:02}T{:02}:{:02}:00",
+            8 + (n / 28) % 12,
+            15 * ((n / 336) % 4)
+        );
+        lines.push(session_line(
+            1_000 + n,
+            2 + n % 2,
+            &schedule,
+            10_000 + n,
+            "Gus Guest",
+            "gus@x.example",
+        ));
+    }
+    app.import(&lines.join("\n")).await;
+    let tenant = app.key_for(1).await;
+    let all = app.history(&tenant, "/history").await;
+    let got = ids(&all);
+    assert_eq!(got.len(), 1_200);
+    let mut sorted = all.as_array().unwrap().clone();
+    sorted.sort_by_key(|s| {
+        (
+            s["ScheduleTs"].as_str().unwrap().to_owned(),
+            s["SessionId"].as_i64().unwrap(),
+        )
+    });
+    assert_eq!(
+        ids(&Value::Array(sorted)),
+        got,
+        "unbillable sessions come in ScheduleTs order"
+    );
+}
