@@ -1,0 +1,129 @@
+//! The command line against a real database file: one JSON line per created
+//! object, import and export through files and pipes.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn ledger(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_session-ledger"))
+        .args(args)
+        .env("SESSION_LEDGER_DATABASE_URL", database_url)
+        .env_remove("SESSION_LEDGER_OPERATOR_TOKEN")
+        .output()
+        .expect("the binary runs")
+}
+
+fn json_line(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout.clone()).unwrap();
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn creating_commands_print_one_line_of_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+
+    assert!(ledger(&url, &["migrate"]).status.success());
+    let company = json_line(&ledger(
+        &url,
+        &[
+            "company",
+            "create",
+            "--name",
+            "Clinic",
+            "--included-sessions",
+            "5",
+            "--overage-cents",
+            "700",
+        ],
+    ));
+    assert_eq!(company["Name"], "Clinic");
+    assert_eq!(company["IncludedSessionsPerMonth"], 5);
+    assert_eq!(company["OveragePriceCents"], 700);
+    let company_id = company["CompanyId"].as_i64().unwrap().to_string();
+
+    let key = json_line(&ledger(&url, &["key", "create", "--company", &company_id]));
+    let api_key = key["ApiKey"].as_str().unwrap();
+    assert_eq!(key["ApiSecret"].as_str().unwrap().len(), 64);
+    let revoked = json_line(&ledger(&url, &["key", "revoke", api_key]));
+    assert_eq!(revoked["Revoked"], true);
+    let again = ledger(&url, &["key", "revoke", api_key]);
+    assert!(
+        !again.status.success(),
+        "a revoked key cannot be revoked again"
+    );
+
+    let agent = json_line(&ledger(
+        &url,
+        &[
+            "support-agent",
+            "create",
+            "--name",
+            "Marisa Zendejas",
+            "--email",
+            "mz@platform.example",
+        ],
+    ));
+    assert!(agent["SupportAgentId"].as_i64().unwrap() > 0);
+
+    let bad = ledger(
+        &url,
+        &["support-agent", "create", "--name", "X", "--email", "nope"],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("FullName"));
+}
+
+#[test]
+fn export_to_stdout_and_import_from_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = format!("sqlite://{}", dir.path().join("first.db").display());
+    let second = format!("sqlite://{}", dir.path().join("second.db").display());
+    json_line(&ledger(&first, &["company", "create", "--name", "Clinic"]));
+    let exported = ledger(&first, &["export", "-"]);
+    assert!(exported.status.success());
+    let log = String::from_utf8(exported.stdout).unwrap();
+    assert_eq!(log.lines().count(), 1);
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_session-ledger"))
+        .args(["import", "-"])
+        .env("SESSION_LEDGER_DATABASE_URL", &second)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(log.as_bytes())
+        .unwrap();
+    let imported = child.wait_with_output().unwrap();
+    assert_eq!(json_line(&imported)["ImportedLines"], 1);
+    let reexported = ledger(&second, &["export", "-"]);
+    assert_eq!(String::from_utf8(reexported.stdout).unwrap(), log);
+
+    let file = dir.path().join("broken.jsonl");
+    std::fs::write(
+        &file,
+        "{\"Type\":\"Company\",\"CompanyId\":77,\"Name\":\"Ok\"}\n{broken\n",
+    )
+    .unwrap();
+    let broken = ledger(&second, &["import", file.to_str().unwrap()]);
+    assert!(!broken.status.success());
+    assert!(String::from_utf8_lossy(&broken.stderr).contains("line 2"));
+    let unchanged = ledger(&second, &["export", "-"]);
+    assert_eq!(
+        String::from_utf8(unchanged.stdout).unwrap(),
+        log,
+        "nothing of the broken import was kept"
+    );
+}

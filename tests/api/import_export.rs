@@ -1,0 +1,195 @@
+//! `export` writes the whole ledger as a log; importing it into an empty
+//! database reproduces the same API output. Broken imports keep nothing.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, event, participant_event, spawn_app, spawn_on};
+use crate::seed::{SEED_SETUP, seed_events};
+
+/// Everything a tenant and the operator can read about company 1.
+async fn observable(app: &TestApp) -> Vec<String> {
+    let tenant = app.key_for(1).await;
+    let mut seen = Vec::new();
+    for path in [
+        "/history",
+        "/history?month=2016-11-01",
+        "/history?month=2016-11-01&format=csv",
+        "/history/4",
+        "/history?participantEmail=trevor@patients.example",
+        "/usage?month=2016-11-01",
+    ] {
+        let response = app.tenant(&tenant, path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        seen.push(response.text().await.unwrap());
+    }
+    for session in [105236, 105022, 200] {
+        let response = app
+            .operator(Method::GET, &format!("/operator/sessions/{session}/audit"))
+            .send()
+            .await
+            .unwrap();
+        seen.push(response.text().await.unwrap());
+    }
+    seen
+}
+
+async fn export_text(app: &TestApp) -> String {
+    let mut out = Vec::new();
+    app.store.export(&mut out).await.unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn an_export_imported_into_an_empty_database_gives_identical_output() {
+    // Arrange: a ledger built through imports and every kind of API write.
+    let original = spawn_app().await;
+    original.import(SEED_SETUP).await;
+    original
+        .import(
+            r#"{"Type":"Session","CompanyId":1,"SessionId":200,"UserId":4,"ScheduleTs":"2016-11-03T22:15:00","Participants":[{"ParticipationId":201,"ParticipantFullName":"Trevor Stamp","ParticipantEmailAddress":"trevor@new.example"}]}"#,
+        )
+        .await;
+    assert_eq!(original.post_events(seed_events()).await.status(), 200);
+    // A likely duplicate: Trevor meets Aaron again 40 minutes later, one event at a time.
+    for single in [
+        event("d-h", 200, "Connect", "Host", "h", "2016-11-03T22:26:00"),
+        participant_event("d-t", 200, "Connect", 201, "t", "2016-11-03T22:26:16.5"),
+        participant_event("d-t2", 200, "Disconnect", 201, "t", "2016-11-03T22:40:00"),
+    ] {
+        assert_eq!(original.post_events(json!([single])).await.status(), 200);
+    }
+    let comp = original
+        .operator(Method::POST, "/operator/sessions/105236/comp")
+        .json(&json!({"Reason": "Video trouble"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(comp.status(), StatusCode::NO_CONTENT);
+    let deactivate = original
+        .operator(Method::POST, "/operator/sessions/200/deactivate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deactivate.status(), StatusCode::NO_CONTENT);
+    let plan = original
+        .operator(Method::PUT, "/operator/companies/1")
+        .json(&json!({"IncludedSessionsPerMonth": 0, "OveragePriceCents": 1234}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plan.status(), StatusCode::OK);
+    let before = observable(&original).await;
+    assert!(
+        before[0].contains("DUPL"),
+        "the ledger under test has a duplicate: {}",
+        before[0]
+    );
+    assert!(
+        before[0].contains("COMP"),
+        "and a comped session: {}",
+        before[0]
+    );
+    let log = export_text(&original).await;
+
+    // Act: import the log into a new, empty database.
+    let copy = spawn_app().await;
+    copy.store
+        .import(std::io::Cursor::new(log.clone().into_bytes()))
+        .await
+        .unwrap();
+
+    // Assert
+    let after = observable(&copy).await;
+    assert_eq!(before, after);
+    // New ids continue above the largest imported one.
+    let company = copy.create_company("Next").await;
+    assert!(
+        company > 105_236,
+        "new id {company} is above every imported id"
+    );
+    // And the copy exports the same changes again, apart from the keys and
+    // company made since, and the numbering of batches.
+    let again = export_text(&copy).await;
+    let comparable = |text: &str| -> Vec<Value> {
+        text.lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter(|line| line["Type"] != "ApiKey" && line["CompanyId"] != json!(company))
+            .map(|mut line| {
+                line.as_object_mut().unwrap().remove("Batch");
+                line
+            })
+            .collect()
+    };
+    assert_eq!(comparable(&log), comparable(&again));
+}
+
+#[tokio::test]
+async fn a_broken_line_stops_the_import_with_its_number_and_keeps_nothing() {
+    let app = spawn_app().await;
+    let lines = [
+        r#"{"Type":"Company","CompanyId":1,"Name":"Clinic"}"#,
+        r#"{"Type":"User","CompanyId":1,"UserId":4,"FullName":"Ann Host","EmailAddress":"ann@clinic.example"}"#,
+        r#"{"Type":"Session","CompanyId":1,"SessionId":5,"UserId":4,"ScheduleTs":"2016-11-03T22:00:00"}"#,
+        r#"{"Type":"Disconnect","EventId":"e1","SessionId":5,"Party":"Host","CallId":"h","Ts":"2016-11-03T21:00:00"}"#,
+        r#"{"Type":"Connect","EventId":"e2","SessionId":5,"Party":"Host","CallId":"h","Ts":"2016-11-03T22:00:00"}"#,
+    ]
+    .join("\n");
+    let error = app
+        .store
+        .import(std::io::Cursor::new(lines.into_bytes()))
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(message.starts_with("line 5:"), "{message}");
+    assert!(message.contains("before it connects"), "{message}");
+    assert!(
+        app.store.company(1).await.unwrap().is_none(),
+        "nothing of the import is kept"
+    );
+    assert_eq!(export_text(&app).await, "");
+
+    for (broken, line) in [
+        (
+            "{\"Type\":\"Company\",\"CompanyId\":1,\"Name\":\"Clinic\"}\nnot json\n",
+            2,
+        ),
+        (
+            "{\"Type\":\"Company\",\"CompanyId\":1,\"Name\":\"Clinic\"}\n{\"Type\":\"Nope\"}\n",
+            2,
+        ),
+        (
+            "{\"Type\":\"User\",\"CompanyId\":9,\"UserId\":4,\"FullName\":\"Ann\",\"EmailAddress\":\"a@b.example\"}\n",
+            1,
+        ),
+        (
+            "{\"Type\":\"Company\",\"CompanyId\":1,\"Name\":\"Clinic\"}\n\n{\"Type\":\"Company\",\"CompanyId\":1,\"Name\":\"Again\"}\n",
+            3,
+        ),
+    ] {
+        let error = app
+            .store
+            .import(std::io::Cursor::new(broken.as_bytes().to_vec()))
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().starts_with(&format!("line {line}:")),
+            "{broken:?}: {error}"
+        );
+        assert!(app.store.company(1).await.unwrap().is_none());
+    }
+}
+
+#[tokio::test]
+async fn an_imported_database_serves_after_a_restart() {
+    let app = spawn_app().await;
+    app.import(SEED_SETUP).await;
+    assert_eq!(app.post_events(seed_events()).await.status(), 200);
+    let tenant = app.key_for(1).await;
+    let before = app.history(&tenant, "/history").await;
+    let url = app.database_url.clone();
+    let dir = app.stop().await;
+
+    let restarted = spawn_on(dir, url, |_| {}).await;
+    assert_eq!(restarted.history(&tenant, "/history").await, before);
+}
