@@ -4,5 +4,7 @@
 pub type Db = sqlx::Postgres;
 pub(crate) const BEGIN_WRITE: &str = "BEGIN";
 
+// The same source for both backends, compiled against each: deliberate.
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/mod.rs"]
 pub(crate) mod shared;

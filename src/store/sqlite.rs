@@ -4,5 +4,7 @@
 pub type Db = sqlx::Sqlite;
 pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+// The same source for both backends, compiled against each: deliberate.
+#[allow(clippy::duplicate_mod)]
 #[path = "shared/mod.rs"]
 pub(crate) mod shared;

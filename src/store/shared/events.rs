@@ -745,7 +745,8 @@ pub(crate) async fn audit(pool: &Pool, session_id: i64) -> Result<Vec<AuditEntry
             .fetch_optional(pool)
             .await?;
     let company_id = company_id.ok_or_else(|| StoreError::NotFound("Session not found".into()))?;
-    let rows: Vec<(i64, Option<String>, Option<String>, String, String)> = sqlx::query_as(
+    type AuditRow = (i64, Option<String>, Option<String>, String, String);
+    let rows: Vec<AuditRow> = sqlx::query_as(
         "SELECT at_us, old_status, new_status, reason, actor FROM status_audit
          WHERE company_id = $1 AND session_id = $2 ORDER BY audit_id",
     )
