@@ -386,6 +386,35 @@ mod tests {
         }
 
         #[test]
+        fn billable_instant_observed_in_order_is_the_true_first_overlap(
+            calls in proptest::collection::vec(arbitrary_call(), 0..10),
+        ) {
+            // Deliver every Connect and Disconnect in time order (a Disconnect
+            // before a Connect at the same instant, as intervals are half-open)
+            // and freeze the first overlap observed, as the service does.
+            let mut deliveries: Vec<(i64, bool, usize)> = Vec::new();
+            for (index, call) in calls.iter().enumerate() {
+                deliveries.push((call.connect.as_micros(), true, index));
+                if let Some(end) = call.disconnect {
+                    deliveries.push((end.as_micros(), false, index));
+                }
+            }
+            deliveries.sort();
+            let mut known: Vec<Option<Call>> = vec![None; calls.len()];
+            let mut observed = None;
+            for (_, is_connect, index) in deliveries {
+                if !is_connect {
+                    known[index] = Some(calls[index]);
+                } else if known[index].is_none() {
+                    known[index] = Some(Call { disconnect: None, ..calls[index] });
+                }
+                let so_far: Vec<Call> = known.iter().flatten().copied().collect();
+                observed = observed.or_else(|| first_overlap(&so_far));
+            }
+            prop_assert_eq!(observed, first_overlap(&calls));
+        }
+
+        #[test]
         fn duration_never_exceeds_the_hosts_known_time(
             calls in proptest::collection::vec(arbitrary_call(), 0..10),
         ) {
