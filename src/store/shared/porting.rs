@@ -122,7 +122,10 @@ pub(crate) async fn import(
         StoreError::Invalid(message)
         | StoreError::NotFound(message)
         | StoreError::Conflict(message) => StoreError::ImportLine { line, message },
-        other => other,
+        other => StoreError::ImportLine {
+            line,
+            message: other.to_string(),
+        },
     };
     loop {
         text.clear();
