@@ -9,7 +9,8 @@ pub mod usage;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::Method;
+use axum::http::{HeaderValue, Method, header};
+use axum::response::Response;
 
 use crate::app::AppState;
 use error::ApiError;
@@ -26,7 +27,24 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(json_charset))
         .with_state(state)
+}
+
+/// Every JSON answer names its charset (SPEC §1), whichever handler or
+/// rejection produced it: `axum::Json` alone says only `application/json`.
+async fn json_charset(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value == "application/json")
+    {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+    }
+    response
 }
 
 async fn not_found() -> ApiError {
