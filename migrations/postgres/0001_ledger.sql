@@ -1,12 +1,11 @@
 -- session-ledger schema. Every company-owned table leads its keys with
 -- company_id (SPEC §11); timestamps are integer microseconds since the epoch.
--- The same text is kept for PostgreSQL in migrations/postgres.
+-- The same text as migrations/sqlite, but for the id sequences below.
 
-CREATE TABLE id_counters (
-    counter_name TEXT NOT NULL PRIMARY KEY,
-    last_value BIGINT NOT NULL
-);
-INSERT INTO id_counters (counter_name, last_value) VALUES ('entity', 0), ('journal', 0);
+-- The one difference from SQLite: ids and journal numbers come from
+-- sequences, which hold no lock across a transaction.
+CREATE SEQUENCE entity_ids;
+CREATE SEQUENCE journal_seq;
 
 CREATE TABLE companies (
     company_id BIGINT NOT NULL PRIMARY KEY,

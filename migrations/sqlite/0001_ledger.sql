@@ -1,6 +1,6 @@
 -- session-ledger schema. Every company-owned table leads its keys with
 -- company_id (SPEC §11); timestamps are integer microseconds since the epoch.
--- The same text is kept for PostgreSQL in migrations/postgres.
+-- migrations/postgres holds the same text, but for the id counters below.
 
 CREATE TABLE id_counters (
     counter_name TEXT NOT NULL PRIMARY KEY,

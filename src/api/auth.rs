@@ -75,7 +75,9 @@ impl FromRequestParts<AppState> for Operator {
             .headers
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().strip_prefix("Bearer "))
+            .and_then(|value| value.trim().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
             .ok_or(ApiError::Unauthorized)?;
         if bool::from(presented.trim().as_bytes().ct_eq(token.expose().as_bytes())) {
             Ok(Operator)

@@ -22,12 +22,27 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
         let bytes = Bytes::from_request(request, state)
             .await
             .map_err(body_error)?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|error| {
-                ApiError::BadRequest(format!("the request body is not valid: {error}"))
-            })
+        parse_json(&bytes).map(JsonBody).map_err(|error| {
+            ApiError::BadRequest(format!("the request body is not valid: {error}"))
+        })
     }
+}
+
+/// Parses JSON, naming the field at fault, e.g.
+/// `Participants[0].ParticipantFullName: invalid type: …`.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let error = error.into_inner();
+        if path == "." {
+            error.to_string()
+        } else {
+            format!("{path}: {error}")
+        }
+    })?;
+    deserializer.end().map_err(|error| error.to_string())?;
+    Ok(value)
 }
 
 pub fn body_error(rejection: BytesRejection) -> ApiError {

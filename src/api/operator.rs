@@ -232,8 +232,17 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<(EventKind, ConnectionEvent)>, Ap
         .into_iter()
         .enumerate()
         .map(|(index, value)| {
-            let record: Record = serde_json::from_value(value).map_err(|error| {
-                ApiError::BadRequest(format!("event {index} is not valid: {error}"))
+            let record: Record = serde_path_to_error::deserialize(value).map_err(|error| {
+                let path = error.path().to_string();
+                let field = if path == "." {
+                    String::new()
+                } else {
+                    format!("{path}: ")
+                };
+                ApiError::BadRequest(format!(
+                    "event {index} is not valid: {field}{}",
+                    error.into_inner()
+                ))
             })?;
             match record {
                 Record::Connect(event) => Ok((EventKind::Connect, event)),

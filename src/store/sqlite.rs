@@ -4,6 +4,14 @@
 pub type Db = sqlx::Sqlite;
 pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+/// Ids and journal numbers come from a counter row; SQLite has one writer at
+/// a time, so the row is never contended.
+pub(crate) const NEXT_ENTITY_ID: &str = "UPDATE id_counters SET last_value = last_value + 1 WHERE counter_name = 'entity' RETURNING last_value";
+pub(crate) const NEXT_JOURNAL_SEQ: &str = "UPDATE id_counters SET last_value = last_value + 1 WHERE counter_name = 'journal' RETURNING last_value";
+pub(crate) const RESERVE_ENTITY_ID: &str = "UPDATE id_counters
+     SET last_value = CASE WHEN last_value < $1 THEN $1 ELSE last_value END
+     WHERE counter_name = 'entity'";
+
 // The same source for both backends, compiled against each: deliberate.
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/mod.rs"]

@@ -460,3 +460,27 @@ async fn a_wrong_method_is_a_json_error() {
     assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "GET").await;
     assert_eq!(state(&app, &tenant).await, before);
 }
+
+#[tokio::test]
+async fn a_mistyped_field_is_named_in_the_message() {
+    let app = spawn_app().await;
+    let response = app
+        .operator(Method::POST, "/operator/companies")
+        .json(&json!({"Name": "Clinic", "IncludedSessionsPerMonth": "lots"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        response,
+        StatusCode::BAD_REQUEST,
+        "IncludedSessionsPerMonth",
+    )
+    .await;
+    let trailing = app
+        .operator(Method::POST, "/operator/companies")
+        .body(r#"{"Name": "Clinic"} trailing"#)
+        .send()
+        .await
+        .unwrap();
+    assert_error(trailing, StatusCode::BAD_REQUEST, "trailing").await;
+}

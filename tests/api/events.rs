@@ -717,15 +717,12 @@ async fn an_invalid_event_for_one_session_keeps_the_events_of_another_out() {
 #[tokio::test]
 async fn deactivation_ends_a_session_and_settles_its_duration() {
     let (app, tenant) = app_with(&[two_guests()]).await;
-    post_ok(
-        &app,
-        batch(vec![
-            host(100, "h1", &at("10:00:00"), None),
-            guest(100, 9, "p1", &at("10:05:00"), Some(&at("10:35:00"))),
-            guest(100, 10, "x1", &at("10:10:00"), None),
-        ]),
-    )
-    .await;
+    let acknowledged = batch(vec![
+        host(100, "h1", &at("10:00:00"), None),
+        guest(100, 9, "p1", &at("10:05:00"), Some(&at("10:35:00"))),
+        guest(100, 10, "x1", &at("10:10:00"), None),
+    ]);
+    post_ok(&app, acknowledged.clone()).await;
     // Host and Xiao Chu still connected.
     assert_eq!(
         row(&app, &tenant, 100).await["DurationMinutes"],
@@ -756,7 +753,7 @@ async fn deactivation_ends_a_session_and_settles_its_duration() {
         "deactivated",
     )
     .await;
-    assert_eq!(snapshot(&app, &tenant).await, (tag, body));
+    assert_eq!(snapshot(&app, &tenant).await, (tag.clone(), body.clone()));
     // Refused, not recorded: still refused, not a duplicate.
     assert_error(
         app.post_events(late).await,
@@ -764,6 +761,10 @@ async fn deactivation_ends_a_session_and_settles_its_duration() {
         "deactivated",
     )
     .await;
+    // A client re-delivering a batch that was acknowledged before the
+    // deactivation learns that it is all duplicates, not a conflict.
+    assert_eq!(post_ok(&app, acknowledged).await, (0, 4));
+    assert_eq!(snapshot(&app, &tenant).await, (tag.clone(), body.clone()));
 
     assert_error(
         deactivate(&app, 100).await,

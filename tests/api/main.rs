@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cli;
+mod concurrency;
 mod events;
 mod helpers;
 mod history;

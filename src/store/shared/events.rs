@@ -162,9 +162,32 @@ pub(super) async fn apply_events(
         duplicates: 0,
     };
     let mut seen: HashSet<(i64, &str)> = HashSet::new();
+    let mut locked_company = None;
     let mut touched_companies: Vec<i64> = Vec::new();
     let mut known_agents: HashSet<i64> = HashSet::new();
     for ((company_id, session_id), indexes) in by_session {
+        if locked_company != Some(company_id) {
+            journal::lock_company(&mut *conn, company_id).await?;
+            locked_company = Some(company_id);
+        }
+        // Already-seen events are skipped before anything else is checked, so
+        // a client re-delivering an acknowledged batch always gets a 2xx,
+        // even after the session was deactivated.
+        let mut fresh = Vec::with_capacity(indexes.len());
+        for index in indexes {
+            let event_id = events[index].1.event_id.as_str();
+            if !seen.insert((company_id, event_id))
+                || journal::has_event(&mut *conn, company_id, event_id).await?
+            {
+                outcome.duplicates += 1;
+            } else {
+                fresh.push(index);
+            }
+        }
+        let Some(&first_index) = fresh.first() else {
+            continue;
+        };
+        let first = &events[first_index].1;
         let state: Option<String> = sqlx::query_scalar(
             "UPDATE sessions SET last_activity_us = $3 WHERE company_id = $1 AND session_id = $2 RETURNING state",
         )
@@ -173,19 +196,18 @@ pub(super) async fn apply_events(
         .bind(now.as_micros())
         .fetch_optional(&mut *conn)
         .await?;
-        let first = &events[indexes[0]].1;
         match state.as_deref() {
             Some("active") => {}
             Some("cancelled") | None => {
                 return Err(StoreError::Invalid(format!(
                     "{}: session {session_id} does not exist",
-                    describe(indexes[0], first)
+                    describe(first_index, first)
                 )));
             }
             Some(_) => {
                 return Err(StoreError::Conflict(format!(
                     "{}: session {session_id} has been deactivated and takes no more events",
-                    describe(indexes[0], first)
+                    describe(first_index, first)
                 )));
             }
         }
@@ -224,14 +246,8 @@ pub(super) async fn apply_events(
         .collect();
 
         let mut accepted_here = 0;
-        for index in indexes {
+        for index in fresh {
             let (kind, event) = &events[index];
-            if !seen.insert((company_id, event.event_id.as_str()))
-                || journal::has_event(&mut *conn, company_id, &event.event_id).await?
-            {
-                outcome.duplicates += 1;
-                continue;
-            }
             let (party, participation_id, support_agent_id) = match event.party {
                 PartyKind::Host => (PartyKind::Host, None, None),
                 PartyKind::Participant => {

@@ -1,12 +1,12 @@
 //! Ids, and the journal: every change as the log line that replays it.
 
-use super::Conn;
+use super::{Conn, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, RESERVE_ENTITY_ID};
 use crate::records::LogLine;
 use crate::store::StoreError;
 
 /// A new service-wide id (SPEC §1: ids are unique across companies).
 pub(super) async fn next_id(conn: &mut Conn) -> Result<i64, StoreError> {
-    next_value(conn, "entity").await
+    Ok(sqlx::query_scalar(NEXT_ENTITY_ID).fetch_one(conn).await?)
 }
 
 /// Keeps ids assigned later above an id that arrived from outside (import).
@@ -16,24 +16,11 @@ pub(super) async fn reserve_id(conn: &mut Conn, id: i64) -> Result<(), StoreErro
             "id {id} must be a positive integer"
         )));
     }
-    sqlx::query(
-        "UPDATE id_counters SET last_value = CASE WHEN last_value < $1 THEN $1 ELSE last_value END
-         WHERE counter_name = 'entity'",
-    )
-    .bind(id)
-    .execute(conn)
-    .await?;
+    sqlx::query(RESERVE_ENTITY_ID)
+        .bind(id)
+        .execute(conn)
+        .await?;
     Ok(())
-}
-
-async fn next_value(conn: &mut Conn, counter: &str) -> Result<i64, StoreError> {
-    let value = sqlx::query_scalar(
-        "UPDATE id_counters SET last_value = last_value + 1 WHERE counter_name = $1 RETURNING last_value",
-    )
-    .bind(counter)
-    .fetch_one(conn)
-    .await?;
-    Ok(value)
 }
 
 /// Records a change of `company_id` (0 for platform-wide ones) and moves the
@@ -56,7 +43,9 @@ pub(super) async fn append_without_touch(
     event_id: Option<&str>,
     line: &LogLine,
 ) -> Result<(), StoreError> {
-    let seq = next_value(&mut *conn, "journal").await?;
+    let seq: i64 = sqlx::query_scalar(NEXT_JOURNAL_SEQ)
+        .fetch_one(&mut *conn)
+        .await?;
     let text = serde_json::to_string(line).expect("log lines always serialize");
     sqlx::query("INSERT INTO journal (company_id, seq, event_id, record) VALUES ($1, $2, $3, $4)")
         .bind(company_id)
@@ -91,4 +80,17 @@ pub(super) async fn has_event(
             .fetch_optional(conn)
             .await?;
     Ok(found.is_some())
+}
+
+/// Takes the company's row lock until commit (PostgreSQL; SQLite's writer
+/// lock is already exclusive) without changing anything. Every write use case
+/// locks its company first, so one company's writes are serialized, the rules
+/// that span sessions (duplicates) see a consistent company, and its journal
+/// is in commit order; other companies write in parallel.
+pub(super) async fn lock_company(conn: &mut Conn, company_id: i64) -> Result<(), StoreError> {
+    sqlx::query("UPDATE companies SET data_version = data_version WHERE company_id = $1")
+        .bind(company_id)
+        .execute(conn)
+        .await?;
+    Ok(())
 }

@@ -12,7 +12,7 @@ pub(crate) use events::{apply_event_batch, audit};
 pub(crate) use history::{read_history, usage};
 pub(crate) use porting::{apply_one, export, import};
 
-use super::{BEGIN_WRITE, Db};
+use super::{BEGIN_WRITE, Db, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, RESERVE_ENTITY_ID};
 use crate::store::StoreError;
 
 type Pool = sqlx::Pool<Db>;

@@ -5,10 +5,12 @@ use futures_util::TryStreamExt;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::events::{apply_events, comp, deactivate, uncomp};
-use super::journal::append;
+use super::journal;
 use super::{Conn, Pool, begin_write, entities};
 use crate::domain::Timestamp;
-use crate::records::{ConnectionEvent, EventKind, LogLine, Record};
+use crate::records::{
+    CompRecord, ConnectionEvent, EventKind, LogLine, Record, SessionActionRecord,
+};
 use crate::store::{ImportSummary, Rules, StoreError};
 
 /// Applies one change in its own transaction and returns the completed line
@@ -33,6 +35,12 @@ async fn apply_record(
     rules: &Rules,
 ) -> Result<LogLine, StoreError> {
     let now = line.recorded_ts.unwrap_or(now);
+    // The company's row is locked before anything is read, so the writes of
+    // one company are serialized (and journaled in the order they commit)
+    // while other companies' go on in parallel.
+    if let Some(company_id) = company_to_lock(&mut *conn, &line.record).await? {
+        journal::lock_company(&mut *conn, company_id).await?;
+    }
     let (company_id, record) = match line.record {
         Record::Company(record) => {
             let record = entities::create_company(&mut *conn, record, now).await?;
@@ -100,8 +108,31 @@ async fn apply_record(
         recorded_ts: Some(now),
         batch: None,
     };
-    append(conn, company_id, None, &line).await?;
+    journal::append(conn, company_id, None, &line).await?;
     Ok(line)
+}
+
+/// The company an existing-company change belongs to, if it can be known
+/// before applying it. A new company has no row to lock yet.
+async fn company_to_lock(conn: &mut Conn, record: &Record) -> Result<Option<i64>, StoreError> {
+    Ok(match record {
+        Record::Company(_) | Record::SupportAgent(_) => None,
+        Record::CompanyPlan(r) => Some(r.company_id),
+        Record::ApiKey(r) => Some(r.company_id),
+        Record::RevokeApiKey(r) => crate::secrets::company_of_key(&r.api_key),
+        Record::User(r) => Some(r.company_id),
+        Record::Session(r) => Some(r.company_id),
+        Record::Deactivate(SessionActionRecord { session_id, .. })
+        | Record::Uncomp(SessionActionRecord { session_id, .. })
+        | Record::Comp(CompRecord { session_id, .. })
+        | Record::Connect(ConnectionEvent { session_id, .. })
+        | Record::Disconnect(ConnectionEvent { session_id, .. }) => {
+            sqlx::query_scalar("SELECT company_id FROM session_directory WHERE session_id = $1")
+                .bind(session_id)
+                .fetch_optional(conn)
+                .await?
+        }
+    })
 }
 
 /// Replays a log in one transaction: an invalid line stops the import with its

@@ -1,0 +1,130 @@
+//! Many writers and readers at once give exactly the result of applying the
+//! batches one after the other, with no server error.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, event, participant_event, spawn_app};
+
+const SESSIONS: i64 = 12;
+
+async fn setup(app: &TestApp) {
+    let mut lines = vec![
+        r#"{"Type":"Company","CompanyId":1,"Name":"Busy Clinic"}"#.to_owned(),
+        r#"{"Type":"User","CompanyId":1,"UserId":2,"FullName":"Ann Host","EmailAddress":"ann@clinic.example"}"#.to_owned(),
+    ];
+    for n in 0..SESSIONS {
+        lines.push(
+            json!({"Type": "Session", "CompanyId": 1, "SessionId": 100 + n, "UserId": 2,
+                   "ScheduleTs": format!("2016-11-{:02}T10:00:00", n + 1),
+                   "Participants": [{"ParticipationId": 1000 + 2 * n, "SecureVideoUserId": 2},
+                                    {"ParticipationId": 1001 + 2 * n, "ParticipantFullName": format!("Guest {n}"),
+                                     "ParticipantEmailAddress": format!("guest{n}@x.example")}]})
+            .to_string(),
+        );
+    }
+    app.import(&lines.join("\n")).await;
+}
+
+/// Two batches per session: the host's call, and the guest's call.
+fn batches() -> Vec<Value> {
+    let mut batches = Vec::new();
+    for n in 0..SESSIONS {
+        let session = 100 + n;
+        let day = format!("2016-11-{:02}", n + 1);
+        batches.push(json!([
+            event(
+                &format!("{session}-h1"),
+                session,
+                "Connect",
+                "Host",
+                "h",
+                &format!("{day}T10:00:00")
+            ),
+            event(
+                &format!("{session}-h2"),
+                session,
+                "Disconnect",
+                "Host",
+                "h",
+                &format!("{day}T10:40:00")
+            ),
+        ]));
+        batches.push(json!([
+            participant_event(
+                &format!("{session}-g1"),
+                session,
+                "Connect",
+                1001 + 2 * n,
+                "g",
+                &format!("{day}T10:05:00.25")
+            ),
+            participant_event(
+                &format!("{session}-g2"),
+                session,
+                "Disconnect",
+                1001 + 2 * n,
+                "g",
+                &format!("{day}T10:30:00")
+            ),
+        ]));
+    }
+    batches
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_batches_and_reads_equal_sequential_application() {
+    // Sequential reference.
+    let sequential = spawn_app().await;
+    setup(&sequential).await;
+    for batch in batches() {
+        assert_eq!(sequential.post_events(batch).await.status(), 200);
+    }
+    let tenant = sequential.key_for(1).await;
+    let expected = sequential.history(&tenant, "/history").await;
+
+    // Everything at once, each batch posted twice, with readers in between.
+    let app = spawn_app().await;
+    setup(&app).await;
+    let tenant = app.key_for(1).await;
+    let mut tasks = Vec::new();
+    for batch in batches().into_iter().chain(batches()) {
+        let client = app.client.clone();
+        let url = app.url("/operator/events");
+        tasks.push(tokio::spawn(async move {
+            let response = client
+                .post(url)
+                .bearer_auth(crate::helpers::OPERATOR_TOKEN)
+                .json(&batch)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }));
+        let reader = app.tenant(&tenant, "/history?month=2016-11-01");
+        tasks.push(tokio::spawn(async move {
+            let response = reader.send().await.unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
+        }));
+    }
+    let mut accepted = 0;
+    let mut duplicates = 0;
+    for task in tasks {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        if let Some(count) = body.get("Accepted") {
+            accepted += count.as_i64().unwrap();
+            duplicates += body["Duplicates"].as_i64().unwrap();
+        }
+    }
+    assert_eq!((accepted, duplicates), (4 * SESSIONS, 4 * SESSIONS));
+    let history = app.history(&tenant, "/history").await;
+    assert_eq!(history, expected);
+    assert_eq!(history[0]["DurationMinutes"], 25);
+    assert_eq!(history[0]["BillableTs"], "2016-11-01T10:05:00.25");
+}
