@@ -6,6 +6,8 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
+use crate::helpers::TestDatabase;
+
 fn ledger(database_url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_session-ledger"))
         .args(args)
@@ -26,10 +28,10 @@ fn json_line(output: &Output) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-#[test]
-fn creating_commands_print_one_line_of_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+#[tokio::test]
+async fn creating_commands_print_one_line_of_json() {
+    let database = TestDatabase::new().await;
+    let url = database.url.clone();
 
     assert!(ledger(&url, &["migrate"]).status.success());
     let company = json_line(&ledger(
@@ -82,11 +84,11 @@ fn creating_commands_print_one_line_of_json() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("FullName"));
 }
 
-#[test]
-fn export_to_stdout_and_import_from_stdin() {
+#[tokio::test]
+async fn export_to_stdout_and_import_from_stdin() {
+    let (first_database, second_database) = (TestDatabase::new().await, TestDatabase::new().await);
+    let (first, second) = (first_database.url.clone(), second_database.url.clone());
     let dir = tempfile::tempdir().unwrap();
-    let first = format!("sqlite://{}", dir.path().join("first.db").display());
-    let second = format!("sqlite://{}", dir.path().join("second.db").display());
     json_line(&ledger(&first, &["company", "create", "--name", "Clinic"]));
     let exported = ledger(&first, &["export", "-"]);
     assert!(exported.status.success());

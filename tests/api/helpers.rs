@@ -11,12 +11,107 @@ use tokio::sync::oneshot;
 
 pub const OPERATOR_TOKEN: &str = "test-operator-token";
 
+/// Names the PostgreSQL server the suite also runs against; each test gets a
+/// fresh database of its own there.
+pub const POSTGRES_URL_VARIABLE: &str = "SESSION_LEDGER_TEST_POSTGRES_URL";
+
+/// A fresh, empty database for one test: a SQLite file in a temporary
+/// folder, or a new database on the PostgreSQL test server (dropped after).
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    /// On the backend this test binary is for.
+    pub async fn new() -> Self {
+        if crate::backend::POSTGRES {
+            Self::postgres().await
+        } else {
+            Self::sqlite()
+        }
+    }
+
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+        Self {
+            url,
+            _dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    pub async fn postgres() -> Self {
+        use sqlx::Connection;
+        let server = std::env::var(POSTGRES_URL_VARIABLE).unwrap_or_else(|_| {
+            panic!("{POSTGRES_URL_VARIABLE} must name the PostgreSQL test server")
+        });
+        let name = format!("sl_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+        let mut admin = sqlx::PgConnection::connect(&server)
+            .await
+            .unwrap_or_else(|error| {
+                panic!("PostgreSQL at {POSTGRES_URL_VARIABLE} is unreachable: {error}")
+            });
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        admin.close().await.ok();
+        let url = with_database(&server, &name);
+        Self {
+            url,
+            _dir: None,
+            postgres: Some((server, name)),
+        }
+    }
+}
+
+/// The server URL with its database name replaced.
+fn with_database(server: &str, name: &str) -> String {
+    let (base, query) = match server.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (server, String::new()),
+    };
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop can't await; a thread with its own runtime can.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&server).await {
+                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                        .execute(&mut admin)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
 pub struct TestApp {
     pub address: String,
     pub client: Client,
     pub store: Store,
-    pub database_url: String,
-    pub dir: TempDir,
+    pub database: TestDatabase,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -45,18 +140,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let database_url = format!("sqlite://{}", dir.path().join("ledger.db").display());
-    spawn_on(dir, database_url, configure).await
+    spawn_on(TestDatabase::new().await, configure).await
 }
 
-/// Serves an existing database, e.g. one an import filled.
-pub async fn spawn_on(
-    dir: TempDir,
-    database_url: String,
-    configure: impl FnOnce(&mut Settings),
-) -> TestApp {
-    let mut settings = settings(&database_url);
+/// Serves a given database, e.g. one that an import filled or another app used.
+pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = settings(&database.url);
     configure(&mut settings);
     let state = AppState::open(settings).await.expect("database opens");
     let store = state.store.clone();
@@ -72,8 +161,7 @@ pub async fn spawn_on(
         address,
         client: Client::new(),
         store,
-        database_url,
-        dir,
+        database,
         shutdown: Some(shutdown),
         server: Some(server),
     }
@@ -154,7 +242,8 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    pub async fn stop(mut self) -> TempDir {
+    /// Stops the server gracefully and hands back its database.
+    pub async fn stop(mut self) -> TestDatabase {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -162,7 +251,7 @@ impl TestApp {
             server.await.unwrap().unwrap();
         }
         self.store.close().await;
-        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+        std::mem::replace(&mut self.database, TestDatabase::sqlite())
     }
 }
 

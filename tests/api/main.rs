@@ -1,4 +1,9 @@
-//! The integration suite: the real server over HTTP, a fresh database per test.
+//! The integration suite: the real server over HTTP, a fresh SQLite database
+//! per test. tests/postgres runs the same modules against PostgreSQL.
+
+mod backend {
+    pub const POSTGRES: bool = false;
+}
 
 mod bad_input;
 mod cli;
