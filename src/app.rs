@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use std::time::Duration;
+
+use crate::api::limits::RateLimits;
 use crate::config::Settings;
 use crate::store::{Rules, Store, StoreError};
 
@@ -12,6 +15,8 @@ use crate::store::{Rules, Store, StoreError};
 pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
+    /// `None` when rate limiting is off.
+    pub limits: Option<Arc<RateLimits>>,
 }
 
 impl AppState {
@@ -23,6 +28,7 @@ impl AppState {
         let store = Store::open(settings.database_url.expose(), rules).await?;
         Ok(Self {
             store,
+            limits: RateLimits::new(settings.rate_limit_per_second),
             settings: Arc::new(settings),
         })
     }
@@ -36,12 +42,28 @@ pub async fn launch(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    let housekeeping = tokio::spawn(housekeeping(state.limits.clone()));
     let router = crate::api::router(state);
-    axum::serve(listener, router)
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    housekeeping.abort();
     store.close().await;
-    Ok(())
+    served
+}
+
+/// Keeps the metrics' histograms bounded and the rate limiter's memory
+/// proportional to the keys in use.
+async fn housekeeping(limits: Option<Arc<RateLimits>>) {
+    let metrics = crate::telemetry::metrics_handle();
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        metrics.run_upkeep();
+        if let Some(limits) = &limits {
+            limits.forget_idle_keys();
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

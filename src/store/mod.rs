@@ -99,6 +99,21 @@ impl Store {
         Ok(store)
     }
 
+    /// Connections open and idle in the pool, for the metrics.
+    pub fn pool_status(&self) -> (u32, usize) {
+        match &self.backend {
+            Backend::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Backend::Postgres(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
