@@ -264,6 +264,8 @@ async fn report_events(
     let body = body.map_err(super::extract::body_error)?;
     let events = parse_events(&body)?;
     let outcome = state.store.apply_events(events, Timestamp::now()).await?;
+    metrics::counter!("events_ingested_total").increment(outcome.accepted);
+    metrics::counter!("events_duplicate_total").increment(outcome.duplicates);
     tracing::info!(
         accepted = outcome.accepted,
         duplicates = outcome.duplicates,

@@ -13,4 +13,5 @@ mod helpers;
 mod history;
 mod import_export;
 mod operator;
+mod ops;
 mod seed;

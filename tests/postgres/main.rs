@@ -31,6 +31,9 @@ mod import_export;
 #[path = "../api/operator.rs"]
 mod operator;
 #[cfg(postgres_tests)]
+#[path = "../api/ops.rs"]
+mod ops;
+#[cfg(postgres_tests)]
 #[path = "../api/seed.rs"]
 mod seed;
 
