@@ -14,4 +14,5 @@ mod history;
 mod import_export;
 mod operator;
 mod ops;
+mod process;
 mod seed;

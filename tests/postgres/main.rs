@@ -34,6 +34,9 @@ mod operator;
 #[path = "../api/ops.rs"]
 mod ops;
 #[cfg(postgres_tests)]
+#[path = "../api/process.rs"]
+mod process;
+#[cfg(postgres_tests)]
 #[path = "../api/seed.rs"]
 mod seed;
 
