@@ -8,6 +8,7 @@ mod backend {
 mod bad_input;
 mod cli;
 mod concurrency;
+mod crash;
 mod events;
 mod helpers;
 mod history;

@@ -19,6 +19,9 @@ mod cli;
 #[path = "../api/concurrency.rs"]
 mod concurrency;
 #[cfg(postgres_tests)]
+#[path = "../api/crash.rs"]
+mod crash;
+#[cfg(postgres_tests)]
 #[path = "../api/events.rs"]
 mod events;
 #[cfg(postgres_tests)]
