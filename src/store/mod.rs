@@ -181,6 +181,11 @@ impl Store {
         on_backend!(self, pool => backend::usage(pool, company_id, month).await)
     }
 
+    /// A company's changes other than connection events, oldest first.
+    pub async fn company_changes(&self, company_id: i64) -> Result<Vec<LogLine>, StoreError> {
+        on_backend!(self, pool => backend::company_changes(pool, company_id).await)
+    }
+
     pub async fn audit(&self, session_id: i64) -> Result<Vec<AuditEntry>, StoreError> {
         on_backend!(self, pool => backend::audit(pool, session_id).await)
     }

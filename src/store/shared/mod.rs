@@ -10,6 +10,7 @@ mod porting;
 pub(crate) use entities::{api_key, company, company_named, session_company};
 pub(crate) use events::{apply_event_batch, audit};
 pub(crate) use history::{read_history, usage};
+pub(crate) use journal::company_changes;
 pub(crate) use porting::{apply_one, export, import};
 
 use super::{BEGIN_WRITE, Db, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, RESERVE_ENTITY_ID};
