@@ -6,6 +6,7 @@ mod backend {
 }
 
 mod bad_input;
+mod bench_smoke;
 mod cli;
 mod concurrency;
 mod crash;
@@ -17,3 +18,9 @@ mod operator;
 mod ops;
 mod process;
 mod seed;
+
+/// The benchmark's own code (a separate Cargo project, std only), included
+/// so that its smoke mode runs with the suite.
+#[allow(dead_code)]
+#[path = "../../bench/tool/src/lib.rs"]
+mod ledger_bench;
