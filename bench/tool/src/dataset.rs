@@ -554,6 +554,27 @@ fn events(session_id: i64, calls: &[CallSpan]) -> Vec<(i64, String)> {
         .collect()
 }
 
+/// A past session as the log holds it: created, its calls' events in one
+/// batch, and its automatic deactivation a day after it ended (SPEC §3.2),
+/// so a server started on the dataset finds nothing left to deactivate.
+fn write_session(
+    w: &mut dyn Write,
+    session_id: i64,
+    line: &str,
+    calls: &[CallSpan],
+) -> io::Result<()> {
+    writeln!(w, "{line}")?;
+    for (_, event) in events(session_id, calls) {
+        writeln!(w, "{{{event},\"Batch\":{session_id}}}")?;
+    }
+    let ended = calls.iter().map(|call| call.disconnect).max().unwrap_or(0);
+    writeln!(
+        w,
+        r#"{{"Type":"Deactivate","SessionId":{session_id},"Ts":"{}","Automatic":true}}"#,
+        format_ts(ended + 25 * 60 * MINUTE)
+    )
+}
+
 fn quarter_hour_in(rng: &mut Rng, year: i32, month: u32) -> i64 {
     let day = rng.range(1, 29) as u32;
     let hour = rng.range(8, 18) as i64;
@@ -681,11 +702,8 @@ pub fn generate(plan: &Plan, out: Outputs<'_>) -> io::Result<Meta> {
                         g.session(busy_company, &host, start, shape, pool);
                     assert!(billable.is_some());
                     g.meta.busy_count += 1;
-                    writeln!(w, "{line}")?;
-                    for (_, event) in events(session_id, &calls) {
-                        writeln!(w, "{{{event},\"Batch\":{session_id}}}")?;
-                    }
-                    stage_lines[stage] += 1 + calls.len() as u64 * 2;
+                    write_session(w, session_id, &line, &calls)?;
+                    stage_lines[stage] += 2 + calls.len() as u64 * 2;
                     stage_sessions[stage] += 1;
                 }
             }
@@ -713,11 +731,8 @@ pub fn generate(plan: &Plan, out: Outputs<'_>) -> io::Result<Meta> {
                     {
                         g.meta.probe_count += 1;
                     }
-                    writeln!(w, "{line}")?;
-                    for (_, event) in events(session_id, &calls) {
-                        writeln!(w, "{{{event},\"Batch\":{session_id}}}")?;
-                    }
-                    stage_lines[stage] += 1 + calls.len() as u64 * 2;
+                    write_session(w, session_id, &line, &calls)?;
+                    stage_lines[stage] += 2 + calls.len() as u64 * 2;
                     stage_sessions[stage] += 1;
                 }
             }

@@ -94,7 +94,7 @@ fn main() -> ExitCode {
         wrk_connections: 64,
         wrk_threads: 2,
         ingest_clients: clients,
-        cold_samples: if size == "smoke" { 1 } else { 5 },
+        cold_samples: if size == "smoke" { 2 } else { 7 },
         warm_samples: if size == "smoke" { 3 } else { 20 },
         verbose: true,
     };
