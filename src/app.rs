@@ -7,6 +7,7 @@ use tokio::net::TcpListener;
 
 use std::time::Duration;
 
+use crate::api::answer_cache::AnswerCache;
 use crate::api::limits::RateLimits;
 use crate::config::Settings;
 use crate::store::{Rules, Store, StoreError};
@@ -17,6 +18,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// `None` when rate limiting is off.
     pub limits: Option<Arc<RateLimits>>,
+    /// Encoded History answers; `None` when turned off.
+    pub answers: Option<Arc<AnswerCache>>,
 }
 
 impl AppState {
@@ -29,6 +32,8 @@ impl AppState {
         Ok(Self {
             store,
             limits: RateLimits::new(settings.rate_limit_per_second),
+            answers: AnswerCache::new(settings.history_cache_mb as usize * 1024 * 1024)
+                .map(Arc::new),
             settings: Arc::new(settings),
         })
     }
