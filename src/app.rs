@@ -2,10 +2,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::config::Settings;
+use crate::deactivation::Policy;
 use crate::store::{Rules, Store, StoreError};
 
 #[derive(Clone)]
@@ -29,19 +32,27 @@ impl AppState {
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish
-/// and closes the database.
+/// and closes the database. Automatic deactivation runs alongside.
 pub async fn launch(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    let policy = Policy {
+        after_hours: state.settings.auto_deactivate_after_hours,
+        interval: Duration::from_secs(state.settings.auto_deactivate_interval_seconds),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let deactivation = tokio::spawn(crate::deactivation::run(store.clone(), policy, stopped));
     let router = crate::api::router(state);
-    axum::serve(listener, router)
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+    let _ = stop.send(true);
+    let _ = deactivation.await;
     store.close().await;
-    Ok(())
+    served
 }
 
 /// Completes on SIGINT or SIGTERM.

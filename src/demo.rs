@@ -260,6 +260,7 @@ async fn create_demo(store: &Store, month: Month) -> Result<i64, StoreError> {
                     let deactivate = SessionActionRecord {
                         session_id,
                         ts: Some(ended),
+                        automatic: false,
                     };
                     store
                         .apply(line(Record::Deactivate(deactivate), ended))

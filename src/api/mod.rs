@@ -5,7 +5,10 @@ pub mod error;
 pub mod extract;
 pub mod history;
 pub mod operator;
+pub mod participants;
+pub mod sessions;
 pub mod usage;
+pub mod users;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -22,6 +25,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(history::router())
         .merge(usage::router())
+        .merge(users::router())
+        .merge(sessions::router())
+        .merge(participants::router())
         .merge(operator::router())
         .route("/healthz", axum::routing::get(|| async { "ok" }))
         .fallback(not_found)

@@ -289,6 +289,7 @@ async fn deactivate(
         Record::Deactivate(SessionActionRecord {
             session_id,
             ts: None,
+            automatic: false,
         }),
     )
     .await
@@ -328,6 +329,7 @@ async fn uncomp(
         Record::Uncomp(SessionActionRecord {
             session_id,
             ts: None,
+            automatic: false,
         }),
     )
     .await

@@ -132,6 +132,10 @@ pub fn settings(database_url: &str) -> Settings {
         platform_name: "SecureVideo.com".to_owned(),
         duplicate_window_minutes: 60,
         log_format: LogFormat::Text,
+        auto_deactivate_after_hours: 24,
+        // Off unless a test turns it on: imported 2016 sessions would
+        // otherwise end under the tests that still report calls to them.
+        auto_deactivate_interval_seconds: 0,
     }
 }
 
