@@ -8,9 +8,13 @@ mod backend {
 mod bad_input;
 mod cli;
 mod concurrency;
+mod deactivation;
 mod events;
 mod helpers;
 mod history;
 mod import_export;
 mod operator;
 mod seed;
+mod sessions;
+mod tenant_isolation;
+mod users;

@@ -118,7 +118,10 @@ pub(super) async fn create_session(
 
     // The host is always the first participation of its own session.
     let mut invites = std::mem::take(&mut record.participants);
+    // Errors name participants by their index in the record as given.
+    let mut given_from = 0;
     if invites.first().and_then(|p| p.secure_video_user_id) != Some(record.user_id) {
+        given_from = 1;
         invites.insert(
             0,
             ParticipantRecord {
@@ -135,7 +138,10 @@ pub(super) async fn create_session(
             session_id,
             host_user_id: record.user_id,
             position: position as i64,
-            field_prefix: format!("Participants[{position}]."),
+            field_prefix: match position.checked_sub(given_from) {
+                Some(index) => format!("Participants[{index}]."),
+                None => "the host's ".to_owned(),
+            },
         };
         let invite = add_participation(
             &mut *conn,
