@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod concurrency;
 mod deactivation;
+mod demo;
 mod events;
 mod helpers;
 mod history;

@@ -38,6 +38,9 @@ mod seed;
 #[path = "../api/deactivation.rs"]
 mod deactivation;
 #[cfg(postgres_tests)]
+#[path = "../api/demo.rs"]
+mod demo;
+#[cfg(postgres_tests)]
 #[path = "../api/sessions.rs"]
 mod sessions;
 #[cfg(postgres_tests)]
