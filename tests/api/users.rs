@@ -229,6 +229,21 @@ async fn bad_user_input_is_a_400_that_names_the_field_and_changes_nothing() {
             .unwrap();
         assert_error(response, StatusCode::NOT_FOUND, "User not found").await;
     }
+    // NUL cannot be stored (PostgreSQL text): bad input, never a 500.
+    let response = app
+        .call(&tenant, Method::POST, "/user")
+        .json(&json!({"FullName": "Ann\u{0}Lee", "EmailAddress": "ann@clinic.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::BAD_REQUEST, "NUL").await;
+    for path in [
+        "/user/0?externalId=a%00b",
+        "/session?participantEmail=a%00b@x.example",
+    ] {
+        let response = app.call(&tenant, Method::GET, path).send().await.unwrap();
+        assert_error(response, StatusCode::BAD_REQUEST, "NUL").await;
+    }
     let (_, users) = app.send(&tenant, Method::GET, "/user", None).await;
     let names: Vec<&str> = users
         .as_array()
