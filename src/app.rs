@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::api::limits::RateLimits;
 use crate::config::Settings;
 use crate::deactivation::Policy;
 use crate::store::{Rules, Store, StoreError};
@@ -15,6 +16,8 @@ use crate::store::{Rules, Store, StoreError};
 pub struct AppState {
     pub store: Store,
     pub settings: Arc<Settings>,
+    /// `None` when rate limiting is off.
+    pub limits: Option<Arc<RateLimits>>,
 }
 
 impl AppState {
@@ -26,6 +29,7 @@ impl AppState {
         let store = Store::open(settings.database_url.expose(), rules).await?;
         Ok(Self {
             store,
+            limits: RateLimits::new(settings.rate_limit_per_second),
             settings: Arc::new(settings),
         })
     }
@@ -45,14 +49,30 @@ pub async fn launch(
     };
     let (stop, stopped) = watch::channel(false);
     let deactivation = tokio::spawn(crate::deactivation::run(store.clone(), policy, stopped));
+    let housekeeping = tokio::spawn(housekeeping(state.limits.clone()));
     let router = crate::api::router(state);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop.send(true);
     let _ = deactivation.await;
+    housekeeping.abort();
     store.close().await;
     served
+}
+
+/// Keeps the metrics' histograms bounded and the rate limiter's memory
+/// proportional to the keys in use.
+async fn housekeeping(limits: Option<Arc<RateLimits>>) {
+    let metrics = crate::telemetry::metrics_handle();
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        metrics.run_upkeep();
+        if let Some(limits) = &limits {
+            limits.forget_idle_keys();
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -74,6 +74,15 @@ pub struct Settings {
     )]
     pub auto_deactivate_interval_seconds: u64,
 
+    /// Requests per second per API key, in bursts of twice that; 0 turns the limit off.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_RATE_LIMIT_PER_SECOND",
+        default_value_t = 100,
+        global = true
+    )]
+    pub rate_limit_per_second: u32,
+
     /// Log lines as human-readable text or as JSON.
     #[arg(
         long,

@@ -11,3 +11,4 @@ pub mod domain;
 pub mod records;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;

@@ -19,6 +19,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("the request body is larger than 1 MiB")]
     PayloadTooLarge,
+    #[error("too many requests for this API key; retry after the time in Retry-After")]
+    TooManyRequests,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -37,6 +39,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

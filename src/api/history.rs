@@ -305,7 +305,8 @@ async fn streamed(mut reader: HistoryReader, encoder: Encoder) -> Result<Body, S
     let first = reader.rows.recv().await.transpose()?.unwrap_or_default();
     let opening = encoder.open(&first);
     let stream = async_stream(reader, encoder, opening);
-    Ok(Body::from_stream(stream))
+    // Fused: a body may be polled again after its end (compression does).
+    Ok(Body::from_stream(futures_util::StreamExt::fuse(stream)))
 }
 
 fn async_stream(

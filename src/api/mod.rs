@@ -1,19 +1,26 @@
-//! HTTP: one module per resource, each with its own router, merged here.
+//! HTTP: one module per resource, each with its own router, merged here with
+//! the layers every request passes through.
 
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod history;
+pub mod limits;
 pub mod operator;
+pub mod ops;
 pub mod participants;
 pub mod sessions;
 pub mod usage;
 pub mod users;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::Response;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::app::AppState;
 use error::ApiError;
@@ -22,18 +29,48 @@ use error::ApiError;
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .merge(history::router())
         .merge(usage::router())
         .merge(users::router())
         .merge(sessions::router())
         .merge(participants::router())
         .merge(operator::router())
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .merge(ops::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::map_response(json_charset))
+        .layer(axum::middleware::map_response(json_charset));
+    if let Some(limits) = state.limits.clone() {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            limits,
+            limits::limit_per_key,
+        ));
+    }
+    router
+        .layer(axum::middleware::from_fn(crate::telemetry::record_request))
+        .layer(
+            // Spans carry the method, the routed path and the request id, never
+            // the raw URI: query strings may hold e-mail addresses.
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|value| value.to_str().ok())
+                        .unwrap_or_default();
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        route = %crate::telemetry::route_of(request),
+                        request_id,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(CompressionLayer::new().gzip(true).br(true))
         .with_state(state)
 }
 

@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
             post(comp).delete(uncomp),
         )
         .route("/operator/sessions/{session_id}/audit", get(audit))
+        .route("/operator/companies/{company_id}/audit", get(company_audit))
 }
 
 fn line(record: Record) -> LogLine {
@@ -264,6 +265,8 @@ async fn report_events(
     let body = body.map_err(super::extract::body_error)?;
     let events = parse_events(&body)?;
     let outcome = state.store.apply_events(events, Timestamp::now()).await?;
+    metrics::counter!("events_ingested_total").increment(outcome.accepted);
+    metrics::counter!("events_duplicate_total").increment(outcome.duplicates);
     tracing::info!(
         accepted = outcome.accepted,
         duplicates = outcome.duplicates,
@@ -343,4 +346,74 @@ async fn audit(
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
     Ok(Json(state.store.audit(session_id).await?))
+}
+
+/// One operator action on a company, as its audit lists it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct OperatorAction {
+    at: Option<Timestamp>,
+    action: &'static str,
+    session_id: Option<i64>,
+    api_key: Option<String>,
+    reason: Option<String>,
+}
+
+fn operator_action(line: LogLine) -> Option<OperatorAction> {
+    let at = line.recorded_ts;
+    let action = |action, session_id, api_key, reason| OperatorAction {
+        at,
+        action,
+        session_id,
+        api_key,
+        reason,
+    };
+    match line.record {
+        Record::ApiKey(key) => Some(action("ApiKeyCreated", None, Some(key.api_key), None)),
+        Record::RevokeApiKey(key) => Some(action("ApiKeyRevoked", None, Some(key.api_key), None)),
+        Record::CompanyPlan(plan) => Some(action(
+            "PlanChanged",
+            None,
+            None,
+            Some(format!(
+                "IncludedSessionsPerMonth {}, OveragePriceCents {}",
+                plan.included_sessions_per_month, plan.overage_price_cents
+            )),
+        )),
+        // The service's own deactivations of idle sessions are not the operator's.
+        Record::Deactivate(session) if !session.automatic => Some(action(
+            "SessionDeactivated",
+            Some(session.session_id),
+            None,
+            None,
+        )),
+        Record::Comp(comp) => Some(action(
+            "SessionComped",
+            Some(comp.session_id),
+            None,
+            Some(comp.reason),
+        )),
+        Record::Uncomp(session) => Some(action(
+            "CompWithdrawn",
+            Some(session.session_id),
+            None,
+            None,
+        )),
+        _ => None,
+    }
+}
+
+/// Every operator action on a company (keys, plan, deactivations, comps),
+/// oldest first. Secrets are never stored, so never listed.
+#[tracing::instrument(skip_all)]
+async fn company_audit(
+    State(state): State<AppState>,
+    _: Operator,
+    Path(raw): Path<String>,
+) -> Result<Json<Vec<OperatorAction>>, ApiError> {
+    let company = find_company(&state, &raw).await?;
+    let changes = state.store.company_changes(company.company_id).await?;
+    Ok(Json(
+        changes.into_iter().filter_map(operator_action).collect(),
+    ))
 }

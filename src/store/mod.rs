@@ -101,6 +101,21 @@ impl Store {
         Ok(store)
     }
 
+    /// Connections open and idle in the pool, for the metrics.
+    pub fn pool_status(&self) -> (u32, usize) {
+        match &self.backend {
+            Backend::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Backend::Postgres(pool) => (pool.size(), pool.num_idle()),
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match &self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
@@ -166,6 +181,11 @@ impl Store {
 
     pub async fn usage(&self, company_id: i64, month: Month) -> Result<UsageCounts, StoreError> {
         on_backend!(self, pool => backend::usage(pool, company_id, month).await)
+    }
+
+    /// A company's changes other than connection events, oldest first.
+    pub async fn company_changes(&self, company_id: i64) -> Result<Vec<LogLine>, StoreError> {
+        on_backend!(self, pool => backend::company_changes(pool, company_id).await)
     }
 
     pub async fn audit(&self, session_id: i64) -> Result<Vec<AuditEntry>, StoreError> {

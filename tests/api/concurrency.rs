@@ -128,3 +128,72 @@ async fn concurrent_batches_and_reads_equal_sequential_application() {
     assert_eq!(history[0]["DurationMinutes"], 25);
     assert_eq!(history[0]["BillableTs"], "2016-11-01T10:05:00.25");
 }
+
+/// 64 clients at once, each with its own key, mixing event batches and
+/// history reads: every answer is a 2xx, none a database-busy error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_clients_mixing_writes_and_reads_get_no_server_error() {
+    let app = spawn_app().await;
+    setup(&app).await;
+    let mut keys = Vec::new();
+    for _ in 0..64 {
+        keys.push(app.key_for(1).await);
+    }
+    let all_batches = batches();
+    let mut clients = Vec::new();
+    for (client_number, key) in keys.into_iter().enumerate() {
+        let client = app.client.clone();
+        let events_url = app.url("/operator/events");
+        let history_url = app.url("/history?month=2016-11-01");
+        let mine: Vec<Value> = all_batches
+            .iter()
+            .cycle()
+            .skip(client_number)
+            .take(4)
+            .cloned()
+            .collect();
+        clients.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for batch in mine {
+                let posted = client
+                    .post(&events_url)
+                    .bearer_auth(crate::helpers::OPERATOR_TOKEN)
+                    .json(&batch)
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push((posted.status().as_u16(), posted.text().await.unwrap()));
+                let read = client
+                    .get(&history_url)
+                    .basic_auth(&key.api_key, Some(&key.api_secret))
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push((read.status().as_u16(), read.text().await.unwrap()));
+            }
+            statuses
+        }));
+    }
+    let mut answers = 0;
+    for client in clients {
+        for (status, body) in client.await.unwrap() {
+            assert!((200..300).contains(&status), "{status}: {body}");
+            assert!(
+                !body.to_lowercase().contains("locked") && !body.to_lowercase().contains("busy"),
+                "{body}"
+            );
+            answers += 1;
+        }
+    }
+    assert_eq!(answers, 64 * 8);
+    // Every batch went in (each several times); the result is the sequential one.
+    let tenant = app.key_for(1).await;
+    let history = app.history(&tenant, "/history").await;
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["DurationMinutes"] == 25)
+    );
+}

@@ -131,6 +131,7 @@ pub fn settings(database_url: &str) -> Settings {
         operator_token: Some(OPERATOR_TOKEN.to_owned().into()),
         platform_name: "SecureVideo.com".to_owned(),
         duplicate_window_minutes: 60,
+        rate_limit_per_second: 100,
         log_format: LogFormat::Text,
         auto_deactivate_after_hours: 24,
         // Off unless a test turns it on: imported 2016 sessions would

@@ -8,6 +8,7 @@ mod backend {
 mod bad_input;
 mod cli;
 mod concurrency;
+mod crash;
 mod deactivation;
 mod demo;
 mod events;
@@ -15,6 +16,8 @@ mod helpers;
 mod history;
 mod import_export;
 mod operator;
+mod ops;
+mod process;
 mod seed;
 mod sessions;
 mod tenant_isolation;

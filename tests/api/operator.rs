@@ -511,3 +511,98 @@ async fn every_json_response_says_utf_8() {
         );
     }
 }
+
+#[tokio::test]
+async fn operator_actions_on_a_company_are_audited_in_order() {
+    let app = crate::helpers::spawn_app().await;
+    app.import(crate::seed::SEED_SETUP).await;
+    assert_eq!(
+        app.post_events(crate::seed::seed_events()).await.status(),
+        StatusCode::OK
+    );
+    let tenant = app.create_key(1).await;
+    let plan = app
+        .operator(Method::PUT, "/operator/companies/1")
+        .json(&json!({"IncludedSessionsPerMonth": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plan.status(), StatusCode::OK);
+    for (method, path, body) in [
+        (
+            Method::POST,
+            "/operator/sessions/105236/comp",
+            Some(json!({"Reason": "Video trouble"})),
+        ),
+        (Method::DELETE, "/operator/sessions/105236/comp", None),
+        (Method::POST, "/operator/sessions/105236/deactivate", None),
+    ] {
+        let mut request = app.operator(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        assert_eq!(
+            request.send().await.unwrap().status(),
+            StatusCode::NO_CONTENT
+        );
+    }
+    let revoke = app
+        .operator(
+            Method::DELETE,
+            &format!("/operator/keys/{}", tenant.api_key),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
+
+    let audit: Value = app
+        .operator(Method::GET, "/operator/companies/1/audit")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["Action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "ApiKeyCreated",
+            "PlanChanged",
+            "SessionComped",
+            "CompWithdrawn",
+            "SessionDeactivated",
+            "ApiKeyRevoked"
+        ]
+    );
+    assert_eq!(audit[0]["ApiKey"], tenant.api_key.as_str());
+    assert_eq!(audit[2]["SessionId"], 105236);
+    assert_eq!(audit[2]["Reason"], "Video trouble");
+    assert!(audit[0]["At"].is_string());
+    assert!(
+        !audit.to_string().contains(&tenant.api_secret),
+        "secrets are never listed"
+    );
+
+    // Only the operator reads it.
+    let as_tenant = app
+        .client
+        .get(app.url("/operator/companies/1/audit"))
+        .basic_auth(&tenant.api_key, Some(&tenant.api_secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_tenant.status(), StatusCode::UNAUTHORIZED);
+    let unknown = app
+        .operator(Method::GET, "/operator/companies/999/audit")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}

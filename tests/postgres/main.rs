@@ -19,6 +19,9 @@ mod cli;
 #[path = "../api/concurrency.rs"]
 mod concurrency;
 #[cfg(postgres_tests)]
+#[path = "../api/crash.rs"]
+mod crash;
+#[cfg(postgres_tests)]
 #[path = "../api/events.rs"]
 mod events;
 #[cfg(postgres_tests)]
@@ -30,6 +33,12 @@ mod import_export;
 #[cfg(postgres_tests)]
 #[path = "../api/operator.rs"]
 mod operator;
+#[cfg(postgres_tests)]
+#[path = "../api/ops.rs"]
+mod ops;
+#[cfg(postgres_tests)]
+#[path = "../api/process.rs"]
+mod process;
 #[cfg(postgres_tests)]
 #[path = "../api/seed.rs"]
 mod seed;

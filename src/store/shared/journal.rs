@@ -1,6 +1,6 @@
 //! Ids, and the journal: every change as the log line that replays it.
 
-use super::{Conn, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, RESERVE_ENTITY_ID};
+use super::{Conn, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, Pool, RESERVE_ENTITY_ID};
 use crate::records::LogLine;
 use crate::store::StoreError;
 
@@ -93,4 +93,25 @@ pub(super) async fn lock_company(conn: &mut Conn, company_id: i64) -> Result<(),
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// A company's changes other than connection events, oldest first: the
+/// source of the operator's audit of actions.
+pub(crate) async fn company_changes(
+    pool: &Pool,
+    company_id: i64,
+) -> Result<Vec<LogLine>, StoreError> {
+    let records: Vec<String> = sqlx::query_scalar(
+        "SELECT record FROM journal WHERE company_id = $1 AND event_id IS NULL ORDER BY seq",
+    )
+    .bind(company_id)
+    .fetch_all(pool)
+    .await?;
+    records
+        .iter()
+        .map(|record| {
+            serde_json::from_str(record)
+                .map_err(|error| sqlx::Error::Decode(Box::new(error)).into())
+        })
+        .collect()
 }

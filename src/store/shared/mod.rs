@@ -14,6 +14,7 @@ mod users;
 pub(crate) use entities::{api_key, company, company_named, session_company};
 pub(crate) use events::{apply_event_batch, audit};
 pub(crate) use history::{read_history, usage};
+pub(crate) use journal::company_changes;
 pub(crate) use porting::{apply_one, export, import};
 pub(crate) use session_reads::{
     calls, participation, session, sessions, sessions_due_for_deactivation,
