@@ -17,6 +17,7 @@ mod history;
 mod import_export;
 mod operator;
 mod ops;
+mod participants;
 mod process;
 mod seed;
 mod sessions;

@@ -50,6 +50,9 @@ mod deactivation;
 #[path = "../api/demo.rs"]
 mod demo;
 #[cfg(postgres_tests)]
+#[path = "../api/participants.rs"]
+mod participants;
+#[cfg(postgres_tests)]
 #[path = "../api/sessions.rs"]
 mod sessions;
 #[cfg(postgres_tests)]

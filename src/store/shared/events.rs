@@ -392,37 +392,25 @@ async fn refresh_with_neighbours(
         session_id,
         billable_ts,
     };
-    let later: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT session_id, history_ts FROM sessions
-         WHERE company_id = $1 AND host_user_id = $2 AND history_group = 0
-           AND history_ts >= $3 AND history_ts <= $4 AND session_id <> $5",
+    let window = rules.duplicate_window_minutes;
+    let later = host_sessions_billable_between(
+        &mut *conn,
+        (company_id, refreshed.host_user_id, session_id),
+        billable_ts,
+        billable_ts.plus_minutes(window),
     )
-    .bind(company_id)
-    .bind(refreshed.host_user_id)
-    .bind(billable_ts.as_micros())
-    .bind(
-        billable_ts
-            .plus_minutes(rules.duplicate_window_minutes)
-            .as_micros(),
-    )
-    .bind(session_id)
-    .fetch_all(&mut *conn)
     .await?;
     let because = format!("re-evaluated after session {session_id} changed");
     let neighbour_cause = Cause {
         reason: &because,
         actor: "system",
     };
-    for (other_id, other_ts) in later {
-        let other = BillableSession {
-            session_id: other_id,
-            billable_ts: Timestamp::from_micros(other_ts),
-        };
-        if is_duplicate_of(other, this, rules.duplicate_window_minutes) {
+    for other in later {
+        if is_duplicate_of(other, this, window) {
             refresh(
                 &mut *conn,
                 company_id,
-                other_id,
+                other.session_id,
                 now,
                 &neighbour_cause,
                 rules,
@@ -588,28 +576,16 @@ async fn duplicates_earlier(
     if persons.is_empty() {
         return Ok(false);
     }
-    let earlier: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT session_id, history_ts FROM sessions
-         WHERE company_id = $1 AND host_user_id = $2 AND history_group = 0
-           AND history_ts >= $3 AND history_ts <= $4 AND session_id <> $5",
+    let window = rules.duplicate_window_minutes;
+    let earlier = host_sessions_billable_between(
+        &mut *conn,
+        (company_id, host_user_id, this.session_id),
+        this.billable_ts.plus_minutes(-window),
+        this.billable_ts,
     )
-    .bind(company_id)
-    .bind(host_user_id)
-    .bind(
-        this.billable_ts
-            .plus_minutes(-rules.duplicate_window_minutes)
-            .as_micros(),
-    )
-    .bind(this.billable_ts.as_micros())
-    .bind(this.session_id)
-    .fetch_all(&mut *conn)
     .await?;
-    for (other_id, other_ts) in earlier {
-        let other = BillableSession {
-            session_id: other_id,
-            billable_ts: Timestamp::from_micros(other_ts),
-        };
-        if !is_duplicate_of(this, other, rules.duplicate_window_minutes) {
+    for other in earlier {
+        if !is_duplicate_of(this, other, window) {
             continue;
         }
         let their_persons: Vec<i64> = sqlx::query_scalar(
@@ -618,7 +594,7 @@ async fn duplicates_earlier(
              WHERE c.company_id = $1 AND c.session_id = $2 AND c.party = 'Participant' AND c.connect_ts IS NOT NULL",
         )
         .bind(company_id)
-        .bind(other_id)
+        .bind(other.session_id)
         .fetch_all(&mut *conn)
         .await?;
         if their_persons.iter().any(|person| persons.contains(person)) {
@@ -626,6 +602,35 @@ async fn duplicates_earlier(
         }
     }
     Ok(false)
+}
+
+/// The billable sessions of a host, other than `except`, whose billable
+/// instant lies in `[from, to]`: the candidates of the duplicate rule.
+async fn host_sessions_billable_between(
+    conn: &mut Conn,
+    (company_id, host_user_id, except): (i64, i64, i64),
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Vec<BillableSession>, StoreError> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT session_id, history_ts FROM sessions
+         WHERE company_id = $1 AND host_user_id = $2 AND history_group = 0
+           AND history_ts >= $3 AND history_ts <= $4 AND session_id <> $5",
+    )
+    .bind(company_id)
+    .bind(host_user_id)
+    .bind(from.as_micros())
+    .bind(to.as_micros())
+    .bind(except)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(session_id, at)| BillableSession {
+            session_id,
+            billable_ts: Timestamp::from_micros(at),
+        })
+        .collect())
 }
 
 /// The company of a session that can still be acted on.
