@@ -8,7 +8,10 @@ pub mod history;
 pub mod limits;
 pub mod operator;
 pub mod ops;
+pub mod participants;
+pub mod sessions;
 pub mod usage;
+pub mod users;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -29,6 +32,9 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(history::router())
         .merge(usage::router())
+        .merge(users::router())
+        .merge(sessions::router())
+        .merge(participants::router())
         .merge(operator::router())
         .merge(ops::router())
         .fallback(not_found)

@@ -674,9 +674,16 @@ pub(super) async fn deactivate(
     .bind(now.as_micros())
     .execute(&mut *conn)
     .await?;
-    let cause = Cause {
-        reason: "deactivated",
-        actor: "operator",
+    let cause = if record.automatic {
+        Cause {
+            reason: "deactivated after inactivity",
+            actor: "system",
+        }
+    } else {
+        Cause {
+            reason: "deactivated",
+            actor: "operator",
+        }
     };
     refresh_with_neighbours(conn, company_id, record.session_id, now, &cause, rules).await?;
     Ok(company_id)
