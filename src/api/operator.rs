@@ -224,7 +224,7 @@ async fn create_support_agent(
 
 /// Parses a batch element by element, so an error names the event.
 pub fn parse_events(body: &[u8]) -> Result<Vec<(EventKind, ConnectionEvent)>, ApiError> {
-    let values: Vec<serde_json::Value> = serde_json::from_slice(body).map_err(|error| {
+    let values: Vec<serde_json::Value> = super::extract::parse_json(body).map_err(|error| {
         ApiError::BadRequest(format!(
             "the body must be a JSON array of connection events: {error}"
         ))
