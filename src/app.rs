@@ -2,14 +2,15 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
-
-use std::time::Duration;
+use tokio::sync::watch;
 
 use crate::api::answer_cache::AnswerCache;
 use crate::api::limits::RateLimits;
 use crate::config::Settings;
+use crate::deactivation::Policy;
 use crate::store::{Rules, Store, StoreError};
 
 #[derive(Clone)]
@@ -40,18 +41,26 @@ impl AppState {
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish
-/// and closes the database.
+/// and closes the database. Automatic deactivation runs alongside.
 pub async fn launch(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    let policy = Policy {
+        after_hours: state.settings.auto_deactivate_after_hours,
+        interval: Duration::from_secs(state.settings.auto_deactivate_interval_seconds),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let deactivation = tokio::spawn(crate::deactivation::run(store.clone(), policy, stopped));
     let housekeeping = tokio::spawn(housekeeping(state.limits.clone()));
     let router = crate::api::router(state);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
+    let _ = stop.send(true);
+    let _ = deactivation.await;
     housekeeping.abort();
     store.close().await;
     served

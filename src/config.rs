@@ -54,6 +54,26 @@ pub struct Settings {
     )]
     pub duplicate_window_minutes: i64,
 
+    /// Deactivate a session once its scheduled day (UTC) has passed and it has
+    /// had no activity (creation, reschedule, call event) for this many hours.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_AUTO_DEACTIVATE_AFTER_HOURS",
+        default_value_t = 24,
+        value_parser = clap::value_parser!(i64).range(0..=87_600),
+        global = true
+    )]
+    pub auto_deactivate_after_hours: i64,
+
+    /// How often `serve` looks for sessions to deactivate; 0 turns automatic deactivation off.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_AUTO_DEACTIVATE_INTERVAL_SECONDS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub auto_deactivate_interval_seconds: u64,
+
     /// Requests per second per API key, in bursts of twice that; 0 turns the limit off.
     #[arg(
         long,

@@ -1,6 +1,8 @@
 //! The demo tenant of `serve --demo`: a clinic with three hosts and a
-//! realistic last month of sessions, built through the same code paths as
-//! real data, created once; each start prints a fresh key for it.
+//! realistic last month of sessions, created once; each start prints a fresh
+//! key for it. Everything goes through `Store::apply` and
+//! `Store::apply_events` with the same records the User, Session,
+//! Participant and operator APIs write, so the demo is real data.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -8,9 +10,9 @@ use time::{Duration, OffsetDateTime, Weekday};
 
 use crate::domain::{Month, Timestamp};
 use crate::records::{
-    ApiKeyRecord, CompRecord, CompanyRecord, ConnectionEvent, EventKind, LogLine,
-    ParticipantRecord, PartyKind, Record, SessionActionRecord, SessionRecord, SupportAgentRecord,
-    UserRecord,
+    ApiKeyRecord, CancelRecord, CompRecord, CompanyRecord, ConnectionEvent, EventKind, LogLine,
+    ParticipantRecord, PartyKind, Record, RescheduleRecord, SessionActionRecord, SessionRecord,
+    SupportAgentRecord, UserRecord,
 };
 use crate::secrets::new_key;
 use crate::store::{Store, StoreError};
@@ -152,12 +154,23 @@ async fn create_demo(store: &Store, month: Month) -> Result<i64, StoreError> {
                     let hour = rng.random_range(9..17);
                     let quarter = rng.random_range(0..4) * 15;
                     let start = Timestamp::start_of(day).plus_minutes(hour * 60 + quarter);
-                    let (patient, email) = PATIENTS[rng.random_range(0..PATIENTS.len())];
+                    let (patient, mut email) = PATIENTS[rng.random_range(0..PATIENTS.len())];
+                    // The seed's case: Alex Alexis changes his address mid-month.
+                    if patient == "Alex Alexis" && day.day() > 15 {
+                        email = "aa@changed.com";
+                    }
+                    // Some sessions were first booked an hour earlier.
+                    let rescheduled = rng.random_range(0..12) == 0;
+                    let booked = if rescheduled {
+                        start.plus_minutes(-60)
+                    } else {
+                        start
+                    };
                     let session = SessionRecord {
                         company_id,
                         session_id: None,
                         user_id: host_id,
-                        schedule_ts: Some(start),
+                        schedule_ts: Some(booked),
                         schedule_type: None,
                         connect_code: None,
                         participants: vec![ParticipantRecord {
@@ -177,6 +190,26 @@ async fn create_demo(store: &Store, month: Month) -> Result<i64, StoreError> {
                     };
                     let session_id = session.session_id.expect("assigned");
                     let guest = session.participants[1].participation_id.expect("assigned");
+                    let changed_at = created_at.plus_minutes(24 * 60);
+                    if rescheduled {
+                        let record = RescheduleRecord {
+                            company_id,
+                            session_id,
+                            schedule_ts: start,
+                        };
+                        store
+                            .apply(line(Record::Reschedule(record), changed_at))
+                            .await?;
+                    } else if rng.random_range(0..20) == 0 {
+                        let record = CancelRecord {
+                            company_id,
+                            session_id,
+                        };
+                        store
+                            .apply(line(Record::Cancel(record), changed_at))
+                            .await?;
+                        continue;
+                    }
 
                     let mut next_event =
                         |kind, party, participation_id, support_agent_id, call: &str, ts| {
@@ -260,6 +293,7 @@ async fn create_demo(store: &Store, month: Month) -> Result<i64, StoreError> {
                     let deactivate = SessionActionRecord {
                         session_id,
                         ts: Some(ended),
+                        automatic: true,
                     };
                     store
                         .apply(line(Record::Deactivate(deactivate), ended))

@@ -25,6 +25,17 @@ pub struct LogLine {
     pub batch: Option<i64>,
 }
 
+impl LogLine {
+    /// A change to apply now; the store fills in the time and any ids.
+    pub fn new(record: Record) -> Self {
+        Self {
+            record,
+            recorded_ts: None,
+            batch: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "Type")]
 pub enum Record {
@@ -34,7 +45,13 @@ pub enum Record {
     RevokeApiKey(RevokeApiKeyRecord),
     SupportAgent(SupportAgentRecord),
     User(UserRecord),
+    UserUpdate(UserUpdateRecord),
+    UserDelete(UserDeleteRecord),
     Session(SessionRecord),
+    Reschedule(RescheduleRecord),
+    Cancel(CancelRecord),
+    AddParticipant(AddParticipantRecord),
+    RemoveParticipant(RemoveParticipantRecord),
     Connect(ConnectionEvent),
     Disconnect(ConnectionEvent),
     Deactivate(SessionActionRecord),
@@ -105,6 +122,66 @@ pub struct UserRecord {
     pub help_number: String,
     #[serde(default)]
     pub external_id: String,
+}
+
+/// A user's new details, complete: the line replays without the old ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserUpdateRecord {
+    pub company_id: i64,
+    pub user_id: i64,
+    pub full_name: String,
+    pub email_address: String,
+    #[serde(default)]
+    pub sms_number: String,
+    #[serde(default)]
+    pub default_resolution: String,
+    #[serde(default)]
+    pub time_zone_windows_id: String,
+    #[serde(default)]
+    pub help_number: String,
+    #[serde(default)]
+    pub external_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserDeleteRecord {
+    pub company_id: i64,
+    pub user_id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RescheduleRecord {
+    pub company_id: i64,
+    pub session_id: i64,
+    pub schedule_ts: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CancelRecord {
+    pub company_id: i64,
+    pub session_id: i64,
+}
+
+/// One more participant of an existing session; the participant's fields
+/// sit beside the session's, as in a `Session` line's `Participants`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AddParticipantRecord {
+    pub company_id: i64,
+    pub session_id: i64,
+    #[serde(flatten)]
+    pub participant: ParticipantRecord,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RemoveParticipantRecord {
+    pub company_id: i64,
+    pub participation_id: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,6 +279,9 @@ pub struct SessionActionRecord {
     pub session_id: i64,
     #[serde(default)]
     pub ts: Option<Timestamp>,
+    /// A `Deactivate` by the service itself (SPEC §3.2), not the operator.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub automatic: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -240,13 +320,38 @@ mod tests {
             r#"{"Type":"Comp","SessionId":105236,"Reason":"goodwill","Ts":"2016-11-04T00:00:00"}"#,
             r#"{"Type":"Uncomp","SessionId":105236,"Ts":"2016-11-04T00:00:00"}"#,
         ];
-        for line in lines {
+        round_trip(&lines);
+    }
+
+    fn round_trip(lines: &[&str]) {
+        for line in lines.iter().copied() {
             let parsed: LogLine =
                 serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
             let again: LogLine =
                 serde_json::from_str(&serde_json::to_string(&parsed).unwrap()).unwrap();
             assert_eq!(parsed, again);
         }
+    }
+
+    #[test]
+    fn reads_the_session_api_changes() {
+        round_trip(&[
+            r#"{"Type":"UserUpdate","CompanyId":1,"UserId":4,"FullName":"Aaron J","EmailAddress":"aj@new.example","RecordedTs":"2016-11-05T00:00:00"}"#,
+            r#"{"Type":"UserDelete","CompanyId":1,"UserId":4}"#,
+            r#"{"Type":"Reschedule","CompanyId":1,"SessionId":5,"ScheduleTs":"2016-11-05T10:15:00"}"#,
+            r#"{"Type":"Cancel","CompanyId":1,"SessionId":5}"#,
+            r#"{"Type":"RemoveParticipant","CompanyId":1,"ParticipationId":9}"#,
+            r#"{"Type":"Deactivate","SessionId":5,"Ts":"2016-11-06T00:00:00","Automatic":true}"#,
+        ]);
+        let line = r#"{"Type":"AddParticipant","CompanyId":1,"SessionId":5,"ParticipationId":12,"ParticipantFullName":"Alex Alexis","ParticipantEmailAddress":"aa@changed.com","ShouldAutoDeliverCode":"E","RecordedTs":"2016-11-05T00:00:00"}"#;
+        let parsed: LogLine = serde_json::from_str(line).unwrap();
+        let Record::AddParticipant(added) = &parsed.record else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(added.participant.participation_id, Some(12));
+        assert_eq!(added.participant.participant_full_name, "Alex Alexis");
+        assert!(parsed.recorded_ts.is_some());
+        round_trip(&[line]);
     }
 
     #[test]

@@ -10,6 +10,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(parsed) = Timestamp::parse(text) {
         let printed = parsed.to_string();
-        assert_eq!(Timestamp::parse(&printed).unwrap(), parsed, "{text:?} -> {printed}");
+        assert_eq!(
+            Timestamp::parse(&printed).unwrap(),
+            parsed,
+            "{text:?} -> {printed}"
+        );
     }
 });

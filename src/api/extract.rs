@@ -31,6 +31,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 /// Parses JSON, naming the field at fault, e.g.
 /// `Participants[0].ParticipantFullName: invalid type: …`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    // PostgreSQL text cannot hold NUL; refused here, it is bad input on
+    // every backend alike rather than a database fault on one.
+    if contains_escaped_nul(bytes) {
+        return Err("text must not contain NUL characters (\\u0000)".into());
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -43,6 +48,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     })?;
     deserializer.end().map_err(|error| error.to_string())?;
     Ok(value)
+}
+
+fn contains_escaped_nul(bytes: &[u8]) -> bool {
+    bytes
+        .windows(6)
+        .any(|window| window.eq_ignore_ascii_case(b"\\u0000"))
 }
 
 pub fn body_error(rejection: BytesRejection) -> ApiError {
@@ -84,6 +95,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
+        if let Some((name, _)) = pairs.iter().find(|(_, value)| value.contains('\0')) {
+            return Err(ApiError::BadRequest(format!(
+                "{name} must not contain NUL characters"
+            )));
+        }
         let values = pairs
             .iter()
             .map(|(name, value)| (name.to_ascii_lowercase(), value.clone()))

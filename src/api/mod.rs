@@ -9,12 +9,17 @@ pub mod history;
 pub mod limits;
 pub mod operator;
 pub mod ops;
+pub mod participants;
+pub mod sessions;
 pub mod usage;
+pub mod users;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, Method, header};
+use axum::response::IntoResponse;
 use axum::response::Response;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -30,6 +35,9 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(history::router())
         .merge(usage::router())
+        .merge(users::router())
+        .merge(sessions::router())
+        .merge(participants::router())
         .merge(operator::router())
         .merge(ops::router())
         .fallback(not_found)
@@ -66,6 +74,13 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(CompressionLayer::new().gzip(true).br(true))
+        // A bug must never cost the client its answer: a panic becomes a 500.
+        .layer(CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                ApiError::Internal("handler panicked".into()).into_response()
+            },
+        ))
         .with_state(state)
 }
 

@@ -224,7 +224,7 @@ async fn create_support_agent(
 
 /// Parses a batch element by element, so an error names the event.
 pub fn parse_events(body: &[u8]) -> Result<Vec<(EventKind, ConnectionEvent)>, ApiError> {
-    let values: Vec<serde_json::Value> = serde_json::from_slice(body).map_err(|error| {
+    let values: Vec<serde_json::Value> = super::extract::parse_json(body).map_err(|error| {
         ApiError::BadRequest(format!(
             "the body must be a JSON array of connection events: {error}"
         ))
@@ -292,6 +292,7 @@ async fn deactivate(
         Record::Deactivate(SessionActionRecord {
             session_id,
             ts: None,
+            automatic: false,
         }),
     )
     .await
@@ -331,6 +332,7 @@ async fn uncomp(
         Record::Uncomp(SessionActionRecord {
             session_id,
             ts: None,
+            automatic: false,
         }),
     )
     .await
@@ -378,7 +380,8 @@ fn operator_action(line: LogLine) -> Option<OperatorAction> {
                 plan.included_sessions_per_month, plan.overage_price_cents
             )),
         )),
-        Record::Deactivate(session) => Some(action(
+        // The service's own deactivations of idle sessions are not the operator's.
+        Record::Deactivate(session) if !session.automatic => Some(action(
             "SessionDeactivated",
             Some(session.session_id),
             None,

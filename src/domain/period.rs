@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use time::{Date, Month as TimeMonth};
+use time::Date;
 
 use super::timestamp::{Timestamp, parse_date};
 
@@ -38,15 +38,15 @@ impl Month {
         Timestamp::start_of(self.first_day)
     }
 
-    /// The first instant after the month.
+    /// The first instant after the month. Counted in days rather than built
+    /// as a date, so the end of December 9999 exists too.
     pub fn end(self) -> Timestamp {
-        let (year, month) = match self.first_day.month() {
-            TimeMonth::December => (self.first_day.year() + 1, TimeMonth::January),
-            month => (self.first_day.year(), month.next()),
-        };
-        Timestamp::start_of(Date::from_calendar_date(year, month, 1).expect("valid date"))
+        let days = time::util::days_in_month(self.first_day.month(), self.first_day.year());
+        Timestamp::from_micros(self.start().as_micros() + i64::from(days) * MICROS_PER_DAY)
     }
 }
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 impl fmt::Display for Month {
     /// `yyyy-mm-01`, the form the seed documents.
@@ -110,6 +110,18 @@ mod tests {
     fn december_ends_at_the_next_new_year() {
         let dec = Month::parse("2016-12-15").unwrap();
         assert_eq!(dec.end().to_string(), "2017-01-01T00:00:00");
+    }
+
+    #[test]
+    fn the_last_month_of_the_calendar_has_an_end() {
+        // Found by fuzzing: the end of 9999-12 is no representable date.
+        let last = Month::parse("9999-12-12").unwrap();
+        assert_eq!(
+            last.end().as_micros() - last.start().as_micros(),
+            31 * MICROS_PER_DAY
+        );
+        let february = Month::parse("2016-02").unwrap();
+        assert_eq!(february.end().to_string(), "2016-03-01T00:00:00");
     }
 
     #[test]

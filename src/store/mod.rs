@@ -4,6 +4,7 @@
 //! `Store` picks the backend once, from the database URL.
 
 mod types;
+mod views;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use tokio::io::{AsyncBufRead, AsyncWrite};
 
 pub use types::*;
+pub use views::*;
 
 use crate::domain::{Month, Timestamp};
 use crate::records::{ConnectionEvent, EventKind, LogLine};
@@ -192,5 +194,61 @@ impl Store {
 
     pub async fn session_company(&self, session_id: i64) -> Result<Option<i64>, StoreError> {
         on_backend!(self, pool => backend::session_company(pool, session_id).await)
+    }
+
+    /// The company's active users.
+    pub async fn users(&self, company_id: i64) -> Result<Vec<User>, StoreError> {
+        on_backend!(self, pool => backend::users(pool, company_id).await)
+    }
+
+    /// An active user of the company.
+    pub async fn user(&self, company_id: i64, user_id: i64) -> Result<Option<User>, StoreError> {
+        on_backend!(self, pool => backend::user(pool, company_id, user_id).await)
+    }
+
+    pub async fn user_by_external_id(
+        &self,
+        company_id: i64,
+        external_id: &str,
+    ) -> Result<Option<User>, StoreError> {
+        on_backend!(self, pool => backend::user_by_external_id(pool, company_id, external_id).await)
+    }
+
+    /// Active sessions; a host that is not an active user of the company is a NotFound.
+    pub async fn sessions(&self, query: SessionQuery) -> Result<Vec<Session>, StoreError> {
+        on_backend!(self, pool => backend::sessions(pool, query).await)
+    }
+
+    /// A session of the company that was not cancelled.
+    pub async fn session(
+        &self,
+        company_id: i64,
+        session_id: i64,
+    ) -> Result<Option<Session>, StoreError> {
+        on_backend!(self, pool => backend::session(pool, company_id, session_id).await)
+    }
+
+    pub async fn participation(
+        &self,
+        company_id: i64,
+        participation_id: i64,
+    ) -> Result<Option<Participation>, StoreError> {
+        on_backend!(self, pool => backend::participation(pool, company_id, participation_id).await)
+    }
+
+    pub async fn calls(
+        &self,
+        company_id: i64,
+        session_id: i64,
+    ) -> Result<Vec<CallView>, StoreError> {
+        on_backend!(self, pool => backend::calls(pool, company_id, session_id).await)
+    }
+
+    pub async fn sessions_due_for_deactivation(
+        &self,
+        today_starts: Timestamp,
+        idle_since: Timestamp,
+    ) -> Result<Vec<i64>, StoreError> {
+        on_backend!(self, pool => backend::sessions_due_for_deactivation(pool, today_starts, idle_since).await)
     }
 }

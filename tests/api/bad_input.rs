@@ -484,3 +484,43 @@ async fn a_mistyped_field_is_named_in_the_message() {
         .unwrap();
     assert_error(trailing, StatusCode::BAD_REQUEST, "trailing").await;
 }
+
+#[tokio::test]
+async fn nul_characters_in_events_and_month_9999_are_handled_on_every_backend() {
+    let (app, tenant) = ledger().await;
+    let before = app.history(&tenant, "/history").await;
+    let mut with_nul = event(
+        "nul\u{0}id",
+        100,
+        "Connect",
+        "Host",
+        "h9",
+        "2016-11-03T11:00:00",
+    );
+    assert_error(
+        app.post_events(json!([with_nul.clone()])).await,
+        StatusCode::BAD_REQUEST,
+        "NUL",
+    )
+    .await;
+    with_nul["EventId"] = json!("fine");
+    with_nul["CallId"] = json!("c\u{0}");
+    assert_error(
+        app.post_events(json!([with_nul])).await,
+        StatusCode::BAD_REQUEST,
+        "NUL",
+    )
+    .await;
+    assert_eq!(app.history(&tenant, "/history").await, before);
+    // The last month of the calendar (fuzzing found its end panicking).
+    assert_eq!(
+        app.history(&tenant, "/history?month=9999-12-01").await,
+        json!([])
+    );
+    let usage = app
+        .tenant(&tenant, "/usage?month=9999-12")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(usage.status(), StatusCode::OK);
+}

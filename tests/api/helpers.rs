@@ -134,6 +134,10 @@ pub fn settings(database_url: &str) -> Settings {
         rate_limit_per_second: 100,
         history_cache_mb: 64,
         log_format: LogFormat::Text,
+        auto_deactivate_after_hours: 24,
+        // Off unless a test turns it on: imported 2016 sessions would
+        // otherwise end under the tests that still report calls to them.
+        auto_deactivate_interval_seconds: 0,
     }
 }
 
@@ -184,6 +188,78 @@ impl TestApp {
         self.client
             .get(self.url(path))
             .basic_auth(&tenant.api_key, Some(&tenant.api_secret))
+    }
+
+    /// A tenant's request as a SecureVideo client sends it: Basic auth and
+    /// `Accept: application/json`.
+    pub fn call(&self, tenant: &Tenant, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .basic_auth(&tenant.api_key, Some(&tenant.api_secret))
+            .header("Accept", "application/json")
+    }
+
+    /// A tenant's request with a JSON body; answers the status and the body.
+    pub async fn send(
+        &self,
+        tenant: &Tenant,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.call(tenant, method.clone(), path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        if status == StatusCode::NO_CONTENT {
+            return (status, Value::Null);
+        }
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|value| value.to_str().unwrap().to_owned());
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/json; charset=utf-8"),
+            "{method} {path}"
+        );
+        (status, response.json().await.unwrap())
+    }
+
+    /// A new company and a key for it.
+    pub async fn new_tenant(&self, name: &str) -> Tenant {
+        let company_id = self.create_company(name).await;
+        self.create_key(company_id).await
+    }
+
+    /// Creates a user through the User API; answers its id.
+    pub async fn create_user(&self, tenant: &Tenant, full_name: &str, email: &str) -> i64 {
+        let (status, user) = self
+            .send(
+                tenant,
+                Method::POST,
+                "/user",
+                Some(json!({ "FullName": full_name, "EmailAddress": email })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{user}");
+        user["SystemUserId"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Schedules a session through the Session API; answers its JSON.
+    pub async fn create_session(&self, tenant: &Tenant, user_id: i64, body: Value) -> Value {
+        let (status, session) = self
+            .send(
+                tenant,
+                Method::POST,
+                &format!("/session/{user_id}"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{session}");
+        session
     }
 
     /// Replays log lines into this app's database.

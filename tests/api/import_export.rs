@@ -3,6 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use session_ledger::domain::Timestamp;
 
 use crate::helpers::{TestApp, TestDatabase, event, participant_event, spawn_app, spawn_on};
 use crate::seed::{SEED_SETUP, seed_events};
@@ -18,6 +19,12 @@ async fn observable(app: &TestApp) -> Vec<String> {
         "/history/4",
         "/history?participantEmail=trevor@patients.example",
         "/usage?month=2016-11-01",
+        "/user",
+        "/user/4",
+        "/session",
+        "/session/105022/calls",
+        "/history?participantEmail=aaron@renamed.example",
+        "/history?participantEmail=aa@changed.com",
     ] {
         let response = app.tenant(&tenant, path).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -32,6 +39,77 @@ async fn observable(app: &TestApp) -> Vec<String> {
         seen.push(response.text().await.unwrap());
     }
     seen
+}
+
+/// Every kind of User, Session and Participant API write, and an
+/// automatic deactivation, on the seed company.
+async fn api_writes(app: &TestApp) {
+    let tenant = app.key_for(1).await;
+    let send = |method: Method, path: String, body: Value| {
+        let tenant = tenant.clone();
+        async move {
+            let (status, body) = app.send(&tenant, method, &path, Some(body)).await;
+            assert!(status.is_success(), "{path}: {status} {body}");
+            body
+        }
+    };
+    let temp = send(
+        Method::POST,
+        "/user".into(),
+        json!({"FullName": "Temp Host", "EmailAddress": "temp@seed.example"}),
+    )
+    .await;
+    let temp = temp["SystemUserId"].as_str().unwrap().to_owned();
+    send(
+        Method::PUT,
+        "/user/4".into(),
+        json!({"FullName": "Aaron B. Johnson", "EmailAddress": "aaron@renamed.example"}),
+    )
+    .await;
+    let kept = send(Method::POST, "/session/4".into(), json!({"ScheduleTs": "2030-01-07T15:30:00",
+        "Participants": [{"ParticipantFullName": "Alex Alexis", "ParticipantEmailAddress": "aa@example.com", "ShouldAutoDeliverCode": "E"},
+                         {"ParticipantFullName": "Xiao Chu"}]})).await;
+    let kept_id = kept["SessionId"].as_i64().unwrap();
+    let xiao = kept["Participants"][2]["ParticipationId"].as_i64().unwrap();
+    send(
+        Method::PUT,
+        format!("/session/{kept_id}"),
+        json!({"ScheduleTs": "2030-01-08T09:00:00"}),
+    )
+    .await;
+    send(Method::DELETE, format!("/participant/{xiao}"), json!({})).await;
+    send(
+        Method::POST,
+        format!("/participant/{kept_id}"),
+        json!({"ParticipantFullName": "Dewey Gladstone"}),
+    )
+    .await;
+    let meet_now = send(Method::POST, format!("/session/{temp}"), json!({})).await;
+    send(
+        Method::POST,
+        format!("/participant/{}", meet_now["SessionId"]),
+        json!({"ParticipantFullName": "alex alexis", "ParticipantEmailAddress": "aa@changed.com"}),
+    )
+    .await;
+    let cancelled = send(
+        Method::POST,
+        "/session/1".into(),
+        json!({"ScheduleTs": "2030-01-09T10:00:00"}),
+    )
+    .await;
+    send(
+        Method::DELETE,
+        format!("/session/{}", cancelled["SessionId"]),
+        json!({}),
+    )
+    .await;
+    send(Method::DELETE, format!("/user/{temp}"), json!({})).await;
+    let ended =
+        session_ledger::deactivation::deactivate_idle_sessions(&app.store, Timestamp::now(), 0)
+            .await
+            .unwrap();
+    // Idle for 0 hours: the seed's two 2016 sessions still active.
+    assert_eq!(ended, 2);
 }
 
 async fn export_text(app: &TestApp) -> String {
@@ -81,6 +159,7 @@ async fn an_export_from_sqlite_imported_into_an_empty_database_gives_identical_o
         .await
         .unwrap();
     assert_eq!(plan.status(), StatusCode::OK);
+    api_writes(&original).await;
     let before = observable(&original).await;
     assert!(
         before[0].contains("DUPL"),

@@ -10,14 +10,20 @@ mod bench_smoke;
 mod cli;
 mod concurrency;
 mod crash;
+mod deactivation;
+mod demo;
 mod events;
 mod helpers;
 mod history;
 mod import_export;
 mod operator;
 mod ops;
+mod participants;
 mod process;
 mod seed;
+mod sessions;
+mod tenant_isolation;
+mod users;
 
 /// The benchmark's own code (a separate Cargo project, std only), included
 /// so that its smoke mode runs with the suite.

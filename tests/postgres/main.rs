@@ -44,6 +44,25 @@ mod process;
 mod seed;
 
 #[cfg(postgres_tests)]
+#[path = "../api/deactivation.rs"]
+mod deactivation;
+#[cfg(postgres_tests)]
+#[path = "../api/demo.rs"]
+mod demo;
+#[cfg(postgres_tests)]
+#[path = "../api/participants.rs"]
+mod participants;
+#[cfg(postgres_tests)]
+#[path = "../api/sessions.rs"]
+mod sessions;
+#[cfg(postgres_tests)]
+#[path = "../api/tenant_isolation.rs"]
+mod tenant_isolation;
+#[cfg(postgres_tests)]
+#[path = "../api/users.rs"]
+mod users;
+
+#[cfg(postgres_tests)]
 #[path = "../api/helpers.rs"]
 mod helpers;
 

@@ -70,7 +70,7 @@ pub fn ratios(result: &RunResult) -> Vec<Ratio> {
             {
                 rows.push(Ratio {
                     store: name.clone(),
-                    measure: format!("cold read of the {what} vs bare SQL"),
+                    measure: format!("cold read (first after a change) of the {what} vs bare SQL"),
                     ours: format!("{:.2} ms", read.cold_ms),
                     limit: format!("{sql_ms:.2} ms"),
                     ratio: read.cold_ms / sql_ms,

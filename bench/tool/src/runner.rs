@@ -238,6 +238,9 @@ impl Config {
         command
             .env("SESSION_LEDGER_DATABASE_URL", &store.url)
             .env("SESSION_LEDGER_RATE_LIMIT_PER_SECOND", "0")
+            // The dataset holds its deactivations already; a sweep at every
+            // start would scan every session while the reads are measured.
+            .env("SESSION_LEDGER_AUTO_DEACTIVATE_INTERVAL_SECONDS", "0")
             .env("SESSION_LEDGER_OPERATOR_TOKEN", OPERATOR_TOKEN)
             .env_remove("RUST_LOG");
         command

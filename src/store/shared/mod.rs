@@ -1,17 +1,28 @@
 //! The SQL and use cases shared by every backend. Compiled once per backend:
 //! `super::Db` is that backend's sqlx driver.
 
+mod actions;
+mod derive;
 mod entities;
 mod events;
 mod history;
 mod journal;
+mod persons;
 mod porting;
+mod session_reads;
+mod sessions;
+mod users;
 
+pub(crate) use actions::audit;
 pub(crate) use entities::{api_key, company, company_named, session_company};
-pub(crate) use events::{apply_event_batch, audit};
+pub(crate) use events::apply_event_batch;
 pub(crate) use history::{read_history, usage};
 pub(crate) use journal::company_changes;
 pub(crate) use porting::{apply_one, export, import};
+pub(crate) use session_reads::{
+    calls, participation, session, sessions, sessions_due_for_deactivation,
+};
+pub(crate) use users::{user, user_by_external_id, users};
 
 use super::{BEGIN_WRITE, Db, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, RESERVE_ENTITY_ID};
 use crate::store::StoreError;

@@ -4,9 +4,10 @@
 use futures_util::TryStreamExt;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::events::{apply_events, comp, deactivate, uncomp};
+use super::actions::{comp, deactivate, uncomp};
+use super::events::apply_events;
 use super::journal;
-use super::{Conn, Pool, begin_write, entities};
+use super::{Conn, Pool, begin_write, entities, sessions, users};
 use crate::domain::Timestamp;
 use crate::records::{
     CompRecord, ConnectionEvent, EventKind, LogLine, Record, SessionActionRecord,
@@ -68,12 +69,36 @@ async fn apply_record(
             Record::SupportAgent(entities::create_support_agent(&mut *conn, record).await?),
         ),
         Record::User(record) => {
-            let record = entities::create_user(&mut *conn, record, now).await?;
+            let record = users::create_user(&mut *conn, record, now).await?;
             (record.company_id, Record::User(record))
         }
+        Record::UserUpdate(record) => {
+            let record = users::update_user(&mut *conn, record, now).await?;
+            (record.company_id, Record::UserUpdate(record))
+        }
+        Record::UserDelete(record) => {
+            users::delete_user(&mut *conn, &record, now).await?;
+            (record.company_id, Record::UserDelete(record))
+        }
         Record::Session(record) => {
-            let record = entities::create_session(&mut *conn, record, now).await?;
+            let record = sessions::create_session(&mut *conn, record, now).await?;
             (record.company_id, Record::Session(record))
+        }
+        Record::Reschedule(record) => {
+            sessions::reschedule(&mut *conn, &record, now).await?;
+            (record.company_id, Record::Reschedule(record))
+        }
+        Record::Cancel(record) => {
+            sessions::cancel(&mut *conn, &record, now).await?;
+            (record.company_id, Record::Cancel(record))
+        }
+        Record::AddParticipant(record) => {
+            let record = sessions::add_participant(&mut *conn, record, now).await?;
+            (record.company_id, Record::AddParticipant(record))
+        }
+        Record::RemoveParticipant(record) => {
+            sessions::remove_participant(&mut *conn, &record, now).await?;
+            (record.company_id, Record::RemoveParticipant(record))
         }
         Record::Deactivate(mut record) => {
             let now = record.ts.unwrap_or(now);
@@ -121,7 +146,13 @@ async fn company_to_lock(conn: &mut Conn, record: &Record) -> Result<Option<i64>
         Record::ApiKey(r) => Some(r.company_id),
         Record::RevokeApiKey(r) => crate::secrets::company_of_key(&r.api_key),
         Record::User(r) => Some(r.company_id),
+        Record::UserUpdate(r) => Some(r.company_id),
+        Record::UserDelete(r) => Some(r.company_id),
         Record::Session(r) => Some(r.company_id),
+        Record::Reschedule(r) => Some(r.company_id),
+        Record::Cancel(r) => Some(r.company_id),
+        Record::AddParticipant(r) => Some(r.company_id),
+        Record::RemoveParticipant(r) => Some(r.company_id),
         Record::Deactivate(SessionActionRecord { session_id, .. })
         | Record::Uncomp(SessionActionRecord { session_id, .. })
         | Record::Comp(CompRecord { session_id, .. })

@@ -1,0 +1,141 @@
+//! The Participant API (SPEC §6): invite one more participant to a session,
+//! or take back an invitation nobody has used yet.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Deserializer};
+
+use super::auth::Tenant;
+use super::error::ApiError;
+use super::extract::{JsonBody, path_id};
+use crate::app::AppState;
+use crate::records::{
+    AddParticipantRecord, LogLine, ParticipantRecord, Record, RemoveParticipantRecord,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        // POST takes a session id, DELETE a participation id, as in SecureVideo.
+        .route(
+            "/participant/{id}",
+            post(add_participant).delete(remove_participant),
+        )
+}
+
+/// A participant as a client sends it. Ids, connect codes and RSVP are the
+/// service's and ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(super) struct ParticipantInput {
+    participant_full_name: Option<String>,
+    #[serde(
+        rename = "SecureVideoUserId",
+        default,
+        deserialize_with = "optional_user_id"
+    )]
+    secure_video_user_id: Option<i64>,
+    participant_email_address: Option<String>,
+    participant_sms_number: Option<String>,
+    participant_default_resolution: Option<String>,
+    participant_time_zone_windows_id: Option<String>,
+    participant_external_id: Option<String>,
+    should_auto_deliver_code: Option<String>,
+}
+
+/// A user id as a number, or as the digit string SecureVideo writes a
+/// `SystemUserId` as, so a client may pass one on unchanged.
+fn optional_user_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Number(i64),
+        Digits(String),
+    }
+    match Option::<Id>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Id::Number(id)) => Ok(Some(id)),
+        Some(Id::Digits(text)) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom("expected a user id")),
+    }
+}
+
+impl ParticipantInput {
+    pub(super) fn user_id(&self) -> Option<i64> {
+        self.secure_video_user_id
+    }
+
+    pub(super) fn into_record(self) -> ParticipantRecord {
+        ParticipantRecord {
+            participation_id: None,
+            participant_full_name: self.participant_full_name.unwrap_or_default(),
+            secure_video_user_id: self.secure_video_user_id,
+            participant_email_address: self.participant_email_address.unwrap_or_default(),
+            participant_sms_number: self.participant_sms_number.unwrap_or_default(),
+            participant_default_resolution: self.participant_default_resolution.unwrap_or_default(),
+            participant_time_zone_windows_id: self
+                .participant_time_zone_windows_id
+                .unwrap_or_default(),
+            participant_external_id: self.participant_external_id.unwrap_or_default(),
+            connect_code: None,
+            // `e`, ` E ` and `E` all mean e-mail; empty means the default, N.
+            should_auto_deliver_code: self
+                .should_auto_deliver_code
+                .map(|code| code.trim().to_ascii_uppercase())
+                .filter(|code| !code.is_empty()),
+        }
+    }
+}
+
+#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
+async fn add_participant(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(raw): Path<String>,
+    JsonBody(input): JsonBody<ParticipantInput>,
+) -> Result<Response, ApiError> {
+    let session_id = path_id("SessionId", &raw)?;
+    let record = AddParticipantRecord {
+        company_id: tenant.company_id,
+        session_id,
+        participant: input.into_record(),
+    };
+    let applied = state
+        .store
+        .apply(LogLine::new(Record::AddParticipant(record)))
+        .await?;
+    let Record::AddParticipant(added) = applied.record else {
+        unreachable!("an added participant is applied as one")
+    };
+    let participation_id = added.participant.participation_id.expect("assigned");
+    tracing::info!(session_id, participation_id, "participant added");
+    let participation = state
+        .store
+        .participation(tenant.company_id, participation_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Participant not found".into()))?;
+    Ok((StatusCode::CREATED, Json(participation)).into_response())
+}
+
+#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
+async fn remove_participant(
+    State(state): State<AppState>,
+    tenant: Tenant,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let participation_id = path_id("ParticipationId", &raw)?;
+    let record = RemoveParticipantRecord {
+        company_id: tenant.company_id,
+        participation_id,
+    };
+    state
+        .store
+        .apply(LogLine::new(Record::RemoveParticipant(record)))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,82 @@
+//! What the User, Session and Participant APIs read, in their wire form
+//! (SPEC §5, §6): the store reads these in one snapshot per request.
+
+use serde::{Serialize, Serializer};
+
+use crate::domain::Timestamp;
+
+/// SecureVideo writes `SystemUserId` as a JSON string of digits.
+fn id_as_string<S: Serializer>(id: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(id)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct User {
+    #[serde(rename = "SystemUserId", serialize_with = "id_as_string")]
+    pub user_id: i64,
+    pub full_name: String,
+    pub email_address: String,
+    pub sms_number: String,
+    pub default_resolution: String,
+    pub time_zone_windows_id: String,
+    pub help_number: String,
+    pub external_id: String,
+    pub system_roles: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Session {
+    pub session_id: i64,
+    pub schedule_ts: Timestamp,
+    pub billable_ts: Option<Timestamp>,
+    pub duration_minutes: Option<i64>,
+    pub billable_status_cd: Option<String>,
+    pub user_id: i64,
+    pub schedule_type: String,
+    pub is_recorded: bool,
+    pub connect_code: String,
+    pub participants: Vec<Participation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Participation {
+    pub participation_id: i64,
+    pub participant_full_name: String,
+    #[serde(rename = "SecureVideoUserId")]
+    pub secure_video_user_id: Option<i64>,
+    pub participant_email_address: String,
+    pub participant_sms_number: String,
+    pub participant_default_resolution: String,
+    pub participant_time_zone_windows_id: String,
+    pub participant_external_id: String,
+    pub connect_code: String,
+    pub should_auto_deliver_code: String,
+    pub connection_ts: Option<Timestamp>,
+    #[serde(rename = "RSVP")]
+    pub rsvp: String,
+}
+
+/// One participant-call, so a tenant can see why a duration is what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CallView {
+    pub call_id: String,
+    pub party: String,
+    pub participation_id: Option<i64>,
+    pub support_agent_id: Option<i64>,
+    pub full_name: String,
+    pub connect_ts: Option<Timestamp>,
+    pub disconnect_ts: Option<Timestamp>,
+}
+
+/// Which active sessions to list.
+#[derive(Debug, Clone, Default)]
+pub struct SessionQuery {
+    pub company_id: i64,
+    pub host_user_id: Option<i64>,
+    /// Already normalized (trimmed, lower case).
+    pub participant_email: Option<String>,
+}
