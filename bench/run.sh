@@ -32,6 +32,14 @@ missing=()
 for tool in wrk nginx sqlite3; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "bench: installing ${missing[*]} (Debian packages)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx sqlite3 >/dev/null
+  missing=()
+  for tool in wrk nginx sqlite3; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bench: missing ${missing[*]}: apt-get install -y wrk nginx sqlite3" >&2
   exit 1
