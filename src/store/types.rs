@@ -42,7 +42,7 @@ pub struct StoredKey {
     pub revoked: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct EventOutcome {
     pub accepted: u64,
@@ -124,7 +124,7 @@ pub struct UsageCounts {
     pub data_version: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct AuditEntry {
     pub session_id: i64,

@@ -2,6 +2,7 @@
 //! (SPEC §5, §6): the store reads these in one snapshot per request.
 
 use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
 
 use crate::domain::Timestamp;
 
@@ -10,10 +11,12 @@ fn id_as_string<S: Serializer>(id: &i64, serializer: S) -> Result<S::Ok, S::Erro
     serializer.collect_str(id)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct User {
+    /// The user id, as a JSON string of digits (as SecureVideo writes it).
     #[serde(rename = "SystemUserId", serialize_with = "id_as_string")]
+    #[schema(value_type = String, pattern = "^[1-9][0-9]*$", example = "4")]
     pub user_id: i64,
     pub full_name: String,
     pub email_address: String,
@@ -22,10 +25,11 @@ pub struct User {
     pub time_zone_windows_id: String,
     pub help_number: String,
     pub external_id: String,
+    #[schema(example = "H,P")]
     pub system_roles: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Session {
     pub session_id: i64,
@@ -34,13 +38,14 @@ pub struct Session {
     pub duration_minutes: Option<i64>,
     pub billable_status_cd: Option<String>,
     pub user_id: i64,
+    /// `Scheduled`, `MeetNow` or `Rescheduled`.
     pub schedule_type: String,
     pub is_recorded: bool,
     pub connect_code: String,
     pub participants: Vec<Participation>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Participation {
     pub participation_id: i64,
@@ -60,7 +65,7 @@ pub struct Participation {
 }
 
 /// One participant-call, so a tenant can see why a duration is what it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct CallView {
     pub call_id: String,

@@ -15,6 +15,7 @@ mod events;
 mod helpers;
 mod history;
 mod import_export;
+mod openapi;
 mod operator;
 mod ops;
 mod participants;
