@@ -449,9 +449,12 @@ fn async_stream(
 struct HistoryEntry<'a> {
     session_id: i64,
     schedule_ts: Timestamp,
+    #[schema(required = true)]
     billable_ts: Option<Timestamp>,
+    #[schema(required = true)]
     duration_minutes: Option<i64>,
     /// `BILL`, `SVCO`, `DUPL` or `COMP`; null until billable.
+    #[schema(required = true)]
     billable_status_cd: Option<&'static str>,
     user_id: i64,
     usage_description: &'a str,

@@ -547,12 +547,16 @@ async fn audit(
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct OperatorAction {
+    #[schema(required = true)]
     at: Option<Timestamp>,
     /// `ApiKeyCreated`, `ApiKeyRevoked`, `PlanChanged`, `SessionDeactivated`,
     /// `SessionComped` or `CompWithdrawn`.
     action: &'static str,
+    #[schema(required = true)]
     session_id: Option<i64>,
+    #[schema(required = true)]
     api_key: Option<String>,
+    #[schema(required = true)]
     reason: Option<String>,
 }
 

@@ -129,7 +129,9 @@ pub struct UsageCounts {
 pub struct AuditEntry {
     pub session_id: i64,
     pub at: Timestamp,
+    #[schema(required = true)]
     pub old_status: Option<String>,
+    #[schema(required = true)]
     pub new_status: Option<String>,
     pub reason: String,
     pub actor: String,

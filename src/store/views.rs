@@ -34,8 +34,11 @@ pub struct User {
 pub struct Session {
     pub session_id: i64,
     pub schedule_ts: Timestamp,
+    #[schema(required = true)]
     pub billable_ts: Option<Timestamp>,
+    #[schema(required = true)]
     pub duration_minutes: Option<i64>,
+    #[schema(required = true)]
     pub billable_status_cd: Option<String>,
     pub user_id: i64,
     /// `Scheduled`, `MeetNow` or `Rescheduled`.
@@ -51,6 +54,7 @@ pub struct Participation {
     pub participation_id: i64,
     pub participant_full_name: String,
     #[serde(rename = "SecureVideoUserId")]
+    #[schema(required = true)]
     pub secure_video_user_id: Option<i64>,
     pub participant_email_address: String,
     pub participant_sms_number: String,
@@ -59,6 +63,7 @@ pub struct Participation {
     pub participant_external_id: String,
     pub connect_code: String,
     pub should_auto_deliver_code: String,
+    #[schema(required = true)]
     pub connection_ts: Option<Timestamp>,
     #[serde(rename = "RSVP")]
     pub rsvp: String,
@@ -70,10 +75,14 @@ pub struct Participation {
 pub struct CallView {
     pub call_id: String,
     pub party: String,
+    #[schema(required = true)]
     pub participation_id: Option<i64>,
+    #[schema(required = true)]
     pub support_agent_id: Option<i64>,
     pub full_name: String,
+    #[schema(required = true)]
     pub connect_ts: Option<Timestamp>,
+    #[schema(required = true)]
     pub disconnect_ts: Option<Timestamp>,
 }
 

@@ -97,6 +97,14 @@ async fn documents_every_operation() {
         expected.difference(&documented).collect::<Vec<_>>(),
     );
 
+    // Null is written out, never omitted (SPEC §1): nullable fields are required.
+    let history = &document["components"]["schemas"]["HistoryEntry"];
+    assert_eq!(
+        history["required"].as_array().unwrap().len(),
+        7,
+        "{history}"
+    );
+
     let schemes = &document["components"]["securitySchemes"];
     assert_eq!(schemes["tenant_basic"]["scheme"], "basic");
     assert_eq!(schemes["operator_bearer"]["scheme"], "bearer");
