@@ -89,6 +89,9 @@ impl PartialSchema for Timestamp {
                  trailing zeros, no zone designator. Inputs may also end in `Z` or a \
                  numeric offset.",
             ))
+            .pattern(Some(
+                r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|z|[+-][0-9]{2}:?[0-9]{2})?$",
+            ))
             .examples([serde_json::json!("2016-11-03T21:46:16.1")])
             .into()
     }

@@ -71,11 +71,14 @@ impl From<Company> for CompanyJson {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct NewCompany {
-    #[schema(example = "Northwind Clinic")]
+    /// At least 2 characters.
+    #[schema(example = "Northwind Clinic", min_length = 2)]
     name: String,
     #[serde(default)]
+    #[schema(minimum = 0)]
     included_sessions_per_month: i64,
     #[serde(default)]
+    #[schema(minimum = 0)]
     overage_price_cents: i64,
 }
 
@@ -152,7 +155,9 @@ async fn show_company(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct PlanChange {
+    #[schema(minimum = 0)]
     included_sessions_per_month: Option<i64>,
+    #[schema(minimum = 0)]
     overage_price_cents: Option<i64>,
 }
 
@@ -262,7 +267,10 @@ async fn revoke_key(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct NewSupportAgent {
+    /// At least 2 characters.
+    #[schema(min_length = 2, example = "Marisa Zendejas")]
     full_name: String,
+    #[schema(example = "marisa@platform.example")]
     email_address: String,
 }
 
@@ -453,6 +461,8 @@ async fn deactivate(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct CompRequest {
+    /// Why the session is not counted; not blank.
+    #[schema(min_length = 1, example = "audio trouble")]
     reason: String,
 }
 

@@ -32,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "PascalCase")]
 pub(super) struct ParticipantInput {
     /// At least 2 characters; not a name already in the session.
-    #[schema(example = "Pat Doe")]
+    #[schema(example = "Pat Doe", min_length = 2)]
     participant_full_name: Option<String>,
     /// Invites one of the company's users (not the host) instead of naming a person.
     #[serde(

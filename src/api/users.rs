@@ -35,7 +35,7 @@ fn user_not_found() -> ApiError {
 #[serde(rename_all = "PascalCase")]
 struct UserInput {
     /// At least 2 characters (required to create).
-    #[schema(example = "Dr. Ann Smith")]
+    #[schema(example = "Dr. Ann Smith", min_length = 2)]
     full_name: Option<String>,
     /// A plausible address, unique among the company's active users.
     #[schema(example = "ann@example.com")]
