@@ -1,6 +1,8 @@
 //! The SQL and use cases shared by every backend. Compiled once per backend:
 //! `super::Db` is that backend's sqlx driver.
 
+mod actions;
+mod derive;
 mod entities;
 mod events;
 mod history;
@@ -11,8 +13,9 @@ mod session_reads;
 mod sessions;
 mod users;
 
+pub(crate) use actions::audit;
 pub(crate) use entities::{api_key, company, company_named, session_company};
-pub(crate) use events::{apply_event_batch, audit};
+pub(crate) use events::apply_event_batch;
 pub(crate) use history::{read_history, usage};
 pub(crate) use journal::company_changes;
 pub(crate) use porting::{apply_one, export, import};

@@ -4,7 +4,8 @@
 use futures_util::TryStreamExt;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::events::{apply_events, comp, deactivate, uncomp};
+use super::actions::{comp, deactivate, uncomp};
+use super::events::apply_events;
 use super::journal;
 use super::{Conn, Pool, begin_write, entities, sessions, users};
 use crate::domain::Timestamp;
