@@ -181,12 +181,7 @@ async fn tenant_and_operator_operations_name_their_scheme() {
 #[tokio::test]
 async fn docs_page_is_served_from_the_binary() {
     let app = spawn_app().await;
-    let page = app
-        .client
-        .get(app.url("/docs/"))
-        .send()
-        .await
-        .unwrap();
+    let page = app.client.get(app.url("/docs/")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("swagger"));
     let initializer = app
@@ -196,13 +191,7 @@ async fn docs_page_is_served_from_the_binary() {
         .await
         .unwrap();
     assert_eq!(initializer.status(), StatusCode::OK);
-    assert!(
-        initializer
-            .text()
-            .await
-            .unwrap()
-            .contains("/openapi.json")
-    );
+    assert!(initializer.text().await.unwrap().contains("/openapi.json"));
     let bare = app.client.get(app.url("/docs")).send().await.unwrap();
     assert_eq!(bare.status(), StatusCode::OK, "redirected to /docs/");
 }
