@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::api::answer_cache::AnswerCache;
 use crate::api::limits::RateLimits;
 use crate::config::Settings;
 use crate::deactivation::Policy;
@@ -18,6 +19,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// `None` when rate limiting is off.
     pub limits: Option<Arc<RateLimits>>,
+    /// Encoded History answers; `None` when turned off.
+    pub answers: Option<Arc<AnswerCache>>,
 }
 
 impl AppState {
@@ -30,6 +33,8 @@ impl AppState {
         Ok(Self {
             store,
             limits: RateLimits::new(settings.rate_limit_per_second),
+            answers: AnswerCache::new(settings.history_cache_mb as usize * 1024 * 1024)
+                .map(Arc::new),
             settings: Arc::new(settings),
         })
     }

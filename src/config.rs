@@ -83,6 +83,17 @@ pub struct Settings {
     )]
     pub rate_limit_per_second: u32,
 
+    /// Memory for kept History answers, in MiB: a repeated read of unchanged
+    /// data is served without a scan; 0 turns it off.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_HISTORY_CACHE_MB",
+        default_value_t = 64,
+        value_parser = clap::value_parser!(u32).range(0..=65_536),
+        global = true
+    )]
+    pub history_cache_mb: u32,
+
     /// Log lines as human-readable text or as JSON.
     #[arg(
         long,

@@ -1,6 +1,8 @@
 //! The History API (SPEC §4, the seed): JSON or CSV, streamed, with ETags
 //! and optional paging.
 
+use std::sync::Arc;
+
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -11,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::answer_cache::AnswerCache;
 use super::auth::Tenant;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Params, PathText, path_id};
@@ -256,10 +259,10 @@ fn parse_filters(params: &Params, headers: &HeaderMap) -> Result<Filters, ApiErr
     })
 }
 
-/// A strong validator for the exact bytes this request would get: the
-/// company's data version, the query, the format and the platform name.
-fn entity_tag(
-    data_version: i64,
+/// What makes the bytes of an answer, besides the company's data version:
+/// the company, the query, the format and the platform name. The key of a
+/// kept answer, and the second half of its ETag.
+fn request_digest(
     company_id: i64,
     path: &str,
     params: &Params,
@@ -278,7 +281,11 @@ fn entity_tag(
     for (name, value) in pairs {
         hasher.update(format!("\0{name}={value}"));
     }
-    let digest = hex::encode(&hasher.finalize()[..12]);
+    hex::encode(&hasher.finalize()[..12])
+}
+
+/// A strong validator for the exact bytes this request would get.
+fn entity_tag(data_version: i64, digest: &str) -> String {
     format!("\"{data_version}-{digest}\"")
 }
 
@@ -311,15 +318,28 @@ async fn respond(
         limit: filters.limit.map(|limit| limit + 1),
     };
     let platform = state.settings.platform_name.clone();
-    let mut reader = state.store.history(query).await?;
-    let tag = entity_tag(
-        reader.data_version,
-        tenant.company_id,
-        &path,
-        params,
-        filters.format,
-        &platform,
-    );
+    let digest = request_digest(tenant.company_id, &path, params, filters.format, &platform);
+    // Whole answers (not pages) are kept while the company's data is unchanged.
+    let answers = state.answers.clone().filter(|_| filters.limit.is_none());
+    let mut kept = None;
+    if let Some(answers) = &answers {
+        let company = state
+            .store
+            .company(tenant.company_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("Company not found".into()))?;
+        if let Some(body) = answers.get(tenant.company_id, &digest, company.data_version) {
+            kept = Some((company.data_version, body));
+        }
+    }
+    let (data_version, source) = match kept {
+        Some((data_version, body)) => (data_version, Source::Kept(body)),
+        None => {
+            let reader = state.store.history(query).await?;
+            (reader.data_version, Source::Read(reader))
+        }
+    };
+    let tag = entity_tag(data_version, &digest);
     if matches_tag(headers, &tag) {
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         response
@@ -334,8 +354,9 @@ async fn respond(
         format: filters.format,
         platform,
     };
-    let body = match filters.limit {
-        Some(limit) => {
+    let body = match (source, filters.limit) {
+        (Source::Kept(body), _) => Body::from(body),
+        (Source::Read(mut reader), Some(limit)) => {
             let mut rows = collect(&mut reader).await?;
             if rows.len() as i64 > limit {
                 rows.truncate(limit as usize);
@@ -345,7 +366,15 @@ async fn respond(
             }
             Body::from(encoder.whole(&rows))
         }
-        None => streamed(reader, encoder).await?,
+        (Source::Read(reader), None) => {
+            let keep = answers.map(|answers| Keep {
+                answers,
+                company_id: tenant.company_id,
+                key: digest,
+                data_version,
+            });
+            streamed(reader, encoder, keep).await?
+        }
     };
     match filters.format {
         Format::Json => {
@@ -387,6 +416,51 @@ fn next_link(path: &str, params: &Params, last: HistoryCursor) -> String {
     format!("<{path}?{}>; rel=\"next\"", query.finish())
 }
 
+/// Where an answer comes from.
+enum Source {
+    Kept(Bytes),
+    Read(HistoryReader),
+}
+
+/// Where a streamed answer is kept once it is complete.
+struct Keep {
+    answers: Arc<AnswerCache>,
+    company_id: i64,
+    key: String,
+    data_version: i64,
+}
+
+/// The bytes of a streamed answer, gathered while they go out for keeping;
+/// given up (`bytes = None`) once larger than a kept answer may be.
+struct Gathering {
+    keep: Keep,
+    bytes: Option<Vec<u8>>,
+}
+
+impl Gathering {
+    fn add(&mut self, piece: &[u8]) {
+        if let Some(bytes) = &mut self.bytes {
+            if bytes.len() + piece.len() > self.keep.answers.max_entry() {
+                self.bytes = None;
+            } else {
+                bytes.extend_from_slice(piece);
+            }
+        }
+    }
+
+    fn finish(self) {
+        if let Some(bytes) = self.bytes {
+            let Keep {
+                answers,
+                company_id,
+                key,
+                data_version,
+            } = self.keep;
+            answers.put(company_id, key, data_version, Bytes::from(bytes));
+        }
+    }
+}
+
 async fn collect(reader: &mut HistoryReader) -> Result<Vec<HistoryRow>, StoreError> {
     let mut rows = Vec::new();
     while let Some(chunk) = reader.rows.recv().await {
@@ -397,10 +471,19 @@ async fn collect(reader: &mut HistoryReader) -> Result<Vec<HistoryRow>, StoreErr
 
 /// Streams the rows as they are read. The first chunk is awaited here, so a
 /// failing query is still an error response rather than a cut-off body.
-async fn streamed(mut reader: HistoryReader, encoder: Encoder) -> Result<Body, StoreError> {
+/// With `keep`, the complete answer is also kept for the next same read.
+async fn streamed(
+    mut reader: HistoryReader,
+    encoder: Encoder,
+    keep: Option<Keep>,
+) -> Result<Body, StoreError> {
     let first = reader.rows.recv().await.transpose()?.unwrap_or_default();
     let opening = encoder.open(&first);
-    let stream = async_stream(reader, encoder, opening);
+    let gathering = keep.map(|keep| Gathering {
+        keep,
+        bytes: Some(Vec::new()),
+    });
+    let stream = async_stream(reader, encoder, opening, gathering);
     // Fused: a body may be polled again after its end (compression does).
     Ok(Body::from_stream(futures_util::StreamExt::fuse(stream)))
 }
@@ -409,34 +492,57 @@ fn async_stream(
     reader: HistoryReader,
     encoder: Encoder,
     opening: (Vec<u8>, bool),
+    gathering: Option<Gathering>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     let (first_bytes, wrote_any) = opening;
-    let state = (Some(reader), encoder, wrote_any, Some(first_bytes));
+    let state = (
+        Some(reader),
+        encoder,
+        wrote_any,
+        Some(first_bytes),
+        gathering,
+    );
     futures_util::stream::unfold(
         state,
-        |(reader, encoder, mut wrote_any, pending)| async move {
+        |(reader, encoder, mut wrote_any, pending, mut gathering)| async move {
             if let Some(bytes) = pending {
-                return Some((Ok(Bytes::from(bytes)), (reader, encoder, wrote_any, None)));
+                if let Some(gathering) = &mut gathering {
+                    gathering.add(&bytes);
+                }
+                return Some((
+                    Ok(Bytes::from(bytes)),
+                    (reader, encoder, wrote_any, None, gathering),
+                ));
             }
             let mut reader = reader?;
             match reader.rows.recv().await {
                 Some(Ok(rows)) => {
                     let bytes = encoder.rows(&rows, &mut wrote_any);
+                    if let Some(gathering) = &mut gathering {
+                        gathering.add(&bytes);
+                    }
                     Some((
                         Ok(Bytes::from(bytes)),
-                        (Some(reader), encoder, wrote_any, None),
+                        (Some(reader), encoder, wrote_any, None, gathering),
                     ))
                 }
                 Some(Err(error)) => {
                     tracing::error!(%error, "history stream failed");
                     Some((
                         Err(std::io::Error::other("history stream failed")),
-                        (None, encoder, wrote_any, None),
+                        (None, encoder, wrote_any, None, None),
                     ))
                 }
                 None => {
                     let closing = encoder.close();
-                    Some((Ok(Bytes::from(closing)), (None, encoder, wrote_any, None)))
+                    if let Some(mut gathering) = gathering {
+                        gathering.add(&closing);
+                        gathering.finish();
+                    }
+                    Some((
+                        Ok(Bytes::from(closing)),
+                        (None, encoder, wrote_any, None, None),
+                    ))
                 }
             }
         },

@@ -1,6 +1,7 @@
 //! HTTP: one module per resource, each with its own router, merged here with
 //! the layers every request passes through.
 
+pub mod answer_cache;
 pub mod auth;
 pub mod error;
 pub mod extract;

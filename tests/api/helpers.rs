@@ -132,6 +132,7 @@ pub fn settings(database_url: &str) -> Settings {
         platform_name: "SecureVideo.com".to_owned(),
         duplicate_window_minutes: 60,
         rate_limit_per_second: 100,
+        history_cache_mb: 64,
         log_format: LogFormat::Text,
         auto_deactivate_after_hours: 24,
         // Off unless a test turns it on: imported 2016 sessions would

@@ -467,3 +467,137 @@ async fn large_histories_stream_completely() {
         "unbillable sessions come in ScheduleTs order"
     );
 }
+
+/// The body of a read and its ETag.
+async fn read_with_tag(app: &TestApp, tenant: &Tenant, path: &str) -> (String, String) {
+    let response = app.tenant(tenant, path).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+    let tag = response.headers()["etag"].to_str().unwrap().to_owned();
+    (response.text().await.unwrap(), tag)
+}
+
+#[tokio::test]
+async fn kept_answers_are_never_served_once_the_data_changed() {
+    let (app, tenant) = clinic().await;
+    let paths = [
+        "/history?month=2016-11-01",
+        "/history?month=2016-11-01&format=csv",
+        "/history/3?month=2016-11-01",
+        "/history?participantEmail=carl@x.example",
+        "/history",
+    ];
+    let mut before = Vec::new();
+    for path in paths {
+        let first = read_with_tag(&app, &tenant, path).await;
+        // The second read is the kept answer: the same bytes, the same tag.
+        assert_eq!(read_with_tag(&app, &tenant, path).await, first, "{path}");
+        let kept = app
+            .tenant(&tenant, path)
+            .header("If-None-Match", &first.1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(kept.status(), StatusCode::NOT_MODIFIED, "{path}");
+        before.push(first);
+    }
+    assert!(
+        before[0]
+            .0
+            .contains("Bob Host Session #12 with Carl Guest - Counted Session")
+    );
+
+    // Comping session 12 changes every one of those answers.
+    let comp = app
+        .operator(reqwest::Method::POST, "/operator/sessions/12/comp")
+        .json(&json!({ "Reason": "Video trouble" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(comp.status(), StatusCode::NO_CONTENT);
+    for (path, (old_body, old_tag)) in paths.iter().zip(&before) {
+        let (body, tag) = read_with_tag(&app, &tenant, path).await;
+        assert_ne!(&tag, old_tag, "{path}");
+        assert_ne!(&body, old_body, "{path}");
+        assert!(
+            body.contains("Session #12 with Carl Guest - Comped by SecureVideo.com"),
+            "{path}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn kept_answers_belong_to_their_company_request_and_format() {
+    let (app, tenant) = clinic().await;
+    let other_company = app.create_company("Other Clinic").await;
+    let other = app.create_key(other_company).await;
+    let november = read_with_tag(&app, &tenant, "/history?month=2016-11-01").await;
+    assert_eq!(
+        ids(&serde_json::from_str(&november.0).unwrap()),
+        [11, 14, 12]
+    );
+    // The same request by another company, another month, another host,
+    // another format: never the kept answer of the first.
+    assert_eq!(
+        app.history(&other, "/history?month=2016-11-01").await,
+        json!([])
+    );
+    let october = app.history(&tenant, "/history?month=2016-10-01").await;
+    assert_eq!(ids(&october), [10]);
+    assert_eq!(
+        ids(&app.history(&tenant, "/history/2?month=2016-11-01").await),
+        [11, 14]
+    );
+    let csv = app
+        .tenant(&tenant, "/history?month=2016-11-01")
+        .header("Accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.text()
+            .await
+            .unwrap()
+            .starts_with("SessionId,ScheduleTs")
+    );
+    // A page is never kept, nor served from a whole answer.
+    let page = app
+        .tenant(&tenant, "/history?month=2016-11-01&limit=1")
+        .send()
+        .await
+        .unwrap();
+    assert!(page.headers().contains_key("link"));
+    assert_eq!(ids(&page.json().await.unwrap()), [11]);
+    assert_eq!(
+        read_with_tag(&app, &tenant, "/history?month=2016-11-01").await,
+        november
+    );
+}
+
+#[tokio::test]
+async fn without_kept_answers_reads_are_the_same() {
+    let app = crate::helpers::spawn_app_with(|settings| settings.history_cache_mb = 0).await;
+    app.import(COMPANY).await;
+    app.import(&session_line(
+        10,
+        2,
+        "2016-11-03T10:00:00",
+        20,
+        "Carl Guest",
+        "carl@x.example",
+    ))
+    .await;
+    meet(&app, 10, 20, "2016-11-03T10:00:00", "2016-11-03T10:20:00").await;
+    let tenant = app.key_for(1).await;
+    let first = read_with_tag(&app, &tenant, "/history?month=2016-11-01").await;
+    assert_eq!(
+        read_with_tag(&app, &tenant, "/history?month=2016-11-01").await,
+        first
+    );
+    assert_eq!(ids(&serde_json::from_str(&first.0).unwrap()), [10]);
+}

@@ -6,6 +6,7 @@ mod backend {
 }
 
 mod bad_input;
+mod bench_smoke;
 mod cli;
 mod concurrency;
 mod crash;
@@ -24,3 +25,9 @@ mod seed;
 mod sessions;
 mod tenant_isolation;
 mod users;
+
+/// The benchmark's own code (a separate Cargo project, std only), included
+/// so that its smoke mode runs with the suite.
+#[allow(dead_code)]
+#[path = "../../bench/tool/src/lib.rs"]
+mod ledger_bench;

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The benchmark of issue 5, side by side with the limits of this machine.
+#
+#   bench/run.sh [--smoke|--medium|--full] [--sqlite-only] [--wrk-seconds N] [--clients N]
+#
+# Default --full: 200 companies, 1,000,000 sessions (measured at 100,000 and
+# at 1,000,000), a busy company with 5,000 sessions in one month. --medium is
+# a tenth of that; --smoke is tiny (seconds). PostgreSQL is measured too when
+# $SESSION_LEDGER_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)
+# answers; the run creates and drops its own database there.
+# Needs wrk, nginx and sqlite3 (apt-get install -y wrk nginx sqlite3), and psql
+# for PostgreSQL. --full writes bench/results/LATEST.md, --medium
+# bench/results/MEDIUM.md, --smoke only its work directory's REPORT.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+size=--full
+sqlite_only=
+passthrough=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --smoke|--medium|--full) size=$1 ;;
+    --sqlite-only) sqlite_only=--sqlite-only ;;
+    --wrk-seconds|--clients) passthrough+=("$1" "$2"); shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "bench: unknown argument $1 (see bench/run.sh --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+missing=()
+for tool in wrk nginx sqlite3; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "bench: installing ${missing[*]} (Debian packages)" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx sqlite3 >/dev/null
+  missing=()
+  for tool in wrk nginx sqlite3; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: missing ${missing[*]}: apt-get install -y wrk nginx sqlite3" >&2
+  exit 1
+fi
+
+postgres=()
+if [ -z "$sqlite_only" ]; then
+  url=${SESSION_LEDGER_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
+  if command -v psql >/dev/null 2>&1 && psql -X -q -d "$url" -c 'SELECT 1' >/dev/null 2>&1; then
+    postgres=(--postgres "$url")
+  else
+    echo "bench: PostgreSQL at $url does not answer: measuring SQLite only" >&2
+  fi
+fi
+
+echo "bench: building session-ledger and the benchmark tool (release)" >&2
+cargo build --release --quiet --bin session-ledger
+CARGO_TARGET_DIR=target/bench-tool cargo build --release --quiet --manifest-path bench/tool/Cargo.toml
+
+name=${size#--}
+work=${BENCH_WORK_DIR:-target/bench-work}/$name
+rm -rf "$work"
+mkdir -p "$work"
+case "$size" in
+  --full) out=bench/results/LATEST.md ;;
+  --medium) out=bench/results/MEDIUM.md ;;
+  *) out=$work/REPORT.md ;;
+esac
+
+exec target/bench-tool/release/ledger-bench run \
+  --bin target/release/session-ledger --work "$work" "$size" $sqlite_only \
+  ${postgres[@]+"${postgres[@]}"} ${passthrough[@]+"${passthrough[@]}"} \
+  --out "$out" --command "bench/run.sh $size${sqlite_only:+ $sqlite_only}"

@@ -1,0 +1,331 @@
+//! The report: one table of ratios (ours ÷ limit) against the targets of
+//! issue 5, then the figures behind them and the machine they came from.
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+use super::dataset::{BUSY_MONTH, Plan};
+use super::runner::{Read, RunResult, StoreResult};
+
+/// One line of the ratio table.
+#[derive(Clone, Debug)]
+pub struct Ratio {
+    pub store: String,
+    pub measure: String,
+    pub ours: String,
+    pub limit: String,
+    pub ratio: f64,
+    /// `≥ x` or `≤ x`.
+    pub target: (bool, f64),
+}
+
+impl Ratio {
+    pub fn met(&self) -> bool {
+        let (at_least, value) = self.target;
+        if at_least {
+            self.ratio >= value
+        } else {
+            self.ratio <= value
+        }
+    }
+}
+
+fn read_at<'a>(store: &'a StoreResult, what: &str, scale: u64) -> Option<&'a Read> {
+    store
+        .reads
+        .iter()
+        .find(|read| read.what == what && read.scale == scale)
+}
+
+fn scales(store: &StoreResult) -> Vec<u64> {
+    let mut scales: Vec<u64> = store.reads.iter().map(|read| read.scale).collect();
+    scales.sort_unstable();
+    scales.dedup();
+    scales
+}
+
+pub fn ratios(result: &RunResult) -> Vec<Ratio> {
+    let mut rows = Vec::new();
+    for store in &result.stores {
+        let name = store.backend.clone();
+        let scales = scales(store);
+        let Some(&top) = scales.last() else { continue };
+        for (what, target) in [("busy company's month", 0.7), ("one host's month", 0.5)] {
+            if let Some(read) = read_at(store, what, top)
+                && let (Some(ours), Some(nginx)) = (&read.ours, &read.nginx)
+            {
+                rows.push(Ratio {
+                    store: name.clone(),
+                    measure: format!("{what}, req/s vs nginx ({} B, {top} sessions)", read.bytes),
+                    ours: format!("{:.0} req/s", ours.requests_per_second),
+                    limit: format!("{:.0} req/s", nginx.requests_per_second),
+                    ratio: ours.requests_per_second / nginx.requests_per_second,
+                    target: (true, target),
+                });
+            }
+        }
+        for what in ["busy company's month", "one host's month"] {
+            if let Some(read) = read_at(store, what, top)
+                && let Some(sql_ms) = read.sql_ms
+            {
+                rows.push(Ratio {
+                    store: name.clone(),
+                    measure: format!("cold read (first after a change) of the {what} vs bare SQL"),
+                    ours: format!("{:.2} ms", read.cold_ms),
+                    limit: format!("{sql_ms:.2} ms"),
+                    ratio: read.cold_ms / sql_ms,
+                    target: (false, 2.0),
+                });
+            }
+        }
+        if let Some(raw) = &store.raw {
+            let ours = store.ingest.events as f64 / store.ingest.seconds;
+            let limit = raw.events as f64 / raw.seconds;
+            rows.push(Ratio {
+                store: name.clone(),
+                measure: format!(
+                    "ingest, events/s vs raw inserts of the same call rows ({} clients)",
+                    store.ingest.clients
+                ),
+                ours: format!("{ours:.0} events/s"),
+                limit: format!("{limit:.0} events/s"),
+                ratio: ours / limit,
+                target: (true, 0.3),
+            });
+        }
+        if scales.len() >= 2 {
+            let low = scales[0];
+            for what in ["busy company's month", "one host's month"] {
+                if let (Some(small), Some(big)) =
+                    (read_at(store, what, low), read_at(store, what, top))
+                {
+                    rows.push(Ratio {
+                        store: name.clone(),
+                        measure: format!("cold read of the {what}, {top} vs {low} sessions"),
+                        ours: format!("{:.2} ms", big.cold_ms),
+                        limit: format!("{:.2} ms", small.cold_ms),
+                        ratio: big.cold_ms / small.cold_ms,
+                        target: (false, 1.2),
+                    });
+                }
+            }
+        }
+        let peak_mb = store.memory.peak_kb as f64 / 1024.0;
+        rows.push(Ratio {
+            store: name.clone(),
+            measure: format!(
+                "peak RSS streaming the largest company's whole history ({} sessions, {:.1} MB)",
+                store.memory.elements,
+                store.memory.bytes as f64 / 1e6
+            ),
+            ours: format!("{peak_mb:.1} MB"),
+            limit: "100 MB".into(),
+            ratio: peak_mb / 100.0,
+            target: (false, 1.0),
+        });
+    }
+    rows
+}
+
+pub fn ratio_table(rows: &[Ratio]) -> String {
+    let mut out = String::from(
+        "| store | measure | ours | limit | ours ÷ limit | target | met |\n|---|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        let (at_least, value) = row.target;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2} | {} {value} | {} |",
+            row.store,
+            row.measure,
+            row.ours,
+            row.limit,
+            row.ratio,
+            if at_least { "≥" } else { "≤" },
+            if row.met() { "yes" } else { "**no**" }
+        );
+    }
+    out
+}
+
+fn first_line(program: &str, args: &[&str]) -> String {
+    match Command::new(program).args(args).output() {
+        Ok(output) => {
+            let text = if output.stdout.is_empty() {
+                output.stderr
+            } else {
+                output.stdout
+            };
+            String::from_utf8_lossy(&text)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        }
+        Err(_) => "not installed".into(),
+    }
+}
+
+/// The machine, as far as it can be read without privileges.
+pub fn machine(bin: &std::path::Path, postgres: Option<&str>) -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let memory = meminfo
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or_else(
+            || "unknown".into(),
+            |kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0),
+        );
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let postgres_version = postgres.map_or_else(
+        || "not used".to_owned(),
+        |url| {
+            first_line(
+                "psql",
+                &["-X", "-t", "-A", "-d", url, "-c", "SHOW server_version"],
+            )
+        },
+    );
+    let bin = bin.to_string_lossy();
+    let mut out = String::new();
+    let _ = writeln!(out, "- CPU: {cpu}; `nproc`: {}", first_line("nproc", &[]));
+    let _ = writeln!(out, "- memory: {memory}");
+    let _ = writeln!(out, "- kernel: {}", first_line("uname", &["-sr"]));
+    let _ = writeln!(out, "- load average at the end of the run: {}", load.trim());
+    let _ = writeln!(
+        out,
+        "- session-ledger: {}",
+        first_line(&bin, &["--version"])
+    );
+    let _ = writeln!(out, "- rustc: {}", first_line("rustc", &["--version"]));
+    let _ = writeln!(out, "- sqlite3: {}", first_line("sqlite3", &["--version"]));
+    let _ = writeln!(out, "- PostgreSQL server: {postgres_version}");
+    let _ = writeln!(out, "- nginx: {}", first_line("nginx", &["-v"]));
+    let _ = writeln!(out, "- wrk: {}", first_line("wrk", &["-v"]));
+    out
+}
+
+fn wrk_cell(wrk: &Option<super::runner::Wrk>) -> String {
+    match wrk {
+        Some(w) => format!(
+            "{:.0} req/s; p50 {:.2} / p90 {:.2} / p99 {:.2} ms{}",
+            w.requests_per_second,
+            w.p50_ms,
+            w.p90_ms,
+            w.p99_ms,
+            if w.bad_responses > 0 {
+                format!("; **{} non-2xx**", w.bad_responses)
+            } else {
+                String::new()
+            }
+        ),
+        None => "—".into(),
+    }
+}
+
+pub fn details(result: &RunResult, plan: &Plan, wrk: &str) -> String {
+    let m = &result.meta;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Dataset: {} regular companies (Zipf sizes) with {} sessions in stage A and {} in stage B over 12 months of 2025, \
+         about 4 calls per session; a busy company with {} billable sessions in {BUSY_MONTH}; the probe host {} \
+         has {} billable sessions that month; {} sessions wait for {} ingested events. Generated in {:.1} s.\n",
+        plan.companies,
+        m.stage_a_sessions,
+        m.stage_b_sessions,
+        m.busy_count,
+        m.probe_host,
+        m.probe_count,
+        plan.ingest_sessions,
+        m.ingest_events,
+        result.generate_seconds
+    );
+    for store in &result.stores {
+        let _ = writeln!(out, "### {}\n", store.backend);
+        let _ = writeln!(
+            out,
+            "| import (one transaction) | lines | sessions | seconds | lines/s | sessions/s |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for (label, rate) in [
+            ("stage A", Some(&store.import_base)),
+            ("stage B", store.import_more.as_ref()),
+        ] {
+            if let Some(rate) = rate {
+                let _ = writeln!(
+                    out,
+                    "| {label} | {} | {} | {:.1} | {:.0} | {:.0} |",
+                    rate.lines,
+                    rate.sessions,
+                    rate.seconds,
+                    rate.lines_per_second(),
+                    rate.sessions_per_second()
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\n| read | sessions in db | elements | bytes | cold ms | warm ms | ours under wrk ({wrk}) | nginx, same bytes | bare SQL ms |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+        for read in &store.reads {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {:.2} | {:.2} | {} | {} | {} |",
+                read.what,
+                read.scale,
+                read.elements,
+                read.bytes,
+                read.cold_ms,
+                read.warm_ms,
+                wrk_cell(&read.ours),
+                wrk_cell(&read.nginx),
+                read.sql_ms
+                    .map_or_else(|| "—".into(), |ms| format!("{ms:.2}"))
+            );
+        }
+        let i = &store.ingest;
+        let _ = writeln!(
+            out,
+            "\nIngest: {} events in {} batches by {} clients in {:.2} s = {:.0} events/s; {} ingested sessions then billable in the History API.",
+            i.events,
+            i.batches,
+            i.clients,
+            i.seconds,
+            i.events as f64 / i.seconds,
+            i.sessions_visible
+        );
+        if let Some(raw) = &store.raw {
+            let _ = writeln!(
+                out,
+                "Raw inserts: the same {} call rows ({} events) by {} client process(es), one transaction per batch, in {:.2} s = {:.0} rows/s, {:.0} events/s.",
+                raw.rows,
+                raw.events,
+                raw.processes,
+                raw.seconds,
+                raw.rows as f64 / raw.seconds,
+                raw.events as f64 / raw.seconds
+            );
+        }
+        let mem = &store.memory;
+        let _ = writeln!(
+            out,
+            "Memory: VmHWM {:.1} MB before, {:.1} MB after streaming {} sessions ({:.1} MB of JSON in {:.2} s).\n",
+            mem.baseline_kb as f64 / 1024.0,
+            mem.peak_kb as f64 / 1024.0,
+            mem.elements,
+            mem.bytes as f64 / 1e6,
+            mem.seconds
+        );
+    }
+    out
+}
