@@ -250,7 +250,7 @@ pub struct ConnectionEvent {
     pub ts: Timestamp,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum PartyKind {
     Host,
     Participant,

@@ -25,10 +25,21 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
+/// Every error body (SPEC §1).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
-struct ErrorBody<'a> {
-    message: &'a str,
+#[schema(example = json!({"Message": "User not found"}))]
+pub struct ErrorBody {
+    /// What is wrong, for a human.
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
 }
 
 impl ApiError {
@@ -66,8 +77,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response =
-            (self.status(), axum::Json(ErrorBody { message: &message })).into_response();
+        let mut response = (self.status(), axum::Json(ErrorBody { message })).into_response();
         if matches!(self, Self::Unauthorized) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

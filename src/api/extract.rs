@@ -64,6 +64,21 @@ pub fn body_error(rejection: BytesRejection) -> ApiError {
     }
 }
 
+/// The one path parameter of a route, as text; a segment that is not
+/// UTF-8 once decoded is a JSON 400 like every other bad input.
+pub struct PathText(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathText {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(text)| Self(text))
+            .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+    }
+}
+
 /// Parses a numeric id from the path, naming it when it is not one.
 pub fn path_id(name: &str, raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()

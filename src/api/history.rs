@@ -3,19 +3,21 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::answer_cache::AnswerCache;
 use super::auth::Tenant;
-use super::error::ApiError;
-use super::extract::{Params, path_id};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Params, PathText, path_id};
+use super::openapi::TenantErrors;
 use crate::app::AppState;
 use crate::domain::status::usage_description;
 use crate::domain::timestamp::parse_date;
@@ -24,12 +26,78 @@ use crate::store::{HistoryCursor, HistoryQuery, HistoryReader, HistoryRow, Store
 
 pub const MAX_LIMIT: i64 = 10_000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/history", get(company_history))
-        .route("/history/{user_id}", get(user_history))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(company_history))
+        .routes(routes!(user_history))
 }
 
+/// The History API's filters (SPEC §4). Names are case-insensitive
+/// (`Month`, `month`, `MONTH`); parsed by [`parse_filters`], described here.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct HistoryParams {
+    /// Only sessions whose BillableTs lies in the UTC month containing this day
+    /// (`yyyy-mm-dd`, documented as the first of the month; `yyyy-mm` is accepted
+    /// too). Takes precedence over StartDt and EndDt.
+    #[param(rename = "Month", example = "2016-11-01")]
+    month: Option<String>,
+    /// BillableTs at or after 00:00 UTC of this day (`yyyy-mm-dd`).
+    #[param(rename = "StartDt", example = "2016-11-01")]
+    start_dt: Option<String>,
+    /// BillableTs before the midnight that ends this day (`yyyy-mm-dd`, inclusive).
+    #[param(rename = "EndDt", example = "2016-11-30")]
+    end_dt: Option<String>,
+    /// Only sessions with a participation of the person whose current e-mail
+    /// this is (case-insensitive).
+    #[param(rename = "ParticipantEmail", example = "pat@example.com")]
+    participant_email: Option<String>,
+    /// At most this many elements; a `Link: <…>; rel="next"` header follows when more remain.
+    #[param(rename = "Limit", minimum = 1, maximum = 10000)]
+    limit: Option<i64>,
+    /// The opaque cursor from a `Link` header, to read the next page.
+    #[param(rename = "Cursor")]
+    cursor: Option<String>,
+    /// `csv` for the CSV activity download (as `Accept: text/csv` does); case-insensitive.
+    #[param(rename = "Format", inline)]
+    format: Option<FormatParam>,
+}
+
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum FormatParam {
+    Json,
+    Csv,
+}
+
+/// The whole company's history.
+#[utoipa::path(
+    get,
+    path = "/history",
+    tag = "history",
+    params(
+        HistoryParams,
+        ("If-None-Match" = Option<String>, Header, description = "A tag from an earlier `ETag`: 304 when the answer would be the same"),
+    ),
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 200, description = "The sessions, JSON or CSV (`Accept: text/csv` or `Format=csv`)",
+            content(
+                (Vec<HistoryEntry<'static>> = "application/json"),
+                (String = "text/csv", example = "SessionId,ScheduleTs,BillableTs,DurationMinutes,BillableStatusCd,UserId,UsageDescription\r\n"),
+            ),
+            headers(
+                ("ETag" = String, description = "Strong validator of this answer"),
+                ("Link" = String, description = "`<…>; rel=\"next\"` when `Limit` cut the list short"),
+                ("Content-Disposition" = String, description = "CSV only: `attachment; filename=\"history-YYYY-MM.csv\"`"),
+            )),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag", headers(("ETag" = String))),
+        (status = 400, description = "A filter is not valid; the message names it", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn company_history(
     State(state): State<AppState>,
@@ -40,11 +108,39 @@ async fn company_history(
     respond(&state, tenant, None, &params, &headers, "/history".into()).await
 }
 
+/// The history of the sessions one user hosted.
+#[utoipa::path(
+    get,
+    path = "/history/{user_id}",
+    tag = "history",
+    params(
+        ("user_id" = i64, Path, description = "The host's SystemUserId", minimum = 1),
+        HistoryParams,
+        ("If-None-Match" = Option<String>, Header, description = "A tag from an earlier `ETag`: 304 when the answer would be the same"),
+    ),
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 200, description = "The user's sessions, JSON or CSV (`Accept: text/csv` or `Format=csv`)",
+            content(
+                (Vec<HistoryEntry<'static>> = "application/json"),
+                (String = "text/csv"),
+            ),
+            headers(
+                ("ETag" = String, description = "Strong validator of this answer"),
+                ("Link" = String, description = "`<…>; rel=\"next\"` when `Limit` cut the list short"),
+                ("Content-Disposition" = String, description = "CSV only"),
+            )),
+        (status = 304, description = "Unchanged since the `If-None-Match` tag", headers(("ETag" = String))),
+        (status = 400, description = "A filter or the user id is not valid", body = ErrorBody),
+        (status = 404, description = "No such user in this company", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn user_history(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(raw_user_id): Path<String>,
+    PathText(raw_user_id): PathText,
     params: Params,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -454,13 +550,17 @@ fn async_stream(
 }
 
 /// History JSON: exactly these keys, in this order.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
-struct HistoryJson<'a> {
+struct HistoryEntry<'a> {
     session_id: i64,
     schedule_ts: Timestamp,
+    #[schema(required = true)]
     billable_ts: Option<Timestamp>,
+    #[schema(required = true)]
     duration_minutes: Option<i64>,
+    /// `BILL`, `SVCO`, `DUPL` or `COMP`; null until billable.
+    #[schema(required = true)]
     billable_status_cd: Option<&'static str>,
     user_id: i64,
     usage_description: &'a str,
@@ -507,7 +607,7 @@ impl Encoder {
                     }
                     *wrote_any = true;
                     let description = self.description(row);
-                    let element = HistoryJson {
+                    let element = HistoryEntry {
                         session_id: row.session_id,
                         schedule_ts: row.schedule_ts,
                         billable_ts: row.billable_ts,

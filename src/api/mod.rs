@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod history;
 pub mod limits;
+pub mod openapi;
 pub mod operator;
 pub mod ops;
 pub mod participants;
@@ -26,20 +27,16 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::app::AppState;
-use error::ApiError;
+use error::{ApiError, ErrorBody};
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    let mut router = Router::new()
-        .merge(history::router())
-        .merge(usage::router())
-        .merge(users::router())
-        .merge(sessions::router())
-        .merge(participants::router())
-        .merge(operator::router())
-        .merge(ops::router())
+    // Routes and the OpenAPI document come from the same registrations.
+    let (routes, _) = openapi::api().split_for_parts();
+    let mut router = routes
+        .merge(openapi::docs_page())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -104,13 +101,11 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("Not found".into())
 }
 
-async fn method_not_allowed(
-    method: Method,
-) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+async fn method_not_allowed(method: Method) -> (axum::http::StatusCode, axum::Json<ErrorBody>) {
     (
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        axum::Json(
-            serde_json::json!({ "Message": format!("method {method} is not allowed here") }),
-        ),
+        axum::Json(ErrorBody::new(format!(
+            "method {method} is not allowed here"
+        ))),
     )
 }

@@ -1,47 +1,41 @@
 //! The operator API (SPEC §7): tenants, keys, support agents, connection
 //! events and support actions. Bearer token only.
 
+use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Operator;
-use super::error::ApiError;
-use super::extract::{JsonBody, path_id};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBody, PathText, path_id};
+use super::openapi::OperatorErrors;
 use crate::app::AppState;
 use crate::domain::Timestamp;
 use crate::records::{
     ApiKeyRecord, CompRecord, CompanyPlanRecord, CompanyRecord, ConnectionEvent, EventKind,
-    LogLine, Record, RevokeApiKeyRecord, SessionActionRecord, SupportAgentRecord,
+    LogLine, PartyKind, Record, RevokeApiKeyRecord, SessionActionRecord, SupportAgentRecord,
 };
 use crate::secrets::new_key;
 use crate::store::{AuditEntry, Company, EventOutcome};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/operator/companies", post(create_company))
-        .route(
-            "/operator/companies/{company_id}",
-            get(show_company).put(change_plan),
-        )
-        .route("/operator/companies/{company_id}/keys", post(create_key))
-        .route("/operator/keys/{api_key}", delete(revoke_key))
-        .route("/operator/support-agents", post(create_support_agent))
-        .route("/operator/events", post(report_events))
-        .route(
-            "/operator/sessions/{session_id}/deactivate",
-            post(deactivate),
-        )
-        .route(
-            "/operator/sessions/{session_id}/comp",
-            post(comp).delete(uncomp),
-        )
-        .route("/operator/sessions/{session_id}/audit", get(audit))
-        .route("/operator/companies/{company_id}/audit", get(company_audit))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_company))
+        .routes(routes!(show_company, change_plan))
+        .routes(routes!(create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(create_support_agent))
+        .routes(routes!(report_events))
+        .routes(routes!(deactivate))
+        .routes(routes!(comp, uncomp))
+        .routes(routes!(audit))
+        .routes(routes!(company_audit))
 }
 
 fn line(record: Record) -> LogLine {
@@ -52,8 +46,10 @@ fn line(record: Record) -> LogLine {
     }
 }
 
-#[derive(Debug, Serialize)]
+/// A company (tenant) and its plan.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
+#[schema(as = Company)]
 pub struct CompanyJson {
     company_id: i64,
     name: String,
@@ -72,16 +68,34 @@ impl From<Company> for CompanyJson {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct NewCompany {
+    /// At least 2 characters.
+    #[schema(example = "Northwind Clinic", min_length = 2)]
     name: String,
     #[serde(default)]
+    #[schema(minimum = 0)]
     included_sessions_per_month: i64,
     #[serde(default)]
+    #[schema(minimum = 0)]
     overage_price_cents: i64,
 }
 
+/// Creates a company (tenant).
+#[utoipa::path(
+    post,
+    path = "/operator/companies",
+    tag = "operator",
+    request_body = NewCompany,
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 201, description = "The new company", body = CompanyJson),
+        (status = 400, description = "The body is not valid", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn create_company(
     State(state): State<AppState>,
@@ -116,27 +130,57 @@ async fn find_company(state: &AppState, raw: &str) -> Result<Company, ApiError> 
         .ok_or_else(|| ApiError::NotFound("Company not found".into()))
 }
 
+/// One company and its plan.
+#[utoipa::path(
+    get,
+    path = "/operator/companies/{company_id}",
+    tag = "operator",
+    params(("company_id" = i64, Path, description = "The CompanyId", minimum = 1)),
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 200, description = "The company", body = CompanyJson),
+        (status = 400, description = "The company id is not valid", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn show_company(
     State(state): State<AppState>,
     _: Operator,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
 ) -> Result<Json<CompanyJson>, ApiError> {
     Ok(Json(find_company(&state, &raw).await?.into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct PlanChange {
+    #[schema(minimum = 0)]
     included_sessions_per_month: Option<i64>,
+    #[schema(minimum = 0)]
     overage_price_cents: Option<i64>,
 }
 
+/// Changes a company's plan; fields left out keep their values.
+#[utoipa::path(
+    put,
+    path = "/operator/companies/{company_id}",
+    tag = "operator",
+    params(("company_id" = i64, Path, description = "The CompanyId", minimum = 1)),
+    request_body = PlanChange,
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 200, description = "The company as changed", body = CompanyJson),
+        (status = 400, description = "The company id or the body is not valid", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn change_plan(
     State(state): State<AppState>,
     _: Operator,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
     JsonBody(change): JsonBody<PlanChange>,
 ) -> Result<Json<CompanyJson>, ApiError> {
     let company = find_company(&state, &raw).await?;
@@ -153,18 +197,31 @@ async fn change_plan(
     Ok(Json(find_company(&state, &raw).await?.into()))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct CreatedKey {
     pub api_key: String,
     pub api_secret: String,
 }
 
+/// Creates an API key; its secret is shown only here.
+#[utoipa::path(
+    post,
+    path = "/operator/companies/{company_id}/keys",
+    tag = "operator",
+    params(("company_id" = i64, Path, description = "The CompanyId", minimum = 1)),
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 201, description = "The new key and its secret", body = CreatedKey),
+        (status = 400, description = "The company id is not valid", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn create_key(
     State(state): State<AppState>,
     _: Operator,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
 ) -> Result<Response, ApiError> {
     let company = find_company(&state, &raw).await?;
     let key = new_key(company.company_id);
@@ -181,11 +238,24 @@ async fn create_key(
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
+/// Revokes an API key.
+#[utoipa::path(
+    delete,
+    path = "/operator/keys/{api_key}",
+    tag = "operator",
+    params(("api_key" = String, Path, description = "The ApiKey")),
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "The key is not valid", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn revoke_key(
     State(state): State<AppState>,
     _: Operator,
-    Path(api_key): Path<String>,
+    PathText(api_key): PathText,
 ) -> Result<StatusCode, ApiError> {
     state
         .store
@@ -194,13 +264,30 @@ async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct NewSupportAgent {
+    /// At least 2 characters.
+    #[schema(min_length = 2, example = "Marisa Zendejas")]
     full_name: String,
+    #[schema(example = "marisa@platform.example")]
     email_address: String,
 }
 
+/// Creates a support agent.
+#[utoipa::path(
+    post,
+    path = "/operator/support-agents",
+    tag = "operator",
+    request_body = NewSupportAgent,
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 201, description = "The new support agent", body = SupportAgent),
+        (status = 400, description = "The body is not valid", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn create_support_agent(
     State(state): State<AppState>,
@@ -219,7 +306,50 @@ async fn create_support_agent(
     let Record::SupportAgent(created) = applied.record else {
         unreachable!("a support agent record is applied as one")
     };
-    Ok((StatusCode::CREATED, Json(created)).into_response())
+    let body = SupportAgent {
+        support_agent_id: created.support_agent_id.expect("assigned"),
+        full_name: created.full_name,
+        email_address: created.email_address,
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// A support agent as created.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+struct SupportAgent {
+    support_agent_id: i64,
+    full_name: String,
+    email_address: String,
+}
+
+/// A connection event as the video infrastructure reports it (SPEC §7).
+/// Parsed as a [`Record`] by [`parse_events`]; this describes it.
+#[derive(ToSchema)]
+#[schema(rename_all = "PascalCase", as = ConnectionEvent)]
+#[allow(dead_code)]
+struct ConnectionEventInput {
+    #[schema(rename = "Type", inline)]
+    kind: ConnectionEventType,
+    /// The idempotency key.
+    #[schema(min_length = 1, max_length = 128)]
+    event_id: String,
+    session_id: i64,
+    party: PartyKind,
+    /// With `Participant`.
+    participation_id: Option<i64>,
+    /// With `Support`.
+    support_agent_id: Option<i64>,
+    /// A call's Connect and Disconnect share it.
+    call_id: String,
+    ts: Timestamp,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+enum ConnectionEventType {
+    Connect,
+    Disconnect,
 }
 
 /// Parses a batch element by element, so an error names the event.
@@ -256,6 +386,22 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<(EventKind, ConnectionEvent)>, Ap
         .collect()
 }
 
+/// Reports a batch (1 to 1,000) of connection events, applied all or nothing;
+/// an EventId seen before is skipped.
+#[utoipa::path(
+    post,
+    path = "/operator/events",
+    tag = "operator",
+    request_body = Vec<ConnectionEventInput>,
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 200, description = "Every accepted event is durable", body = EventOutcome),
+        (status = 400, description = "An event is not valid; the message names it. Nothing was applied", body = ErrorBody),
+        (status = 409, description = "An event is for a deactivated session. Nothing was applied", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn report_events(
     State(state): State<AppState>,
@@ -280,11 +426,25 @@ async fn session_action(state: &AppState, record: Record) -> Result<StatusCode, 
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Deactivates a session: it takes no more events.
+#[utoipa::path(
+    post,
+    path = "/operator/sessions/{session_id}/deactivate",
+    tag = "operator",
+    params(("session_id" = i64, Path, description = "The SessionId", minimum = 1)),
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 400, description = "The session id is not valid", body = ErrorBody),
+        (status = 409, description = "The session is deactivated already", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn deactivate(
     State(state): State<AppState>,
     _: Operator,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
 ) -> Result<StatusCode, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
     session_action(
@@ -298,17 +458,35 @@ async fn deactivate(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct CompRequest {
+    /// Why the session is not counted; not blank.
+    #[schema(min_length = 1, example = "audio trouble")]
     reason: String,
 }
 
+/// Comps a billable session: it is not counted.
+#[utoipa::path(
+    post,
+    path = "/operator/sessions/{session_id}/comp",
+    tag = "operator",
+    params(("session_id" = i64, Path, description = "The SessionId", minimum = 1)),
+    request_body = CompRequest,
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 204, description = "Comped"),
+        (status = 400, description = "The session id or the body is not valid", body = ErrorBody),
+        (status = 409, description = "The session is not billable", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn comp(
     State(state): State<AppState>,
     _: Operator,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
     JsonBody(request): JsonBody<CompRequest>,
 ) -> Result<StatusCode, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
@@ -320,11 +498,25 @@ async fn comp(
     session_action(&state, Record::Comp(record)).await
 }
 
+/// Withdraws a comp.
+#[utoipa::path(
+    delete,
+    path = "/operator/sessions/{session_id}/comp",
+    tag = "operator",
+    params(("session_id" = i64, Path, description = "The SessionId", minimum = 1)),
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 204, description = "Withdrawn"),
+        (status = 400, description = "The session id is not valid", body = ErrorBody),
+        (status = 409, description = "The session is not comped", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn uncomp(
     State(state): State<AppState>,
     _: Operator,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
 ) -> Result<StatusCode, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
     session_action(
@@ -338,24 +530,43 @@ async fn uncomp(
     .await
 }
 
+/// Every change of a session's billing status, oldest first.
+#[utoipa::path(
+    get,
+    path = "/operator/sessions/{session_id}/audit",
+    tag = "operator",
+    params(("session_id" = i64, Path, description = "The SessionId", minimum = 1)),
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 200, description = "The session's audit", body = Vec<AuditEntry>),
+        (status = 400, description = "The session id is not valid", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn audit(
     State(state): State<AppState>,
     _: Operator,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
     Ok(Json(state.store.audit(session_id).await?))
 }
 
 /// One operator action on a company, as its audit lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct OperatorAction {
+    #[schema(required = true)]
     at: Option<Timestamp>,
+    /// `ApiKeyCreated`, `ApiKeyRevoked`, `PlanChanged`, `SessionDeactivated`,
+    /// `SessionComped` or `CompWithdrawn`.
     action: &'static str,
+    #[schema(required = true)]
     session_id: Option<i64>,
+    #[schema(required = true)]
     api_key: Option<String>,
+    #[schema(required = true)]
     reason: Option<String>,
 }
 
@@ -405,11 +616,23 @@ fn operator_action(line: LogLine) -> Option<OperatorAction> {
 
 /// Every operator action on a company (keys, plan, deactivations, comps),
 /// oldest first. Secrets are never stored, so never listed.
+#[utoipa::path(
+    get,
+    path = "/operator/companies/{company_id}/audit",
+    tag = "operator",
+    params(("company_id" = i64, Path, description = "The CompanyId", minimum = 1)),
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 200, description = "The company's operator actions", body = Vec<OperatorAction>),
+        (status = 400, description = "The company id is not valid", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn company_audit(
     State(state): State<AppState>,
     _: Operator,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
 ) -> Result<Json<Vec<OperatorAction>>, ApiError> {
     let company = find_company(&state, &raw).await?;
     let changes = state.store.company_changes(company.company_id).await?;

@@ -1,38 +1,75 @@
 //! The operations surface (SPEC §10): liveness, readiness and metrics.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::error::ErrorBody;
 use crate::app::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct Health {
+    /// `ok` from /healthz, `ready` from /readyz.
+    #[schema(example = "ok")]
+    status: &'static str,
 }
 
 /// The process is up and serving.
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "Status": "ok" }))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "The process is up", body = Health))
+)]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// The database answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The database answers", body = Health),
+        (status = 503, description = "The database is not reachable", body = ErrorBody),
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
-        Ok(()) => Json(json!({ "Status": "ready" })).into_response(),
+        Ok(()) => Json(Health { status: "ready" }).into_response(),
         Err(error) => {
             tracing::warn!(%error, "database not ready");
-            let body = json!({ "Message": "the database is not reachable" });
+            let body = ErrorBody::new("the database is not reachable");
             (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
         }
     }
 }
 
+/// Prometheus metrics: requests by route and status, latencies, events
+/// ingested, the database pool.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4",
+            content_type = "text/plain", body = String),
+    )
+)]
 async fn metrics(State(state): State<AppState>) -> Response {
     let (open, idle) = state.store.pool_status();
     let backend = state.store.backend_name();

@@ -2,33 +2,30 @@
 //! reschedule and cancel sessions, and see a session's calls. As in
 //! SecureVideo, GET and POST take a user id, PUT and DELETE a session id.
 
-use axum::extract::{Path, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Tenant;
-use super::error::ApiError;
-use super::extract::{JsonBody, Params, path_id};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBody, Params, PathText, path_id};
+use super::openapi::TenantErrors;
 use super::participants::ParticipantInput;
 use crate::app::AppState;
 use crate::domain::{Timestamp, normalize_email};
 use crate::records::{CancelRecord, LogLine, Record, RescheduleRecord, SessionRecord};
 use crate::store::{CallView, Session, SessionQuery};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/session", get(company_sessions))
-        .route(
-            "/session/{id}",
-            get(user_sessions)
-                .post(create_session)
-                .put(reschedule)
-                .delete(cancel),
-        )
-        .route("/session/{id}/calls", get(calls))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(company_sessions))
+        .routes(routes!(user_sessions, create_session, reschedule, cancel))
+        .routes(routes!(calls))
 }
 
 fn session_not_found() -> ApiError {
@@ -51,6 +48,19 @@ fn participant_email(params: &Params) -> Result<Option<String>, ApiError> {
         .transpose()
 }
 
+/// The company's active sessions.
+#[utoipa::path(
+    get,
+    path = "/session",
+    tag = "sessions",
+    params(("ParticipantEmail" = Option<String>, Query, description = "Only sessions with a participation of the person whose current e-mail this is (case-insensitive; the name too).")),
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 200, description = "The active sessions", body = Vec<Session>),
+        (status = 400, description = "ParticipantEmail is empty", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn company_sessions(
     State(state): State<AppState>,
@@ -65,11 +75,28 @@ async fn company_sessions(
     Ok(Json(state.store.sessions(query).await?))
 }
 
+/// The active sessions one user hosts (GET takes a user id, as in SecureVideo).
+#[utoipa::path(
+    get,
+    path = "/session/{id}",
+    tag = "sessions",
+    params(
+        ("id" = i64, Path, description = "The host's SystemUserId", minimum = 1),
+        ("ParticipantEmail" = Option<String>, Query, description = "Only sessions with a participation of the person whose current e-mail this is (case-insensitive; the name too)."),
+    ),
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 200, description = "The user's active sessions", body = Vec<Session>),
+        (status = 400, description = "The user id is not valid, or ParticipantEmail is empty", body = ErrorBody),
+        (status = 404, description = "No such user in this company", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn user_sessions(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
     params: Params,
 ) -> Result<Json<Vec<Session>>, ApiError> {
     let query = SessionQuery {
@@ -80,20 +107,38 @@ async fn user_sessions(
     Ok(Json(state.store.sessions(query).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct NewSession {
-    /// Absent or null: a Meet Now session, starting now.
+    /// Absent or null: a Meet Now session, starting now. Otherwise on a
+    /// quarter hour.
     schedule_ts: Option<Timestamp>,
+    /// Who is invited besides the host.
     #[serde(default)]
     participants: Vec<ParticipantInput>,
 }
 
+/// Schedules a session hosted by a user (POST takes a user id, as in SecureVideo).
+#[utoipa::path(
+    post,
+    path = "/session/{id}",
+    tag = "sessions",
+    params(("id" = i64, Path, description = "The host's SystemUserId", minimum = 1)),
+    request_body = NewSession,
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 201, description = "The new session", body = Session),
+        (status = 400, description = "The user id or the body is not valid", body = ErrorBody),
+        (status = 404, description = "No such user in this company", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn create_session(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
     JsonBody(input): JsonBody<NewSession>,
 ) -> Result<Response, ApiError> {
     let user_id = path_id("UserId", &raw)?;
@@ -138,17 +183,35 @@ async fn create_session(
     Ok((StatusCode::CREATED, Json(session)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct NewSchedule {
+    /// Required; on a quarter hour.
     schedule_ts: Option<Timestamp>,
 }
 
+/// Moves a session that is not yet billable (PUT takes a session id).
+#[utoipa::path(
+    put,
+    path = "/session/{id}",
+    tag = "sessions",
+    params(("id" = i64, Path, description = "The SessionId", minimum = 1)),
+    request_body = NewSchedule,
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 200, description = "The session as rescheduled", body = Session),
+        (status = 400, description = "The session id or the body is not valid", body = ErrorBody),
+        (status = 404, description = "No such session in this company", body = ErrorBody),
+        (status = 409, description = "The session is billable already, or deactivated", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn reschedule(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
     JsonBody(input): JsonBody<NewSchedule>,
 ) -> Result<Json<Session>, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
@@ -172,11 +235,26 @@ async fn reschedule(
         .ok_or_else(session_not_found)
 }
 
+/// Cancels a session that is not yet billable (DELETE takes a session id).
+#[utoipa::path(
+    delete,
+    path = "/session/{id}",
+    tag = "sessions",
+    params(("id" = i64, Path, description = "The SessionId", minimum = 1)),
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 204, description = "Cancelled"),
+        (status = 400, description = "The session id is not valid", body = ErrorBody),
+        (status = 404, description = "No such session in this company", body = ErrorBody),
+        (status = 409, description = "The session is billable already, or deactivated", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn cancel(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
 ) -> Result<StatusCode, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
     let record = CancelRecord {
@@ -190,11 +268,25 @@ async fn cancel(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Every participant-call of a session, so a tenant can see why a duration is what it is.
+#[utoipa::path(
+    get,
+    path = "/session/{id}/calls",
+    tag = "sessions",
+    params(("id" = i64, Path, description = "The SessionId", minimum = 1)),
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 200, description = "The session's calls", body = Vec<CallView>),
+        (status = 400, description = "The session id is not valid", body = ErrorBody),
+        (status = 404, description = "No such session in this company", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn calls(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
 ) -> Result<Json<Vec<CallView>>, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
     Ok(Json(

@@ -1,23 +1,29 @@
 //! Monthly usage against the company's plan (SPEC §8).
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Tenant;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Params;
+use super::openapi::TenantErrors;
 use crate::app::AppState;
 use crate::domain::Month;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/usage", get(monthly_usage))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(monthly_usage))
 }
 
-#[derive(Debug, Serialize)]
+/// The month's counts for sessions billable in it; Overage = max(0, Counted − Included).
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Usage {
+    /// The first day of the month, `yyyy-mm-01`.
+    #[schema(example = "2016-11-01")]
     month: String,
     counted_sessions: i64,
     support_sessions: i64,
@@ -30,6 +36,21 @@ pub struct Usage {
     overage_amount_cents: i64,
 }
 
+/// The company's usage in one UTC month against its plan.
+#[utoipa::path(
+    get,
+    path = "/usage",
+    tag = "usage",
+    params(
+        ("Month" = String, Query, description = "The month: `yyyy-mm-01` (any day of it, or `yyyy-mm`). The name is case-insensitive.", example = "2016-11-01"),
+    ),
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 200, description = "The month's usage", body = Usage),
+        (status = 400, description = "Month missing or not valid", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn monthly_usage(
     State(state): State<AppState>,

@@ -1,27 +1,27 @@
 //! The User API (SPEC §5, SecureVideo-compatible): a company's account
 //! holders, who host sessions. Deleting one hides it; its history stays.
 
-use axum::extract::{Path, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Tenant;
-use super::error::ApiError;
-use super::extract::{JsonBody, Params, path_id};
+use super::error::{ApiError, ErrorBody};
+use super::extract::{JsonBody, Params, PathText, path_id};
+use super::openapi::TenantErrors;
 use crate::app::AppState;
 use crate::records::{LogLine, Record, UserDeleteRecord, UserRecord, UserUpdateRecord};
 use crate::store::User;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/user", get(list_users).post(create_user))
-        .route(
-            "/user/{user_id}",
-            get(show_user).put(update_user).delete(delete_user),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_users, create_user))
+        .routes(routes!(show_user, update_user, delete_user))
 }
 
 fn user_not_found() -> ApiError {
@@ -29,11 +29,16 @@ fn user_not_found() -> ApiError {
 }
 
 /// A user as a client sends it; `SystemUserId` and `SystemRoles` are the
-/// service's and ignored.
-#[derive(Debug, Default, Deserialize)]
+/// service's and ignored. Text fields left out are stored as `""` on
+/// creation and keep their values on update.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct UserInput {
+    /// At least 2 characters (required to create).
+    #[schema(example = "Dr. Ann Smith", min_length = 2)]
     full_name: Option<String>,
+    /// A plausible address, unique among the company's active users.
+    #[schema(example = "ann@example.com")]
     email_address: Option<String>,
     sms_number: Option<String>,
     default_resolution: Option<String>,
@@ -42,6 +47,17 @@ struct UserInput {
     external_id: Option<String>,
 }
 
+/// The company's active users.
+#[utoipa::path(
+    get,
+    path = "/user",
+    tag = "users",
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 200, description = "The active users", body = Vec<User>),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn list_users(
     State(state): State<AppState>,
@@ -52,11 +68,27 @@ async fn list_users(
 
 /// `GET /user/{id}`, or `GET /user/0?externalId=X` to find a user by the
 /// id the client's own system gave it.
+#[utoipa::path(
+    get,
+    path = "/user/{user_id}",
+    tag = "users",
+    params(
+        ("user_id" = i64, Path, description = "The SystemUserId, or 0 to look the user up by ExternalId", minimum = 0),
+        ("ExternalId" = Option<String>, Query, description = "With user id 0: the id the client's own system gave the user. The name is case-insensitive."),
+    ),
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 200, description = "The user", body = User),
+        (status = 400, description = "The user id is not a number, or ExternalId is missing for user 0", body = ErrorBody),
+        (status = 404, description = "No such active user in this company", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn show_user(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
     params: Params,
 ) -> Result<Json<User>, ApiError> {
     let found = if raw.trim() == "0" {
@@ -78,6 +110,20 @@ async fn show_user(
     found.map(Json).ok_or_else(user_not_found)
 }
 
+/// Creates a user (a host of sessions).
+#[utoipa::path(
+    post,
+    path = "/user",
+    tag = "users",
+    request_body = UserInput,
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 201, description = "The new user", body = User),
+        (status = 400, description = "The body is not valid (FullName, EmailAddress, a duplicate address)", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn create_user(
     State(state): State<AppState>,
@@ -113,11 +159,26 @@ async fn create_user(
 }
 
 /// Changes the fields given; fields left out keep their values.
+#[utoipa::path(
+    put,
+    path = "/user/{user_id}",
+    tag = "users",
+    params(("user_id" = i64, Path, description = "The SystemUserId", minimum = 1)),
+    request_body = UserInput,
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 200, description = "The user as changed", body = User),
+        (status = 400, description = "The user id or the body is not valid", body = ErrorBody),
+        (status = 404, description = "No such active user in this company", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn update_user(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
     JsonBody(input): JsonBody<UserInput>,
 ) -> Result<Json<User>, ApiError> {
     let user_id = path_id("UserId", &raw)?;
@@ -153,11 +214,25 @@ async fn update_user(
         .ok_or_else(user_not_found)
 }
 
+/// Hides the user; its history stays.
+#[utoipa::path(
+    delete,
+    path = "/user/{user_id}",
+    tag = "users",
+    params(("user_id" = i64, Path, description = "The SystemUserId", minimum = 1)),
+    security(("tenant_basic" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The user id is not valid", body = ErrorBody),
+        (status = 404, description = "No such active user in this company", body = ErrorBody),
+        TenantErrors,
+    )
+)]
 #[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn delete_user(
     State(state): State<AppState>,
     tenant: Tenant,
-    Path(raw): Path<String>,
+    PathText(raw): PathText,
 ) -> Result<StatusCode, ApiError> {
     let user_id = path_id("UserId", &raw)?;
     let record = UserDeleteRecord {

@@ -97,9 +97,13 @@ fn parse_timestamp(s: &str) -> Option<Timestamp> {
     };
     let time = Time::from_hms(hour, minute, second).ok()?;
     let instant = PrimitiveDateTime::new(date, time).assume_offset(offset);
-    Some(Timestamp(
-        Timestamp::from_offset_date_time(instant).0 + micros,
-    ))
+    // An offset can carry the instant past 9999-12-31 or before 0000-01-01
+    // in UTC, where no timestamp can be written (found by schemathesis: it
+    // was stored, then panicked when written out).
+    let utc = instant
+        .checked_to_offset(UtcOffset::UTC)
+        .filter(|utc| (0..=9999).contains(&utc.year()))?;
+    Some(Timestamp(Timestamp::from_offset_date_time(utc).0 + micros))
 }
 
 fn parse_offset(s: &str) -> Option<UtcOffset> {
@@ -184,6 +188,21 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         Timestamp::parse(s).unwrap()
+    }
+
+    #[test]
+    fn refuses_offsets_that_leave_the_writable_years() {
+        for input in ["9999-12-31T23:45:00-05:00", "0000-01-01T00:00:00+05:00"] {
+            assert!(Timestamp::parse(input).is_err(), "{input}");
+        }
+        assert_eq!(
+            ts("9999-12-31T18:45:00-05:00").to_string(),
+            "9999-12-31T23:45:00"
+        );
+        assert_eq!(
+            ts("0000-01-01T05:00:00+05:00").to_string(),
+            "0000-01-01T00:00:00"
+        );
     }
 
     #[test]

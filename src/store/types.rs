@@ -42,7 +42,7 @@ pub struct StoredKey {
     pub revoked: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct EventOutcome {
     pub accepted: u64,
@@ -124,12 +124,14 @@ pub struct UsageCounts {
     pub data_version: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct AuditEntry {
     pub session_id: i64,
     pub at: Timestamp,
+    #[schema(required = true)]
     pub old_status: Option<String>,
+    #[schema(required = true)]
     pub new_status: Option<String>,
     pub reason: String,
     pub actor: String,

@@ -2,6 +2,7 @@
 //! (SPEC §5, §6): the store reads these in one snapshot per request.
 
 use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
 
 use crate::domain::Timestamp;
 
@@ -10,10 +11,12 @@ fn id_as_string<S: Serializer>(id: &i64, serializer: S) -> Result<S::Ok, S::Erro
     serializer.collect_str(id)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct User {
+    /// The user id, as a JSON string of digits (as SecureVideo writes it).
     #[serde(rename = "SystemUserId", serialize_with = "id_as_string")]
+    #[schema(value_type = String, pattern = "^[1-9][0-9]*$", example = "4")]
     pub user_id: i64,
     pub full_name: String,
     pub email_address: String,
@@ -22,30 +25,36 @@ pub struct User {
     pub time_zone_windows_id: String,
     pub help_number: String,
     pub external_id: String,
+    #[schema(example = "H,P")]
     pub system_roles: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Session {
     pub session_id: i64,
     pub schedule_ts: Timestamp,
+    #[schema(required = true)]
     pub billable_ts: Option<Timestamp>,
+    #[schema(required = true)]
     pub duration_minutes: Option<i64>,
+    #[schema(required = true)]
     pub billable_status_cd: Option<String>,
     pub user_id: i64,
+    /// `Scheduled`, `MeetNow` or `Rescheduled`.
     pub schedule_type: String,
     pub is_recorded: bool,
     pub connect_code: String,
     pub participants: Vec<Participation>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct Participation {
     pub participation_id: i64,
     pub participant_full_name: String,
     #[serde(rename = "SecureVideoUserId")]
+    #[schema(required = true)]
     pub secure_video_user_id: Option<i64>,
     pub participant_email_address: String,
     pub participant_sms_number: String,
@@ -54,21 +63,26 @@ pub struct Participation {
     pub participant_external_id: String,
     pub connect_code: String,
     pub should_auto_deliver_code: String,
+    #[schema(required = true)]
     pub connection_ts: Option<Timestamp>,
     #[serde(rename = "RSVP")]
     pub rsvp: String,
 }
 
 /// One participant-call, so a tenant can see why a duration is what it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct CallView {
     pub call_id: String,
     pub party: String,
+    #[schema(required = true)]
     pub participation_id: Option<i64>,
+    #[schema(required = true)]
     pub support_agent_id: Option<i64>,
     pub full_name: String,
+    #[schema(required = true)]
     pub connect_ts: Option<Timestamp>,
+    #[schema(required = true)]
     pub disconnect_ts: Option<Timestamp>,
 }
 

@@ -16,6 +16,7 @@ mod events;
 mod helpers;
 mod history;
 mod import_export;
+mod openapi;
 mod operator;
 mod ops;
 mod participants;

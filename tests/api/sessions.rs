@@ -241,6 +241,11 @@ async fn bad_session_and_participant_input_is_a_400_that_names_the_field() {
         (json!({"ScheduleTs": "2030-01-07T15:31:00"}), "ScheduleTs"),
         (json!({"ScheduleTs": "2030-01-07T15:30:05"}), "ScheduleTs"),
         (json!({"ScheduleTs": "next tuesday"}), "ScheduleTs"),
+        // UTC year 10000: once stored, then a 500 when written out.
+        (
+            json!({"ScheduleTs": "9999-12-31T23:45:00-05:00"}),
+            "ScheduleTs",
+        ),
         (
             json!({"Participants": [{"ParticipantFullName": "T"}]}),
             "Participants[0].ParticipantFullName",
