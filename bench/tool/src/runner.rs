@@ -161,17 +161,7 @@ impl Server {
     }
 
     fn terminate(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        for _ in 0..200 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(25));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        signal_then_wait(&mut self.child, "-TERM");
     }
 }
 
@@ -690,17 +680,7 @@ http {{
     }
 
     fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-QUIT", &self.child.id().to_string()])
-            .status();
-        for _ in 0..200 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(25));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        signal_then_wait(&mut self.child, "-QUIT");
     }
 }
 
@@ -1194,4 +1174,20 @@ fn memory(config: &Config, store: &Store, meta: &Meta, largest_key: &str) -> io:
         elements: counter.count,
         seconds,
     })
+}
+
+/// Asks a child process to stop with `signal` (`-TERM`, `-QUIT`), waits up
+/// to five seconds for it, then kills it.
+fn signal_then_wait(child: &mut Child, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status();
+    for _ in 0..200 {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        thread::sleep(Duration::from_millis(25));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
