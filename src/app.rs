@@ -8,6 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::answer_cache::AnswerCache;
+use crate::api::auth::KeyCache;
 use crate::api::limits::RateLimits;
 use crate::config::Settings;
 use crate::deactivation::Policy;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub limits: Option<Arc<RateLimits>>,
     /// Encoded History answers; `None` when turned off.
     pub answers: Option<Arc<AnswerCache>>,
+    /// API keys as last read, reused while the database is unchanged.
+    pub keys: Arc<KeyCache>,
 }
 
 impl AppState {
@@ -36,6 +39,7 @@ impl AppState {
             answers: AnswerCache::new(settings.history_cache_mb as usize * 1024 * 1024)
                 .map(Arc::new),
             settings: Arc::new(settings),
+            keys: Arc::default(),
         })
     }
 }
@@ -55,6 +59,10 @@ pub async fn launch(
     let (stop, stopped) = watch::channel(false);
     let deactivation = tokio::spawn(crate::deactivation::run(store.clone(), policy, stopped));
     let housekeeping = tokio::spawn(housekeeping(state.limits.clone()));
+    let watcher = {
+        let store = store.clone();
+        tokio::spawn(async move { store.watch_changes().await })
+    };
     let router = crate::api::router(state);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
@@ -62,6 +70,7 @@ pub async fn launch(
     let _ = stop.send(true);
     let _ = deactivation.await;
     housekeeping.abort();
+    watcher.abort();
     store.close().await;
     served
 }

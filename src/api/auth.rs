@@ -1,6 +1,9 @@
 //! Who is calling: a tenant by HTTP Basic (API key and secret), or the
 //! operator by Bearer token (SPEC §2).
 
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock};
+
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -11,11 +14,59 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::secrets::{company_of_key, secret_matches};
+use crate::store::{Store, StoredKey};
 
 /// A tenant whose key and secret checked out; every query is scoped to it.
 #[derive(Debug, Clone, Copy)]
 pub struct Tenant {
     pub company_id: i64,
+    /// The company's data version, read with the key.
+    pub data_version: i64,
+}
+
+/// Most keys the cache holds; when full it starts again empty.
+const MOST_KEYS: usize = 100_000;
+
+/// API keys as read from the database, with the generation they were read
+/// at (`Changes`): a key is reused only while nothing was committed since,
+/// so a revocation, a new secret or any change to the company's data (its
+/// version) is seen by the very next request. The secret is still checked
+/// against the stored hash on every request; unknown keys are not kept.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    keys: RwLock<HashMap<String, (u64, StoredKey)>>,
+}
+
+impl KeyCache {
+    async fn get(
+        &self,
+        store: &Store,
+        company_id: i64,
+        api_key: &str,
+    ) -> Result<Option<StoredKey>, ApiError> {
+        // The generation is taken before the read: a commit that lands
+        // while the key is being read makes the kept copy stale at once.
+        let generation = store.changes().generation();
+        if let Some(generation) = generation
+            && let Some((kept_at, key)) = self.read().get(api_key)
+            && *kept_at == generation
+        {
+            return Ok(Some(key.clone()));
+        }
+        let stored = store.api_key(company_id, api_key).await?;
+        if let (Some(generation), Some(key)) = (generation, &stored) {
+            let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
+            if keys.len() >= MOST_KEYS {
+                keys.clear();
+            }
+            keys.insert(api_key.to_owned(), (generation, key.clone()));
+        }
+        Ok(stored)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (u64, StoredKey)>> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// Splits `Basic base64(key:secret)` into key and secret.
@@ -45,14 +96,17 @@ impl FromRequestParts<AppState> for Tenant {
         let (api_key, api_secret) = parse_basic(header).ok_or(ApiError::Unauthorized)?;
         let company_id = company_of_key(&api_key).ok_or(ApiError::Unauthorized)?;
         let stored = state
-            .store
-            .api_key(company_id, &api_key)
+            .keys
+            .get(&state.store, company_id, &api_key)
             .await?
             .ok_or(ApiError::Unauthorized)?;
         if stored.revoked || !secret_matches(&api_key, &api_secret, &stored.secret_hash) {
             return Err(ApiError::Unauthorized);
         }
-        Ok(Tenant { company_id })
+        Ok(Tenant {
+            company_id,
+            data_version: stored.data_version,
+        })
     }
 }
 

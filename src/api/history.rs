@@ -322,15 +322,10 @@ async fn respond(
     // Whole answers (not pages) are kept while the company's data is unchanged.
     let answers = state.answers.clone().filter(|_| filters.limit.is_none());
     let mut kept = None;
-    if let Some(answers) = &answers {
-        let company = state
-            .store
-            .company(tenant.company_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound("Company not found".into()))?;
-        if let Some(body) = answers.get(tenant.company_id, &digest, company.data_version) {
-            kept = Some((company.data_version, body));
-        }
+    if let Some(answers) = &answers
+        && let Some(body) = answers.get(tenant.company_id, &digest, tenant.data_version)
+    {
+        kept = Some((tenant.data_version, body));
     }
     let (data_version, source) = match kept {
         Some((data_version, body)) => (data_version, Source::Kept(body)),

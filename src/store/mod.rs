@@ -3,16 +3,19 @@
 //! drift apart; what must differ lives in the two small backend modules below.
 //! `Store` picks the backend once, from the database URL.
 
+mod changes;
 mod types;
 mod views;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::io::{AsyncBufRead, AsyncWrite};
 
+pub use changes::{Changes, POLL as CHANGES_POLL};
 pub use types::*;
 pub use views::*;
 
@@ -41,6 +44,7 @@ impl Default for Rules {
 pub struct Store {
     backend: Backend,
     rules: Rules,
+    changes: Arc<Changes>,
 }
 
 #[derive(Clone, Debug)]
@@ -96,7 +100,11 @@ impl Store {
                 "the database URL must start with sqlite: or postgres://".into(),
             ));
         };
-        let store = Store { backend, rules };
+        let store = Store {
+            backend,
+            rules,
+            changes: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -131,13 +139,38 @@ impl Store {
         }
     }
 
+    /// Whether the database may have changed since a value was read.
+    pub fn changes(&self) -> &Changes {
+        &self.changes
+    }
+
+    /// Watches for other processes' commits until the future is dropped;
+    /// until it runs, [`Changes::generation`] is `None`.
+    pub async fn watch_changes(&self) {
+        match &self.backend {
+            Backend::Sqlite(pool) => changes::watch_sqlite(pool.clone(), &self.changes).await,
+            Backend::Postgres(pool) => changes::watch_postgres(pool.clone(), &self.changes).await,
+        }
+    }
+
+    /// Runs a write, then moves the generation on, whatever it did: even a
+    /// failed write may have committed before its answer was lost.
+    async fn writing<T>(&self, write: impl Future<Output = T>) -> T {
+        let result = write.await;
+        self.changes.moved_on();
+        result
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_backend!(self, pool => backend::ping(pool).await)
     }
 
     /// Applies one change (not a connection event) and records it.
     pub async fn apply(&self, line: LogLine) -> Result<LogLine, StoreError> {
-        on_backend!(self, pool => backend::apply_one(pool, line, &self.rules).await)
+        self.writing(async {
+            on_backend!(self, pool => backend::apply_one(pool, line, &self.rules).await)
+        })
+        .await
     }
 
     pub async fn apply_events(
@@ -145,20 +178,27 @@ impl Store {
         events: Vec<(EventKind, ConnectionEvent)>,
         now: Timestamp,
     ) -> Result<EventOutcome, StoreError> {
-        on_backend!(self, pool => backend::apply_event_batch(pool, events, now, &self.rules).await)
+        self.writing(async {
+            on_backend!(self, pool => backend::apply_event_batch(pool, events, now, &self.rules).await)
+        })
+        .await
     }
 
     pub async fn import(
         &self,
         input: impl AsyncBufRead + Unpin,
     ) -> Result<ImportSummary, StoreError> {
-        on_backend!(self, pool => backend::import(pool, input, &self.rules).await)
+        self.writing(async {
+            on_backend!(self, pool => backend::import(pool, input, &self.rules).await)
+        })
+        .await
     }
 
     pub async fn export(&self, output: impl AsyncWrite + Unpin) -> Result<u64, StoreError> {
         on_backend!(self, pool => backend::export(pool, output).await)
     }
 
+    /// The key, with its company's data version read in the same query.
     pub async fn api_key(
         &self,
         company_id: i64,

@@ -3,6 +3,10 @@
 
 pub type Db = sqlx::Postgres;
 pub(crate) const BEGIN_WRITE: &str = "BEGIN";
+/// Delivered to the listeners of other nodes when the transaction commits
+/// (the channel is `changes::CHANNEL`).
+pub(crate) const ANNOUNCE_CHANGE: Option<&str> =
+    Some("SELECT pg_notify('session_ledger_changes', '')");
 
 /// Ids and journal numbers come from sequences, which never hold a lock
 /// across a transaction (a counter row would serialize every writer).
@@ -10,6 +14,18 @@ pub(crate) const NEXT_ENTITY_ID: &str = "SELECT nextval('entity_ids')";
 pub(crate) const NEXT_JOURNAL_SEQ: &str = "SELECT nextval('journal_seq')";
 pub(crate) const RESERVE_ENTITY_ID: &str =
     "SELECT setval('entity_ids', GREATEST($1, (SELECT last_value FROM entity_ids)))";
+
+/// `count` journal numbers in one statement, in increasing order.
+pub(crate) async fn next_journal_seqs(
+    conn: &mut sqlx::PgConnection,
+    count: usize,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let count = i64::try_from(count).expect("a batch is small");
+    sqlx::query_scalar("SELECT nextval('journal_seq') FROM generate_series(1, $1::bigint) ORDER BY 1")
+        .bind(count)
+        .fetch_all(conn)
+        .await
+}
 
 // The same source for both backends, compiled against each: deliberate.
 #[allow(clippy::duplicate_mod)]

@@ -3,6 +3,8 @@
 
 pub type Db = sqlx::Sqlite;
 pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+/// Other processes' commits are seen by polling (see `changes`).
+pub(crate) const ANNOUNCE_CHANGE: Option<&str> = None;
 
 /// Ids and journal numbers come from a counter row; SQLite has one writer at
 /// a time, so the row is never contended.
@@ -11,6 +13,21 @@ pub(crate) const NEXT_JOURNAL_SEQ: &str = "UPDATE id_counters SET last_value = l
 pub(crate) const RESERVE_ENTITY_ID: &str = "UPDATE id_counters
      SET last_value = CASE WHEN last_value < $1 THEN $1 ELSE last_value END
      WHERE counter_name = 'entity'";
+
+/// `count` journal numbers in one statement: a block, as the writer is alone.
+pub(crate) async fn next_journal_seqs(
+    conn: &mut sqlx::SqliteConnection,
+    count: usize,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let count = i64::try_from(count).expect("a batch is small");
+    let last: i64 = sqlx::query_scalar(
+        "UPDATE id_counters SET last_value = last_value + $1 WHERE counter_name = 'journal' RETURNING last_value",
+    )
+    .bind(count)
+    .fetch_one(conn)
+    .await?;
+    Ok((last - count + 1..=last).collect())
+}
 
 // The same source for both backends, compiled against each: deliberate.
 #[allow(clippy::duplicate_mod)]

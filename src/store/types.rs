@@ -40,6 +40,8 @@ pub struct Company {
 pub struct StoredKey {
     pub secret_hash: String,
     pub revoked: bool,
+    /// The company's data version when the key was read.
+    pub data_version: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]

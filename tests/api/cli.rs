@@ -129,3 +129,42 @@ async fn export_to_stdout_and_import_from_stdin() {
         "nothing of the broken import was kept"
     );
 }
+
+/// The server reuses what it read (keys, data versions, History answers)
+/// while the database is unchanged; a change made by another process — here
+/// the command line — must end that, or a revoked key would keep working.
+#[tokio::test]
+async fn a_running_server_sees_a_key_revoked_by_the_command_line() {
+    let app = crate::helpers::spawn_app().await;
+    let company_id = app.create_company("Clinic").await;
+    let tenant = app.create_key(company_id).await;
+    let history = || async {
+        app.tenant(&tenant, "/history")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    // Read twice, so that the key is kept by the server.
+    assert_eq!(history().await, reqwest::StatusCode::OK);
+    assert_eq!(history().await, reqwest::StatusCode::OK);
+
+    let revoked = json_line(&ledger(&app.database.url, &["key", "revoke", &tenant.api_key]));
+    assert_eq!(revoked["Revoked"], true);
+
+    // Another process's commit is seen within one poll (SQLite, 50 ms) or
+    // one notification (PostgreSQL); ten seconds is only a guard.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = history().await;
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, reqwest::StatusCode::OK);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revoked key still works 10 s after the command line revoked it"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

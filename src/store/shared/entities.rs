@@ -151,17 +151,22 @@ pub(crate) async fn api_key(
     company_id: i64,
     api_key: &str,
 ) -> Result<Option<StoredKey>, StoreError> {
-    let row: Option<(String, Option<i64>)> = sqlx::query_as(
-        "SELECT secret_hash, revoked_us FROM api_keys WHERE company_id = $1 AND api_key = $2",
+    let row: Option<(String, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT k.secret_hash, k.revoked_us, c.data_version
+         FROM api_keys k JOIN companies c ON c.company_id = k.company_id
+         WHERE k.company_id = $1 AND k.api_key = $2",
     )
     .bind(company_id)
     .bind(api_key)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(secret_hash, revoked_us)| StoredKey {
-        secret_hash,
-        revoked: revoked_us.is_some(),
-    }))
+    Ok(
+        row.map(|(secret_hash, revoked_us, data_version)| StoredKey {
+            secret_hash,
+            revoked: revoked_us.is_some(),
+            data_version,
+        }),
+    )
 }
 
 type CompanyRow = (i64, String, i64, i64, i64);

@@ -4,8 +4,10 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::derive::{Cause, refresh_with_neighbours};
+use sqlx::QueryBuilder;
+
 use super::journal::{self, next_id};
-use super::{Conn, Pool, begin_write};
+use super::{Conn, Db, Pool, begin_write, commit, next_journal_seqs};
 use crate::domain::Timestamp;
 use crate::records::{ConnectionEvent, EventKind, LogLine, PartyKind, Record};
 use crate::store::{EventOutcome, Rules, StoreError};
@@ -25,7 +27,7 @@ pub(crate) async fn apply_event_batch(
 ) -> Result<EventOutcome, StoreError> {
     let mut tx = begin_write(pool).await?;
     let outcome = apply_events(&mut tx, &events, now, None, rules).await?;
-    tx.commit().await?;
+    commit(tx).await?;
     Ok(outcome)
 }
 
@@ -115,64 +117,124 @@ pub(super) async fn apply_events(
         None => next_id(&mut *conn).await?,
     };
 
-    // Sessions in (company, session) order, so concurrent writers lock rows
+    // Companies, then sessions, in id order, so concurrent writers lock rows
     // in the same order; within a session, events keep their batch order.
-    let mut by_session: BTreeMap<(i64, i64), Vec<usize>> = BTreeMap::new();
-    let mut companies: HashMap<i64, i64> = HashMap::new();
+    let companies = companies_of_sessions(&mut *conn, events).await?;
+    let mut by_company: BTreeMap<i64, BTreeMap<i64, Vec<usize>>> = BTreeMap::new();
     for (index, (_, event)) in events.iter().enumerate() {
-        let company_id = match companies.get(&event.session_id) {
-            Some(company_id) => *company_id,
-            None => {
-                let found: Option<i64> = sqlx::query_scalar(
-                    "SELECT company_id FROM session_directory WHERE session_id = $1",
-                )
-                .bind(event.session_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-                let company_id = found.ok_or_else(|| {
-                    StoreError::Invalid(format!(
-                        "{}: session {} does not exist",
-                        describe(index, event),
-                        event.session_id
-                    ))
-                })?;
-                companies.insert(event.session_id, company_id);
-                company_id
-            }
-        };
-        by_session
-            .entry((company_id, event.session_id))
+        let company_id = companies[&event.session_id];
+        by_company
+            .entry(company_id)
+            .or_default()
+            .entry(event.session_id)
             .or_default()
             .push(index);
     }
 
-    let mut outcome = EventOutcome {
-        accepted: 0,
-        duplicates: 0,
-    };
-    let mut seen: HashSet<(i64, &str)> = HashSet::new();
-    let mut locked_company = None;
-    let mut touched_companies: Vec<i64> = Vec::new();
+    let mut accepted = 0;
     let mut known_agents: HashSet<i64> = HashSet::new();
-    for ((company_id, session_id), indexes) in by_session {
-        if locked_company != Some(company_id) {
-            journal::lock_company(&mut *conn, company_id).await?;
-            locked_company = Some(company_id);
+    for (company_id, sessions) in by_company {
+        journal::lock_company(&mut *conn, company_id).await?;
+        let accepted_here = apply_company_events(
+            &mut *conn,
+            company_id,
+            sessions,
+            events,
+            (now, batch),
+            &mut known_agents,
+            rules,
+        )
+        .await?;
+        if accepted_here > 0 {
+            journal::touch_company(&mut *conn, company_id).await?;
         }
-        // Already-seen events are skipped before anything else is checked, so
-        // a client re-delivering an acknowledged batch always gets a 2xx,
-        // even after the session was deactivated.
-        let mut fresh = Vec::with_capacity(indexes.len());
-        for index in indexes {
-            let event_id = events[index].1.event_id.as_str();
-            if !seen.insert((company_id, event_id))
-                || journal::has_event(&mut *conn, company_id, event_id).await?
-            {
-                outcome.duplicates += 1;
-            } else {
-                fresh.push(index);
-            }
-        }
+        accepted += accepted_here;
+    }
+    // Every event was either new or seen before: a bad one fails the batch.
+    Ok(EventOutcome {
+        accepted: accepted as u64,
+        duplicates: (events.len() - accepted) as u64,
+    })
+}
+
+/// The company of every session the batch names, in one query; an unknown
+/// session is named by the first event that refers to it.
+async fn companies_of_sessions(
+    conn: &mut Conn,
+    events: &[(EventKind, ConnectionEvent)],
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let mut session_ids: Vec<i64> = events.iter().map(|(_, event)| event.session_id).collect();
+    session_ids.sort_unstable();
+    session_ids.dedup();
+    let mut sql =
+        QueryBuilder::<Db>::new("SELECT session_id, company_id FROM session_directory WHERE session_id IN (");
+    let mut list = sql.separated(", ");
+    for session_id in &session_ids {
+        list.push_bind(*session_id);
+    }
+    sql.push(")");
+    let companies: HashMap<i64, i64> = sql
+        .build_query_as::<(i64, i64)>()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+    if let Some((index, (_, event))) = events
+        .iter()
+        .enumerate()
+        .find(|(_, (_, event))| !companies.contains_key(&event.session_id))
+    {
+        return Err(StoreError::Invalid(format!(
+            "{}: session {} does not exist",
+            describe(index, event),
+            event.session_id
+        )));
+    }
+    Ok(companies)
+}
+
+/// One company's part of a batch, its row already locked: returns how many
+/// events were new. Their journal lines are written together at the end.
+async fn apply_company_events(
+    conn: &mut Conn,
+    company_id: i64,
+    sessions: BTreeMap<i64, Vec<usize>>,
+    events: &[(EventKind, ConnectionEvent)],
+    (now, batch): (Timestamp, i64),
+    known_agents: &mut HashSet<i64>,
+    rules: &Rules,
+) -> Result<usize, StoreError> {
+    // Already-seen events are skipped before anything else is checked, so
+    // a client re-delivering an acknowledged batch always gets a 2xx, even
+    // after the session was deactivated.
+    let event_ids: Vec<&str> = sessions
+        .values()
+        .flatten()
+        .map(|&index| events[index].1.event_id.as_str())
+        .collect();
+    let known = journal::known_events(&mut *conn, company_id, &event_ids).await?;
+    let mut seen: HashSet<&str> = HashSet::new();
+    let fresh_by_session: Vec<(i64, Vec<usize>)> = sessions
+        .into_iter()
+        .map(|(session_id, indexes)| {
+            let fresh = indexes
+                .into_iter()
+                .filter(|&index| {
+                    let event_id = events[index].1.event_id.as_str();
+                    seen.insert(event_id) && !known.contains(event_id)
+                })
+                .collect();
+            (session_id, fresh)
+        })
+        .collect();
+    let fresh_count = fresh_by_session.iter().map(|(_, fresh)| fresh.len()).sum();
+    if fresh_count == 0 {
+        return Ok(0);
+    }
+    let mut seqs = next_journal_seqs(&mut *conn, fresh_count).await?.into_iter();
+    let mut lines = Vec::with_capacity(fresh_count);
+
+    for (session_id, fresh) in fresh_by_session {
         let Some(&first_index) = fresh.first() else {
             continue;
         };
@@ -234,7 +296,6 @@ pub(super) async fn apply_events(
         )
         .collect();
 
-        let mut accepted_here = 0;
         for index in fresh {
             let (kind, event) = &events[index];
             let (party, participation_id, support_agent_id) = match event.party {
@@ -320,45 +381,39 @@ pub(super) async fn apply_events(
                 EventKind::Connect => Record::Connect(event.clone()),
                 EventKind::Disconnect => Record::Disconnect(event.clone()),
             };
-            let line = LogLine {
-                record,
-                recorded_ts: Some(now),
-                batch: Some(batch),
-            };
-            journal::append_without_touch(&mut *conn, company_id, Some(&event.event_id), &line)
-                .await?;
-            accepted_here += 1;
+            lines.push(journal::EventLine {
+                seq: seqs.next().expect("one number per new event"),
+                event_id: event.event_id.clone(),
+                line: LogLine {
+                    record,
+                    recorded_ts: Some(now),
+                    batch: Some(batch),
+                },
+            });
         }
-        outcome.accepted += accepted_here;
-        if accepted_here == 0 {
-            continue;
-        }
-        for (call_id, call) in calls.iter().filter(|(_, call)| call.changed) {
-            sqlx::query(
-                "INSERT INTO calls (company_id, session_id, call_id, party, participation_id, support_agent_id,
-                     connect_ts, disconnect_ts)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (company_id, session_id, call_id)
-                 DO UPDATE SET connect_ts = excluded.connect_ts, disconnect_ts = excluded.disconnect_ts",
-            )
-            .bind(company_id)
-            .bind(session_id)
-            .bind(call_id)
-            .bind(call.party.as_str())
-            .bind(call.participation_id)
-            .bind(call.support_agent_id)
-            .bind(call.connect)
-            .bind(call.disconnect)
-            .execute(&mut *conn)
-            .await?;
-        }
+        let changed: Vec<(&String, &StoredCall)> =
+            calls.iter().filter(|(_, call)| call.changed).collect();
+        let mut sql = QueryBuilder::<Db>::new(
+            "INSERT INTO calls (company_id, session_id, call_id, party, participation_id, support_agent_id,
+                 connect_ts, disconnect_ts) ",
+        );
+        sql.push_values(changed, |mut row, (call_id, call)| {
+            row.push_bind(company_id)
+                .push_bind(session_id)
+                .push_bind(call_id.clone())
+                .push_bind(call.party.as_str())
+                .push_bind(call.participation_id)
+                .push_bind(call.support_agent_id)
+                .push_bind(call.connect)
+                .push_bind(call.disconnect);
+        });
+        sql.push(
+            " ON CONFLICT (company_id, session_id, call_id)
+             DO UPDATE SET connect_ts = excluded.connect_ts, disconnect_ts = excluded.disconnect_ts",
+        );
+        sql.build().execute(&mut *conn).await?;
         refresh_with_neighbours(&mut *conn, company_id, session_id, now, &EVENTS, rules).await?;
-        if !touched_companies.contains(&company_id) {
-            touched_companies.push(company_id);
-        }
     }
-    for company_id in touched_companies {
-        journal::touch_company(&mut *conn, company_id).await?;
-    }
-    Ok(outcome)
+    journal::append_events(&mut *conn, company_id, &lines).await?;
+    Ok(lines.len())
 }

@@ -1,6 +1,10 @@
 //! Ids, and the journal: every change as the log line that replays it.
 
-use super::{Conn, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, Pool, RESERVE_ENTITY_ID};
+use std::collections::HashSet;
+
+use sqlx::QueryBuilder;
+
+use super::{Conn, Db, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, Pool, RESERVE_ENTITY_ID};
 use crate::records::LogLine;
 use crate::store::StoreError;
 
@@ -31,18 +35,6 @@ pub(super) async fn append(
     event_id: Option<&str>,
     line: &LogLine,
 ) -> Result<(), StoreError> {
-    append_without_touch(&mut *conn, company_id, event_id, line).await?;
-    touch_company(conn, company_id).await
-}
-
-/// Records a change without moving the data version on: for a batch whose
-/// caller touches each company once at the end.
-pub(super) async fn append_without_touch(
-    conn: &mut Conn,
-    company_id: i64,
-    event_id: Option<&str>,
-    line: &LogLine,
-) -> Result<(), StoreError> {
     let seq: i64 = sqlx::query_scalar(NEXT_JOURNAL_SEQ)
         .fetch_one(&mut *conn)
         .await?;
@@ -52,10 +44,43 @@ pub(super) async fn append_without_touch(
         .bind(seq)
         .bind(event_id)
         .bind(text)
-        .execute(conn)
+        .execute(&mut *conn)
         .await?;
+    touch_company(conn, company_id).await
+}
+
+/// One journal line of a connection event, numbered by `next_journal_seqs`.
+pub(super) struct EventLine {
+    pub(super) seq: i64,
+    pub(super) event_id: String,
+    pub(super) line: LogLine,
+}
+
+/// Writes a batch's event lines with few statements (without moving the data
+/// version on: the caller touches each company once at the end).
+pub(super) async fn append_events(
+    conn: &mut Conn,
+    company_id: i64,
+    lines: &[EventLine],
+) -> Result<(), StoreError> {
+    // 4 parameters a row stays far below either backend's parameter limit.
+    for chunk in lines.chunks(ROWS_PER_INSERT) {
+        let mut sql =
+            QueryBuilder::<Db>::new("INSERT INTO journal (company_id, seq, event_id, record) ");
+        sql.push_values(chunk, |mut row, line| {
+            let text = serde_json::to_string(&line.line).expect("log lines always serialize");
+            row.push_bind(company_id)
+                .push_bind(line.seq)
+                .push_bind(line.event_id.clone())
+                .push_bind(text);
+        });
+        sql.build().execute(&mut *conn).await?;
+    }
     Ok(())
 }
+
+/// Rows per multi-row INSERT.
+pub(super) const ROWS_PER_INSERT: usize = 500;
 
 /// Moves the company's data version on, which changes the ETag of its reads.
 pub(super) async fn touch_company(conn: &mut Conn, company_id: i64) -> Result<(), StoreError> {
@@ -68,18 +93,25 @@ pub(super) async fn touch_company(conn: &mut Conn, company_id: i64) -> Result<()
     Ok(())
 }
 
-pub(super) async fn has_event(
+/// Which of `event_ids` the company has already journaled.
+pub(super) async fn known_events(
     conn: &mut Conn,
     company_id: i64,
-    event_id: &str,
-) -> Result<bool, StoreError> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT seq FROM journal WHERE company_id = $1 AND event_id = $2")
-            .bind(company_id)
-            .bind(event_id)
-            .fetch_optional(conn)
-            .await?;
-    Ok(found.is_some())
+    event_ids: &[&str],
+) -> Result<HashSet<String>, StoreError> {
+    let mut known = HashSet::new();
+    for chunk in event_ids.chunks(ROWS_PER_INSERT) {
+        let mut sql = QueryBuilder::<Db>::new("SELECT event_id FROM journal WHERE company_id = ");
+        sql.push_bind(company_id).push(" AND event_id IN (");
+        let mut list = sql.separated(", ");
+        for event_id in chunk {
+            list.push_bind(*event_id);
+        }
+        sql.push(")");
+        let found: Vec<String> = sql.build_query_scalar().fetch_all(&mut *conn).await?;
+        known.extend(found);
+    }
+    Ok(known)
 }
 
 /// Takes the company's row lock until commit (PostgreSQL; SQLite's writer

@@ -24,7 +24,7 @@ pub(crate) use session_reads::{
 };
 pub(crate) use users::{user, user_by_external_id, users};
 
-use super::{BEGIN_WRITE, Db, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, RESERVE_ENTITY_ID};
+use super::{ANNOUNCE_CHANGE, BEGIN_WRITE, Db, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, RESERVE_ENTITY_ID, next_journal_seqs};
 use crate::store::StoreError;
 
 type Pool = sqlx::Pool<Db>;
@@ -34,6 +34,14 @@ type Tx = sqlx::Transaction<'static, Db>;
 pub(crate) async fn ping(pool: &Pool) -> Result<(), StoreError> {
     sqlx::query("SELECT 1").execute(pool).await?;
     Ok(())
+}
+
+/// Commits a write, announcing it to other nodes where the backend can.
+async fn commit(mut tx: Tx) -> Result<(), StoreError> {
+    if let Some(announce) = ANNOUNCE_CHANGE {
+        sqlx::query(announce).execute(&mut *tx).await?;
+    }
+    Ok(tx.commit().await?)
 }
 
 /// Begins a transaction that will write.

@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use super::actions::{comp, deactivate, uncomp};
 use super::events::apply_events;
 use super::journal;
-use super::{Conn, Pool, begin_write, entities, sessions, users};
+use super::{Conn, Pool, begin_write, commit, entities, sessions, users};
 use crate::domain::Timestamp;
 use crate::records::{
     CompRecord, ConnectionEvent, EventKind, LogLine, Record, SessionActionRecord,
@@ -23,7 +23,7 @@ pub(crate) async fn apply_one(
 ) -> Result<LogLine, StoreError> {
     let mut tx = begin_write(pool).await?;
     let line = apply_record(&mut tx, line, Timestamp::now(), rules).await?;
-    tx.commit().await?;
+    commit(tx).await?;
     Ok(line)
 }
 
@@ -242,7 +242,7 @@ pub(crate) async fn import(
                 .map_err(|error| fail(line_number, error))?;
         }
     }
-    tx.commit().await?;
+    commit(tx).await?;
     Ok(ImportSummary {
         lines: line_number - 1,
     })
