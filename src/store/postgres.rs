@@ -21,10 +21,12 @@ pub(crate) async fn next_journal_seqs(
     count: usize,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let count = i64::try_from(count).expect("a batch is small");
-    sqlx::query_scalar("SELECT nextval('journal_seq') FROM generate_series(1, $1::bigint) ORDER BY 1")
-        .bind(count)
-        .fetch_all(conn)
-        .await
+    sqlx::query_scalar(
+        "SELECT nextval('journal_seq') FROM generate_series(1, $1::bigint) ORDER BY 1",
+    )
+    .bind(count)
+    .fetch_all(conn)
+    .await
 }
 
 // The same source for both backends, compiled against each: deliberate.

@@ -149,7 +149,10 @@ async fn a_running_server_sees_a_key_revoked_by_the_command_line() {
     assert_eq!(history().await, reqwest::StatusCode::OK);
     assert_eq!(history().await, reqwest::StatusCode::OK);
 
-    let revoked = json_line(&ledger(&app.database.url, &["key", "revoke", &tenant.api_key]));
+    let revoked = json_line(&ledger(
+        &app.database.url,
+        &["key", "revoke", &tenant.api_key],
+    ));
     assert_eq!(revoked["Revoked"], true);
 
     // Another process's commit is seen within one poll (SQLite, 50 ms) or

@@ -86,6 +86,7 @@ struct StoredCall {
 }
 
 type CallRow = (
+    i64,
     String,
     String,
     Option<i64>,
@@ -166,13 +167,10 @@ async fn companies_of_sessions(
     let mut session_ids: Vec<i64> = events.iter().map(|(_, event)| event.session_id).collect();
     session_ids.sort_unstable();
     session_ids.dedup();
-    let mut sql =
-        QueryBuilder::<Db>::new("SELECT session_id, company_id FROM session_directory WHERE session_id IN (");
-    let mut list = sql.separated(", ");
-    for session_id in &session_ids {
-        list.push_bind(*session_id);
-    }
-    sql.push(")");
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT session_id, company_id FROM session_directory WHERE session_id IN ",
+    );
+    push_id_list(&mut sql, &session_ids);
     let companies: HashMap<i64, i64> = sql
         .build_query_as::<(i64, i64)>()
         .fetch_all(&mut *conn)
@@ -231,23 +229,28 @@ async fn apply_company_events(
     if fresh_count == 0 {
         return Ok(0);
     }
-    let mut seqs = next_journal_seqs(&mut *conn, fresh_count).await?.into_iter();
+    let mut seqs = next_journal_seqs(&mut *conn, fresh_count)
+        .await?
+        .into_iter();
     let mut lines = Vec::with_capacity(fresh_count);
+
+    // What the batch's sessions hold now, a query each for all of them.
+    let session_ids: Vec<i64> = fresh_by_session
+        .iter()
+        .filter(|(_, fresh)| !fresh.is_empty())
+        .map(|(session_id, _)| *session_id)
+        .collect();
+    let states = mark_activity(&mut *conn, company_id, &session_ids, now).await?;
+    let mut participations = participations_of(&mut *conn, company_id, &session_ids).await?;
+    let mut stored_calls = calls_of(&mut *conn, company_id, &session_ids).await?;
+    let mut changed_calls: Vec<(i64, String, StoredCall)> = Vec::new();
 
     for (session_id, fresh) in fresh_by_session {
         let Some(&first_index) = fresh.first() else {
             continue;
         };
         let first = &events[first_index].1;
-        let state: Option<String> = sqlx::query_scalar(
-            "UPDATE sessions SET last_activity_us = $3 WHERE company_id = $1 AND session_id = $2 RETURNING state",
-        )
-        .bind(company_id)
-        .bind(session_id)
-        .bind(now.as_micros())
-        .fetch_optional(&mut *conn)
-        .await?;
-        match state.as_deref() {
+        match states.get(&session_id).map(String::as_str) {
             Some("active") => {}
             Some("cancelled") | None => {
                 return Err(StoreError::Invalid(format!(
@@ -262,39 +265,8 @@ async fn apply_company_events(
                 )));
             }
         }
-        let participations: HashMap<i64, (bool, bool)> = sqlx::query_as::<_, (i64, bool, Option<i64>)>(
-            "SELECT participation_id, is_host, removed_us FROM participations WHERE company_id = $1 AND session_id = $2",
-        )
-        .bind(company_id)
-        .bind(session_id)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|(id, is_host, removed)| (id, (is_host, removed.is_some())))
-        .collect();
-        let mut calls: HashMap<String, StoredCall> = sqlx::query_as::<_, CallRow>(
-            "SELECT call_id, party, participation_id, support_agent_id, connect_ts, disconnect_ts
-             FROM calls WHERE company_id = $1 AND session_id = $2",
-        )
-        .bind(company_id)
-        .bind(session_id)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(
-            |(call_id, party, participation_id, support_agent_id, connect, disconnect)| {
-                let call = StoredCall {
-                    party: party_kind(&party),
-                    participation_id,
-                    support_agent_id,
-                    connect,
-                    disconnect,
-                    changed: false,
-                };
-                (call_id, call)
-            },
-        )
-        .collect();
+        let participations = participations.remove(&session_id).unwrap_or_default();
+        let mut calls = stored_calls.remove(&session_id).unwrap_or_default();
 
         for index in fresh {
             let (kind, event) = &events[index];
@@ -391,15 +363,130 @@ async fn apply_company_events(
                 },
             });
         }
-        let changed: Vec<(&String, &StoredCall)> =
-            calls.iter().filter(|(_, call)| call.changed).collect();
+        changed_calls.extend(
+            calls
+                .into_iter()
+                .filter(|(_, call)| call.changed)
+                .map(|(call_id, call)| (session_id, call_id, call)),
+        );
+    }
+    store_calls(&mut *conn, company_id, &changed_calls).await?;
+    // Every call is stored before any session is derived again, so a
+    // session re-derived as another's neighbour already sees its new calls.
+    for session_id in session_ids {
+        refresh_with_neighbours(&mut *conn, company_id, session_id, now, &EVENTS, rules).await?;
+    }
+    journal::append_events(&mut *conn, company_id, &lines).await?;
+    Ok(lines.len())
+}
+
+/// Pushes `(a, b, …)` with the ids bound.
+fn push_id_list(sql: &mut QueryBuilder<Db>, ids: &[i64]) {
+    sql.push("(");
+    let mut list = sql.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    sql.push(")");
+}
+
+/// Records activity on the sessions and returns the state of each that exists.
+async fn mark_activity(
+    conn: &mut Conn,
+    company_id: i64,
+    session_ids: &[i64],
+    now: Timestamp,
+) -> Result<HashMap<i64, String>, StoreError> {
+    let mut sql = QueryBuilder::<Db>::new("UPDATE sessions SET last_activity_us = ");
+    sql.push_bind(now.as_micros())
+        .push(" WHERE company_id = ")
+        .push_bind(company_id)
+        .push(" AND session_id IN ");
+    push_id_list(&mut sql, session_ids);
+    sql.push(" RETURNING session_id, state");
+    Ok(sql
+        .build_query_as::<(i64, String)>()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Each session's participations: id → (is the host, was removed).
+async fn participations_of(
+    conn: &mut Conn,
+    company_id: i64,
+    session_ids: &[i64],
+) -> Result<HashMap<i64, HashMap<i64, (bool, bool)>>, StoreError> {
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT session_id, participation_id, is_host, removed_us FROM participations WHERE company_id = ",
+    );
+    sql.push_bind(company_id).push(" AND session_id IN ");
+    push_id_list(&mut sql, session_ids);
+    let mut by_session: HashMap<i64, HashMap<i64, (bool, bool)>> = HashMap::new();
+    for (session_id, id, is_host, removed) in sql
+        .build_query_as::<(i64, i64, bool, Option<i64>)>()
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        by_session
+            .entry(session_id)
+            .or_default()
+            .insert(id, (is_host, removed.is_some()));
+    }
+    Ok(by_session)
+}
+
+/// Each session's stored calls by CallId.
+async fn calls_of(
+    conn: &mut Conn,
+    company_id: i64,
+    session_ids: &[i64],
+) -> Result<HashMap<i64, HashMap<String, StoredCall>>, StoreError> {
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT session_id, call_id, party, participation_id, support_agent_id, connect_ts, disconnect_ts
+         FROM calls WHERE company_id = ",
+    );
+    sql.push_bind(company_id).push(" AND session_id IN ");
+    push_id_list(&mut sql, session_ids);
+    let mut by_session: HashMap<i64, HashMap<String, StoredCall>> = HashMap::new();
+    let rows = sql
+        .build_query_as::<CallRow>()
+        .fetch_all(&mut *conn)
+        .await?;
+    for (session_id, call_id, party, participation_id, support_agent_id, connect, disconnect) in
+        rows
+    {
+        let call = StoredCall {
+            party: party_kind(&party),
+            participation_id,
+            support_agent_id,
+            connect,
+            disconnect,
+            changed: false,
+        };
+        by_session
+            .entry(session_id)
+            .or_default()
+            .insert(call_id, call);
+    }
+    Ok(by_session)
+}
+
+/// Inserts or updates the changed calls, several rows a statement.
+async fn store_calls(
+    conn: &mut Conn,
+    company_id: i64,
+    calls: &[(i64, String, StoredCall)],
+) -> Result<(), StoreError> {
+    for chunk in calls.chunks(journal::ROWS_PER_INSERT) {
         let mut sql = QueryBuilder::<Db>::new(
             "INSERT INTO calls (company_id, session_id, call_id, party, participation_id, support_agent_id,
                  connect_ts, disconnect_ts) ",
         );
-        sql.push_values(changed, |mut row, (call_id, call)| {
+        sql.push_values(chunk, |mut row, (session_id, call_id, call)| {
             row.push_bind(company_id)
-                .push_bind(session_id)
+                .push_bind(*session_id)
                 .push_bind(call_id.clone())
                 .push_bind(call.party.as_str())
                 .push_bind(call.participation_id)
@@ -412,8 +499,6 @@ async fn apply_company_events(
              DO UPDATE SET connect_ts = excluded.connect_ts, disconnect_ts = excluded.disconnect_ts",
         );
         sql.build().execute(&mut *conn).await?;
-        refresh_with_neighbours(&mut *conn, company_id, session_id, now, &EVENTS, rules).await?;
     }
-    journal::append_events(&mut *conn, company_id, &lines).await?;
-    Ok(lines.len())
+    Ok(())
 }

@@ -24,7 +24,10 @@ pub(crate) use session_reads::{
 };
 pub(crate) use users::{user, user_by_external_id, users};
 
-use super::{ANNOUNCE_CHANGE, BEGIN_WRITE, Db, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, RESERVE_ENTITY_ID, next_journal_seqs};
+use super::{
+    ANNOUNCE_CHANGE, BEGIN_WRITE, Db, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, RESERVE_ENTITY_ID,
+    next_journal_seqs,
+};
 use crate::store::StoreError;
 
 type Pool = sqlx::Pool<Db>;
