@@ -103,6 +103,7 @@ impl FromRequestParts<AppState> for Tenant {
         if stored.revoked || !secret_matches(&api_key, &api_secret, &stored.secret_hash) {
             return Err(ApiError::Unauthorized);
         }
+        tracing::Span::current().record("company_id", company_id);
         Ok(Tenant {
             company_id,
             data_version: stored.data_version,

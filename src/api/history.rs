@@ -98,7 +98,6 @@ enum FormatParam {
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn company_history(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -136,7 +135,6 @@ async fn company_history(
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn user_history(
     State(state): State<AppState>,
     tenant: Tenant,

@@ -133,7 +133,6 @@ impl ParticipantInput {
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn add_participant(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -178,7 +177,6 @@ async fn add_participant(
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn remove_participant(
     State(state): State<AppState>,
     tenant: Tenant,

@@ -61,7 +61,6 @@ fn participant_email(params: &Params) -> Result<Option<String>, ApiError> {
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn company_sessions(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -92,7 +91,6 @@ async fn company_sessions(
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn user_sessions(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -134,7 +132,6 @@ struct NewSession {
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn create_session(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -207,7 +204,6 @@ struct NewSchedule {
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn reschedule(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -250,7 +246,6 @@ async fn reschedule(
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn cancel(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -282,7 +277,6 @@ async fn cancel(
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn calls(
     State(state): State<AppState>,
     tenant: Tenant,

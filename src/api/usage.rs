@@ -51,7 +51,6 @@ pub struct Usage {
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn monthly_usage(
     State(state): State<AppState>,
     tenant: Tenant,

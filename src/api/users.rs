@@ -58,7 +58,6 @@ struct UserInput {
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn list_users(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -84,7 +83,6 @@ async fn list_users(
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn show_user(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -124,7 +122,6 @@ async fn show_user(
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn create_user(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -174,7 +171,6 @@ async fn create_user(
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn update_user(
     State(state): State<AppState>,
     tenant: Tenant,
@@ -228,7 +224,6 @@ async fn update_user(
         TenantErrors,
     )
 )]
-#[tracing::instrument(skip_all, fields(company_id = tenant.company_id))]
 async fn delete_user(
     State(state): State<AppState>,
     tenant: Tenant,

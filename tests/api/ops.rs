@@ -78,7 +78,14 @@ async fn every_response_carries_a_request_id_and_keeps_a_given_one() {
     let app = spawn_app().await;
     let fresh = app.client.get(app.url("/healthz")).send().await.unwrap();
     let id = fresh.headers()["x-request-id"].to_str().unwrap().to_owned();
-    assert_eq!(id.len(), 36, "a UUID: {id}");
+    let (prefix, number) = id.split_once('-').expect("prefix-number");
+    assert_eq!(prefix.len(), 16, "a random prefix of 16 hex digits: {id}");
+    assert!(
+        (prefix.to_owned() + number)
+            .chars()
+            .all(|c| c.is_ascii_hexdigit()),
+        "hex digits: {id}"
+    );
     let other = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), id);
     let given = app
