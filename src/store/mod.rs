@@ -25,6 +25,13 @@ use crate::records::{ConnectionEvent, EventKind, LogLine};
 pub mod postgres;
 pub mod sqlite;
 
+/// The service-wide number series (ids, journal order).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Counter {
+    Entity,
+    Journal,
+}
+
 /// Settings of the rules that the store applies while deriving fields.
 #[derive(Clone, Debug)]
 pub struct Rules {

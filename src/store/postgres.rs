@@ -15,15 +15,21 @@ pub(crate) const NEXT_JOURNAL_SEQ: &str = "SELECT nextval('journal_seq')";
 pub(crate) const RESERVE_ENTITY_ID: &str =
     "SELECT setval('entity_ids', GREATEST($1, (SELECT last_value FROM entity_ids)))";
 
-/// `count` journal numbers in one statement, in increasing order.
-pub(crate) async fn next_journal_seqs(
+/// `count` new numbers of a counter in one statement, in increasing order.
+pub(crate) async fn next_block(
     conn: &mut sqlx::PgConnection,
+    counter: crate::store::Counter,
     count: usize,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let count = i64::try_from(count).expect("a batch is small");
+    let sequence = match counter {
+        crate::store::Counter::Entity => "entity_ids",
+        crate::store::Counter::Journal => "journal_seq",
+    };
     sqlx::query_scalar(
-        "SELECT nextval('journal_seq') FROM generate_series(1, $1::bigint) ORDER BY 1",
+        "SELECT nextval($1::regclass) FROM generate_series(1, $2::bigint) ORDER BY 1",
     )
+    .bind(sequence)
     .bind(count)
     .fetch_all(conn)
     .await

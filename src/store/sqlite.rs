@@ -14,16 +14,23 @@ pub(crate) const RESERVE_ENTITY_ID: &str = "UPDATE id_counters
      SET last_value = CASE WHEN last_value < $1 THEN $1 ELSE last_value END
      WHERE counter_name = 'entity'";
 
-/// `count` journal numbers in one statement: a block, as the writer is alone.
-pub(crate) async fn next_journal_seqs(
+/// `count` new numbers of a counter in one statement: a block, as the
+/// writer is alone.
+pub(crate) async fn next_block(
     conn: &mut sqlx::SqliteConnection,
+    counter: crate::store::Counter,
     count: usize,
 ) -> Result<Vec<i64>, sqlx::Error> {
     let count = i64::try_from(count).expect("a batch is small");
+    let name = match counter {
+        crate::store::Counter::Entity => "entity",
+        crate::store::Counter::Journal => "journal",
+    };
     let last: i64 = sqlx::query_scalar(
-        "UPDATE id_counters SET last_value = last_value + $1 WHERE counter_name = 'journal' RETURNING last_value",
+        "UPDATE id_counters SET last_value = last_value + $1 WHERE counter_name = $2 RETURNING last_value",
     )
     .bind(count)
+    .bind(name)
     .fetch_one(conn)
     .await?;
     Ok((last - count + 1..=last).collect())

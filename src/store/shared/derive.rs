@@ -3,16 +3,18 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::Conn;
+use sqlx::QueryBuilder;
+
 use super::events::party_kind;
-use super::journal::next_id;
+use super::journal::ROWS_PER_INSERT;
+use super::{Conn, Db, next_block};
 use crate::domain::calls::{duration_minutes, first_overlap, guests_in_order_of_arrival};
 use crate::domain::status::{
     BillableSession, StatusFacts, billable_status, is_duplicate_of, join_guest_names,
 };
 use crate::domain::{BillableStatus, Call, Party, Timestamp};
 use crate::records::PartyKind;
-use crate::store::{Rules, StoreError};
+use crate::store::{Counter, Rules, StoreError};
 
 /// Why a session's status changed, for the audit log.
 pub(super) struct Cause<'a> {
@@ -30,41 +32,87 @@ pub(super) async fn refresh_with_neighbours(
     cause: &Cause<'_>,
     rules: &Rules,
 ) -> Result<(), StoreError> {
-    let refreshed = refresh(&mut *conn, company_id, session_id, now, cause, rules).await?;
-    let Some(billable_ts) = refreshed.billable_ts else {
-        return Ok(());
+    let loaded = load(&mut *conn, company_id, session_id).await?;
+    let deriving = Deriving {
+        company_id,
+        now,
+        cause,
+        rules,
     };
-    let this = BillableSession {
-        session_id,
-        billable_ts,
-    };
-    let window = rules.duplicate_window_minutes;
-    let later = host_sessions_billable_between(
-        &mut *conn,
-        (company_id, refreshed.host_user_id, session_id),
-        billable_ts,
-        billable_ts.plus_minutes(window),
-    )
-    .await?;
-    let because = format!("re-evaluated after session {session_id} changed");
-    let neighbour_cause = Cause {
-        reason: &because,
-        actor: "system",
-    };
-    for other in later {
-        if is_duplicate_of(other, this, window) {
-            refresh(
-                &mut *conn,
-                company_id,
-                other.session_id,
-                now,
-                &neighbour_cause,
-                rules,
-            )
-            .await?;
+    refresh_all_with_neighbours(&mut *conn, &deriving, vec![(session_id, Some(loaded))]).await
+}
+
+/// What a re-derivation works on, and for whom.
+pub(super) struct Deriving<'a> {
+    pub(super) company_id: i64,
+    pub(super) now: Timestamp,
+    pub(super) cause: &'a Cause<'a>,
+    pub(super) rules: &'a Rules,
+}
+
+/// Re-derives each session (from what the caller loaded, or from the
+/// database when `None`), each followed by its neighbours, in order; the
+/// status changes are recorded together at the end.
+pub(super) async fn refresh_all_with_neighbours(
+    conn: &mut Conn,
+    deriving: &Deriving<'_>,
+    sessions: Vec<(i64, Option<Loaded>)>,
+) -> Result<(), StoreError> {
+    let mut audits = Vec::new();
+    // A session re-derived as a neighbour has moved on from what the caller
+    // loaded: it is read again.
+    let mut rederived: HashSet<i64> = HashSet::new();
+    for (session_id, loaded) in sessions {
+        let loaded = match loaded {
+            Some(loaded) if !rederived.contains(&session_id) => loaded,
+            _ => load(&mut *conn, deriving.company_id, session_id).await?,
+        };
+        let refreshed = derive_and_store(
+            &mut *conn,
+            deriving,
+            session_id,
+            loaded,
+            deriving.cause,
+            &mut audits,
+        )
+        .await?;
+        let Some(billable_ts) = refreshed.billable_ts else {
+            continue;
+        };
+        let this = BillableSession {
+            session_id,
+            billable_ts,
+        };
+        let window = deriving.rules.duplicate_window_minutes;
+        let later = host_sessions_billable_between(
+            &mut *conn,
+            (deriving.company_id, refreshed.host_user_id, session_id),
+            billable_ts,
+            billable_ts.plus_minutes(window),
+        )
+        .await?;
+        let because = format!("re-evaluated after session {session_id} changed");
+        let neighbour_cause = Cause {
+            reason: &because,
+            actor: "system",
+        };
+        for other in later {
+            if is_duplicate_of(other, this, window) {
+                let loaded = load(&mut *conn, deriving.company_id, other.session_id).await?;
+                derive_and_store(
+                    &mut *conn,
+                    deriving,
+                    other.session_id,
+                    loaded,
+                    &neighbour_cause,
+                    &mut audits,
+                )
+                .await?;
+                rederived.insert(other.session_id);
+            }
         }
     }
-    Ok(())
+    store_audits(&mut *conn, deriving.company_id, &audits).await
 }
 
 pub(super) struct Refreshed {
@@ -72,7 +120,30 @@ pub(super) struct Refreshed {
     billable_ts: Option<Timestamp>,
 }
 
-type SessionFacts = (i64, i64, String, bool, Option<i64>, Option<String>);
+/// The stored facts of a session that its derived fields depend on.
+pub(super) struct SessionFacts {
+    pub(super) host_user_id: i64,
+    pub(super) schedule_ts: i64,
+    pub(super) state: String,
+    pub(super) comped: bool,
+    pub(super) billable_ts: Option<i64>,
+    pub(super) status: Option<String>,
+}
+
+/// A connected call with its party's name and person (none for the host).
+pub(super) struct NamedCall {
+    pub(super) call: Call,
+    pub(super) name: Option<String>,
+    pub(super) person_id: Option<i64>,
+}
+
+/// Everything a session's derived fields are computed from.
+pub(super) struct Loaded {
+    pub(super) facts: SessionFacts,
+    pub(super) calls: Vec<NamedCall>,
+}
+
+type FactsRow = (i64, i64, String, bool, Option<i64>, Option<String>);
 type ConnectedCall = (
     String,
     Option<i64>,
@@ -83,24 +154,16 @@ type ConnectedCall = (
     Option<i64>,
 );
 
-/// Recomputes and stores every derived field of one session from its calls.
-pub(super) async fn refresh(
-    conn: &mut Conn,
-    company_id: i64,
-    session_id: i64,
-    now: Timestamp,
-    cause: &Cause<'_>,
-    rules: &Rules,
-) -> Result<Refreshed, StoreError> {
-    let (host_user_id, schedule_ts, state, comped, stored_billable, old_status): SessionFacts =
-        sqlx::query_as(
-            "SELECT host_user_id, schedule_ts, state, comped, billable_ts, status
+/// Reads a session's facts and connected calls.
+async fn load(conn: &mut Conn, company_id: i64, session_id: i64) -> Result<Loaded, StoreError> {
+    let (host_user_id, schedule_ts, state, comped, billable_ts, status): FactsRow = sqlx::query_as(
+        "SELECT host_user_id, schedule_ts, state, comped, billable_ts, status
          FROM sessions WHERE company_id = $1 AND session_id = $2",
-        )
-        .bind(company_id)
-        .bind(session_id)
-        .fetch_one(&mut *conn)
-        .await?;
+    )
+    .bind(company_id)
+    .bind(session_id)
+    .fetch_one(&mut *conn)
+    .await?;
     let rows: Vec<ConnectedCall> = sqlx::query_as(
         "SELECT c.party, c.participation_id, c.support_agent_id, c.connect_ts, c.disconnect_ts,
                 COALESCE(p.full_name, a.full_name), p.person_id
@@ -113,10 +176,7 @@ pub(super) async fn refresh(
     .bind(session_id)
     .fetch_all(&mut *conn)
     .await?;
-
-    let mut names: HashMap<Party, String> = HashMap::new();
-    let mut persons: HashSet<i64> = HashSet::new();
-    let calls: Vec<Call> = rows
+    let calls = rows
         .into_iter()
         .map(
             |(party, participation_id, agent_id, connect, disconnect, name, person_id)| {
@@ -125,23 +185,108 @@ pub(super) async fn refresh(
                     (PartyKind::Support, _, Some(id)) => Party::Support(id),
                     _ => Party::Host,
                 };
-                if party != Party::Host {
-                    names.insert(party, name.unwrap_or_default());
-                    persons.extend(person_id);
-                }
-                Call {
-                    party,
-                    connect: Timestamp::from_micros(connect),
-                    disconnect: disconnect.map(Timestamp::from_micros),
+                NamedCall {
+                    call: Call {
+                        party,
+                        connect: Timestamp::from_micros(connect),
+                        disconnect: disconnect.map(Timestamp::from_micros),
+                    },
+                    name,
+                    person_id,
                 }
             },
         )
         .collect();
+    Ok(Loaded {
+        facts: SessionFacts {
+            host_user_id,
+            schedule_ts,
+            state,
+            comped,
+            billable_ts,
+            status,
+        },
+        calls,
+    })
+}
 
-    let billable_ts = stored_billable
+/// Recomputes and stores every derived field of one session from its calls.
+pub(super) async fn refresh(
+    conn: &mut Conn,
+    company_id: i64,
+    session_id: i64,
+    now: Timestamp,
+    cause: &Cause<'_>,
+    rules: &Rules,
+) -> Result<(), StoreError> {
+    let loaded = load(&mut *conn, company_id, session_id).await?;
+    let deriving = Deriving {
+        company_id,
+        now,
+        cause,
+        rules,
+    };
+    let mut audits = Vec::new();
+    derive_and_store(
+        &mut *conn,
+        &deriving,
+        session_id,
+        loaded,
+        cause,
+        &mut audits,
+    )
+    .await?;
+    store_audits(&mut *conn, company_id, &audits).await
+}
+
+/// A change of a session's billing status, for the audit log.
+pub(super) struct StatusChange {
+    session_id: i64,
+    at: Timestamp,
+    old_status: Option<String>,
+    new_status: Option<&'static str>,
+    reason: String,
+    actor: String,
+}
+
+/// Computes a session's derived fields from what was loaded and stores them;
+/// a status change is added to `audits`.
+async fn derive_and_store(
+    conn: &mut Conn,
+    deriving: &Deriving<'_>,
+    session_id: i64,
+    Loaded {
+        facts,
+        calls: named,
+    }: Loaded,
+    cause: &Cause<'_>,
+    audits: &mut Vec<StatusChange>,
+) -> Result<Refreshed, StoreError> {
+    let company_id = deriving.company_id;
+    let mut names: HashMap<Party, String> = HashMap::new();
+    let mut persons: HashSet<i64> = HashSet::new();
+    let calls: Vec<Call> = named
+        .into_iter()
+        .map(
+            |NamedCall {
+                 call,
+                 name,
+                 person_id,
+             }| {
+                if call.party != Party::Host {
+                    names.insert(call.party, name.unwrap_or_default());
+                    persons.extend(person_id);
+                }
+                call
+            },
+        )
+        .collect();
+
+    let billable_ts = facts
+        .billable_ts
         .map(Timestamp::from_micros)
         .or_else(|| first_overlap(&calls));
-    let duration = duration_minutes(&calls, state == "active");
+    let duration = duration_minutes(&calls, facts.state == "active");
     let guest_names: Vec<String> = guests_in_order_of_arrival(&calls)
         .into_iter()
         .map(|party| names.remove(&party).unwrap_or_default())
@@ -150,24 +295,32 @@ pub(super) async fn refresh(
         .iter()
         .any(|call| matches!(call.party, Party::Support(_)));
     let duplicates_earlier_session = match billable_ts {
-        Some(at) if !comped && !support_connected => {
+        Some(at) if !facts.comped && !support_connected => {
             let this = BillableSession {
                 session_id,
                 billable_ts: at,
             };
-            duplicates_earlier(&mut *conn, company_id, host_user_id, this, &persons, rules).await?
+            duplicates_earlier(
+                &mut *conn,
+                company_id,
+                facts.host_user_id,
+                this,
+                &persons,
+                deriving.rules,
+            )
+            .await?
         }
         _ => false,
     };
     let status = billable_status(StatusFacts {
         billable_ts,
-        comped,
+        comped: facts.comped,
         support_connected,
         duplicates_earlier_session,
     });
     let (history_group, history_ts) = match billable_ts {
         Some(at) => (0i64, at.as_micros()),
-        None => (1, schedule_ts),
+        None => (1, facts.schedule_ts),
     };
     sqlx::query(
         "UPDATE sessions SET billable_ts = $3, duration_minutes = $4, status = $5, guest_names = $6,
@@ -186,27 +339,50 @@ pub(super) async fn refresh(
     .await?;
 
     let new_status = status.map(BillableStatus::code);
-    if old_status.as_deref() != new_status {
-        let audit_id = next_id(&mut *conn).await?;
-        sqlx::query(
-            "INSERT INTO status_audit (company_id, audit_id, session_id, at_us, old_status, new_status, reason, actor)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(company_id)
-        .bind(audit_id)
-        .bind(session_id)
-        .bind(now.as_micros())
-        .bind(old_status)
-        .bind(new_status)
-        .bind(cause.reason)
-        .bind(cause.actor)
-        .execute(&mut *conn)
-        .await?;
+    if facts.status.as_deref() != new_status {
+        audits.push(StatusChange {
+            session_id,
+            at: deriving.now,
+            old_status: facts.status,
+            new_status,
+            reason: cause.reason.to_owned(),
+            actor: cause.actor.to_owned(),
+        });
     }
     Ok(Refreshed {
-        host_user_id,
+        host_user_id: facts.host_user_id,
         billable_ts,
     })
+}
+
+/// Records status changes, several rows a statement, numbered in order.
+async fn store_audits(
+    conn: &mut Conn,
+    company_id: i64,
+    audits: &[StatusChange],
+) -> Result<(), StoreError> {
+    if audits.is_empty() {
+        return Ok(());
+    }
+    let ids = next_block(&mut *conn, Counter::Entity, audits.len()).await?;
+    let rows: Vec<(i64, &StatusChange)> = ids.into_iter().zip(audits).collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let mut sql = QueryBuilder::<Db>::new(
+            "INSERT INTO status_audit (company_id, audit_id, session_id, at_us, old_status, new_status, reason, actor) ",
+        );
+        sql.push_values(chunk, |mut row, (audit_id, change)| {
+            row.push_bind(company_id)
+                .push_bind(*audit_id)
+                .push_bind(change.session_id)
+                .push_bind(change.at.as_micros())
+                .push_bind(change.old_status.clone())
+                .push_bind(change.new_status)
+                .push_bind(change.reason.clone())
+                .push_bind(change.actor.clone());
+        });
+        sql.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// The duplicate rule's database half: an earlier billable session of the

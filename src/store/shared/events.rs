@@ -3,14 +3,16 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::derive::{Cause, refresh_with_neighbours};
+use super::derive::{
+    Cause, Deriving, Loaded, NamedCall, SessionFacts, refresh_all_with_neighbours,
+};
 use sqlx::QueryBuilder;
 
 use super::journal::{self, next_id};
-use super::{Conn, Db, Pool, begin_write, commit, next_journal_seqs};
-use crate::domain::Timestamp;
+use super::{Conn, Db, Pool, begin_write, commit, next_block};
+use crate::domain::{Call, Party, Timestamp};
 use crate::records::{ConnectionEvent, EventKind, LogLine, PartyKind, Record};
-use crate::store::{EventOutcome, Rules, StoreError};
+use crate::store::{Counter, EventOutcome, Rules, StoreError};
 
 pub const MAX_BATCH: usize = 1_000;
 
@@ -133,7 +135,7 @@ pub(super) async fn apply_events(
     }
 
     let mut accepted = 0;
-    let mut known_agents: HashSet<i64> = HashSet::new();
+    let mut agent_names: HashMap<i64, String> = HashMap::new();
     for (company_id, sessions) in by_company {
         journal::lock_company(&mut *conn, company_id).await?;
         let accepted_here = apply_company_events(
@@ -142,7 +144,7 @@ pub(super) async fn apply_events(
             sessions,
             events,
             (now, batch),
-            &mut known_agents,
+            &mut agent_names,
             rules,
         )
         .await?;
@@ -199,7 +201,7 @@ async fn apply_company_events(
     sessions: BTreeMap<i64, Vec<usize>>,
     events: &[(EventKind, ConnectionEvent)],
     (now, batch): (Timestamp, i64),
-    known_agents: &mut HashSet<i64>,
+    agent_names: &mut HashMap<i64, String>,
     rules: &Rules,
 ) -> Result<usize, StoreError> {
     // Already-seen events are skipped before anything else is checked, so
@@ -229,7 +231,7 @@ async fn apply_company_events(
     if fresh_count == 0 {
         return Ok(0);
     }
-    let mut seqs = next_journal_seqs(&mut *conn, fresh_count)
+    let mut seqs = next_block(&mut *conn, Counter::Journal, fresh_count)
         .await?
         .into_iter();
     let mut lines = Vec::with_capacity(fresh_count);
@@ -240,17 +242,19 @@ async fn apply_company_events(
         .filter(|(_, fresh)| !fresh.is_empty())
         .map(|(session_id, _)| *session_id)
         .collect();
-    let states = mark_activity(&mut *conn, company_id, &session_ids, now).await?;
+    let mut states = mark_activity(&mut *conn, company_id, &session_ids, now).await?;
     let mut participations = participations_of(&mut *conn, company_id, &session_ids).await?;
     let mut stored_calls = calls_of(&mut *conn, company_id, &session_ids).await?;
     let mut changed_calls: Vec<(i64, String, StoredCall)> = Vec::new();
+    // Each session's calls after the batch, with its participations.
+    let mut derivable: Vec<(i64, Calls, Participants)> = Vec::new();
 
     for (session_id, fresh) in fresh_by_session {
         let Some(&first_index) = fresh.first() else {
             continue;
         };
         let first = &events[first_index].1;
-        match states.get(&session_id).map(String::as_str) {
+        match states.get(&session_id).map(|facts| facts.state.as_str()) {
             Some("active") => {}
             Some("cancelled") | None => {
                 return Err(StoreError::Invalid(format!(
@@ -274,7 +278,7 @@ async fn apply_company_events(
                 PartyKind::Host => (PartyKind::Host, None, None),
                 PartyKind::Participant => {
                     let id = event.participation_id.expect("checked by check_shape");
-                    match participations.get(&id) {
+                    match participations.get(&id).map(|p| (p.is_host, p.removed)) {
                         Some((true, _)) => (PartyKind::Host, None, None),
                         Some((false, false)) => (PartyKind::Participant, Some(id), None),
                         _ => {
@@ -287,19 +291,14 @@ async fn apply_company_events(
                 }
                 PartyKind::Support => {
                     let id = event.support_agent_id.expect("checked by check_shape");
-                    if !known_agents.contains(&id) {
-                        let found: Option<i64> =
-                            sqlx::query_scalar("SELECT support_agent_id FROM support_agents WHERE support_agent_id = $1")
-                                .bind(id)
-                                .fetch_optional(&mut *conn)
-                                .await?;
-                        if found.is_none() {
+                    if !agent_names.contains_key(&id) {
+                        agent_names.extend(support_agent_names(&mut *conn, &[id]).await?);
+                        if !agent_names.contains_key(&id) {
                             return Err(StoreError::Invalid(format!(
                                 "{}: support agent {id} does not exist",
                                 describe(index, event)
                             )));
                         }
-                        known_agents.insert(id);
                     }
                     (PartyKind::Support, None, Some(id))
                 }
@@ -365,19 +364,81 @@ async fn apply_company_events(
         }
         changed_calls.extend(
             calls
-                .into_iter()
+                .iter()
                 .filter(|(_, call)| call.changed)
-                .map(|(call_id, call)| (session_id, call_id, call)),
+                .map(|(call_id, call)| (session_id, call_id.clone(), call.clone())),
         );
+        derivable.push((session_id, calls, participations));
     }
     store_calls(&mut *conn, company_id, &changed_calls).await?;
+
     // Every call is stored before any session is derived again, so a
     // session re-derived as another's neighbour already sees its new calls.
-    for session_id in session_ids {
-        refresh_with_neighbours(&mut *conn, company_id, session_id, now, &EVENTS, rules).await?;
+    let agents: Vec<i64> = derivable
+        .iter()
+        .flat_map(|(_, calls, _)| calls.values())
+        .filter_map(|call| call.support_agent_id)
+        .filter(|id| !agent_names.contains_key(id))
+        .collect();
+    agent_names.extend(support_agent_names(&mut *conn, &agents).await?);
+    let mut sessions = Vec::with_capacity(derivable.len());
+    for (session_id, calls, participations) in derivable {
+        let facts = states
+            .remove(&session_id)
+            .expect("every session with new events was checked above");
+        let calls = named_calls(calls, &participations, agent_names);
+        sessions.push((session_id, Some(Loaded { facts, calls })));
     }
+    let deriving = Deriving {
+        company_id,
+        now,
+        cause: &EVENTS,
+        rules,
+    };
+    refresh_all_with_neighbours(&mut *conn, &deriving, sessions).await?;
     journal::append_events(&mut *conn, company_id, &lines).await?;
     Ok(lines.len())
+}
+
+/// A session's connected calls, named, as `derive` reads them from the database.
+fn named_calls(
+    calls: HashMap<String, StoredCall>,
+    participations: &HashMap<i64, Participant>,
+    agent_names: &HashMap<i64, String>,
+) -> Vec<NamedCall> {
+    calls
+        .into_values()
+        .filter_map(|stored| {
+            let connect = stored.connect?;
+            let (party, name, person_id) = match (
+                stored.party,
+                stored.participation_id,
+                stored.support_agent_id,
+            ) {
+                (PartyKind::Participant, Some(id), _) => {
+                    let participant = participations.get(&id);
+                    (
+                        Party::Participation(id),
+                        participant.map(|p| p.full_name.clone()),
+                        participant.map(|p| p.person_id),
+                    )
+                }
+                (PartyKind::Support, _, Some(id)) => {
+                    (Party::Support(id), agent_names.get(&id).cloned(), None)
+                }
+                _ => (Party::Host, None, None),
+            };
+            Some(NamedCall {
+                call: Call {
+                    party,
+                    connect: Timestamp::from_micros(connect),
+                    disconnect: stored.disconnect.map(Timestamp::from_micros),
+                },
+                name,
+                person_id,
+            })
+        })
+        .collect()
 }
 
 /// Pushes `(a, b, …)` with the ids bound.
@@ -390,51 +451,105 @@ fn push_id_list(sql: &mut QueryBuilder<Db>, ids: &[i64]) {
     sql.push(")");
 }
 
-/// Records activity on the sessions and returns the state of each that exists.
+/// Records activity on the sessions and returns the facts of each that exists.
 async fn mark_activity(
     conn: &mut Conn,
     company_id: i64,
     session_ids: &[i64],
     now: Timestamp,
-) -> Result<HashMap<i64, String>, StoreError> {
+) -> Result<HashMap<i64, SessionFacts>, StoreError> {
     let mut sql = QueryBuilder::<Db>::new("UPDATE sessions SET last_activity_us = ");
     sql.push_bind(now.as_micros())
         .push(" WHERE company_id = ")
         .push_bind(company_id)
         .push(" AND session_id IN ");
     push_id_list(&mut sql, session_ids);
-    sql.push(" RETURNING session_id, state");
+    sql.push(
+        " RETURNING session_id, host_user_id, schedule_ts, state, comped, billable_ts, status",
+    );
+    type FactsRow = (i64, i64, i64, String, bool, Option<i64>, Option<String>);
+    Ok(sql
+        .build_query_as::<FactsRow>()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(
+            |(session_id, host_user_id, schedule_ts, state, comped, billable_ts, status)| {
+                let facts = SessionFacts {
+                    host_user_id,
+                    schedule_ts,
+                    state,
+                    comped,
+                    billable_ts,
+                    status,
+                };
+                (session_id, facts)
+            },
+        )
+        .collect())
+}
+
+type Calls = HashMap<String, StoredCall>;
+type Participants = HashMap<i64, Participant>;
+
+/// A participation as the batch needs it.
+struct Participant {
+    is_host: bool,
+    removed: bool,
+    full_name: String,
+    person_id: i64,
+}
+
+/// Each session's participations by id.
+async fn participations_of(
+    conn: &mut Conn,
+    company_id: i64,
+    session_ids: &[i64],
+) -> Result<HashMap<i64, HashMap<i64, Participant>>, StoreError> {
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT session_id, participation_id, is_host, removed_us, full_name, person_id
+         FROM participations WHERE company_id = ",
+    );
+    sql.push_bind(company_id).push(" AND session_id IN ");
+    push_id_list(&mut sql, session_ids);
+    let mut by_session: HashMap<i64, HashMap<i64, Participant>> = HashMap::new();
+    for (session_id, id, is_host, removed, full_name, person_id) in sql
+        .build_query_as::<(i64, i64, bool, Option<i64>, String, i64)>()
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let participant = Participant {
+            is_host,
+            removed: removed.is_some(),
+            full_name,
+            person_id,
+        };
+        by_session
+            .entry(session_id)
+            .or_default()
+            .insert(id, participant);
+    }
+    Ok(by_session)
+}
+
+/// The names of those of `ids` that are support agents.
+async fn support_agent_names(
+    conn: &mut Conn,
+    ids: &[i64],
+) -> Result<HashMap<i64, String>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT support_agent_id, full_name FROM support_agents WHERE support_agent_id IN ",
+    );
+    push_id_list(&mut sql, ids);
     Ok(sql
         .build_query_as::<(i64, String)>()
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
         .collect())
-}
-
-/// Each session's participations: id → (is the host, was removed).
-async fn participations_of(
-    conn: &mut Conn,
-    company_id: i64,
-    session_ids: &[i64],
-) -> Result<HashMap<i64, HashMap<i64, (bool, bool)>>, StoreError> {
-    let mut sql = QueryBuilder::<Db>::new(
-        "SELECT session_id, participation_id, is_host, removed_us FROM participations WHERE company_id = ",
-    );
-    sql.push_bind(company_id).push(" AND session_id IN ");
-    push_id_list(&mut sql, session_ids);
-    let mut by_session: HashMap<i64, HashMap<i64, (bool, bool)>> = HashMap::new();
-    for (session_id, id, is_host, removed) in sql
-        .build_query_as::<(i64, i64, bool, Option<i64>)>()
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        by_session
-            .entry(session_id)
-            .or_default()
-            .insert(id, (is_host, removed.is_some()));
-    }
-    Ok(by_session)
 }
 
 /// Each session's stored calls by CallId.

@@ -26,7 +26,7 @@ pub(crate) use users::{user, user_by_external_id, users};
 
 use super::{
     ANNOUNCE_CHANGE, BEGIN_WRITE, Db, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, RESERVE_ENTITY_ID,
-    next_journal_seqs,
+    next_block,
 };
 use crate::store::StoreError;
 
