@@ -205,6 +205,13 @@ pub fn machine(bin: &std::path::Path, postgres: Option<&str>) -> String {
         "- session-ledger: {}",
         first_line(&bin, &["--version"])
     );
+    let changed = !first_line("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    let _ = writeln!(
+        out,
+        "- commit: {}{}",
+        first_line("git", &["rev-parse", "--short", "HEAD"]),
+        if changed { " with uncommitted changes" } else { "" }
+    );
     let _ = writeln!(out, "- rustc: {}", first_line("rustc", &["--version"]));
     let _ = writeln!(out, "- sqlite3: {}", first_line("sqlite3", &["--version"]));
     let _ = writeln!(out, "- PostgreSQL server: {postgres_version}");
