@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The benchmark of issue 5, side by side with the limits of this machine.
 #
-#   bench/run.sh [--smoke|--medium|--full] [--sqlite-only] [--wrk-seconds N] [--clients N]
+#   bench/run.sh [--smoke|--small|--medium|--full] [--sqlite-only] [--wrk-seconds N] [--clients N]
 #
 # Default --full: 200 companies, 1,000,000 sessions (measured at 100,000 and
 # at 1,000,000), a busy company with 5,000 sessions in one month. --medium is
-# a tenth of that; --smoke is tiny (seconds). PostgreSQL is measured too when
+# a tenth of that, --small a hundredth (for PostgreSQL, whose import is
+# slow); --smoke is tiny (seconds). PostgreSQL is measured too when
 # $SESSION_LEDGER_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)
 # answers; the run creates and drops its own database there.
 # Needs wrk, nginx and sqlite3 (apt-get install -y wrk nginx sqlite3), and psql
@@ -19,7 +20,7 @@ sqlite_only=
 passthrough=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --smoke|--medium|--full) size=$1 ;;
+    --smoke|--small|--medium|--full) size=$1 ;;
     --sqlite-only) sqlite_only=--sqlite-only ;;
     --wrk-seconds|--clients) passthrough+=("$1" "$2"); shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
@@ -66,6 +67,7 @@ mkdir -p "$work"
 case "$size" in
   --full) out=bench/results/LATEST.md ;;
   --medium) out=bench/results/MEDIUM.md ;;
+  --small) out=bench/results/SMALL.md ;;
   *) out=$work/REPORT.md ;;
 esac
 

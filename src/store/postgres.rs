@@ -3,6 +3,9 @@
 
 pub type Db = sqlx::Postgres;
 pub(crate) const BEGIN_WRITE: &str = "BEGIN";
+/// Locks the selected rows one by one in id order, so two writers that
+/// lock overlapping sets of companies never wait for each other in a cycle.
+pub(crate) const LOCK_IN_ID_ORDER: &str = " ORDER BY company_id FOR UPDATE";
 /// Delivered to the listeners of other nodes when the transaction commits
 /// (the channel is `changes::CHANNEL`).
 pub(crate) const ANNOUNCE_CHANGE: Option<&str> =

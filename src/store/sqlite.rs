@@ -3,6 +3,8 @@
 
 pub type Db = sqlx::Sqlite;
 pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+/// Rows are not locked one by one: the writer lock covers them all.
+pub(crate) const LOCK_IN_ID_ORDER: &str = "";
 /// Other processes' commits are seen by polling (see `changes`).
 pub(crate) const ANNOUNCE_CHANGE: Option<&str> = None;
 

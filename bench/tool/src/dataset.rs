@@ -54,6 +54,17 @@ impl Plan {
         }
     }
 
+    /// A small run, for PostgreSQL, whose import is far slower: the busy
+    /// company as always, 10,000 other sessions.
+    pub fn small() -> Self {
+        Self {
+            base_sessions: 1_000,
+            total_sessions: 10_000,
+            ingest_sessions: 500,
+            ..Self::full()
+        }
+    }
+
     /// A tiny run for the test suite.
     pub fn smoke() -> Self {
         Self {

@@ -7,7 +7,7 @@ use ledger_bench::dataset::Plan;
 use ledger_bench::report;
 use ledger_bench::runner::{self, Config, StoreKind};
 
-const USAGE: &str = "usage: ledger-bench run|generate --bin PATH --work DIR [--smoke|--medium|--full] \
+const USAGE: &str = "usage: ledger-bench run|generate --bin PATH --work DIR [--smoke|--small|--medium|--full] \
 [--sqlite-only] [--postgres URL] [--no-external] [--wrk-seconds N] [--clients N] [--out FILE] [--command TEXT]";
 
 fn main() -> ExitCode {
@@ -40,6 +40,7 @@ fn main() -> ExitCode {
                 i += 1;
             }
             "--smoke" => size = "smoke".into(),
+            "--small" => size = "small".into(),
             "--medium" => size = "medium".into(),
             "--full" => size = "full".into(),
             "--sqlite-only" => sqlite_only = true,
@@ -77,6 +78,7 @@ fn main() -> ExitCode {
     };
     let plan = match size.as_str() {
         "smoke" => Plan::smoke(),
+        "small" => Plan::small(),
         "medium" => Plan::medium(),
         _ => Plan::full(),
     };

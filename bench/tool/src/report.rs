@@ -210,7 +210,11 @@ pub fn machine(bin: &std::path::Path, postgres: Option<&str>) -> String {
         out,
         "- commit: {}{}",
         first_line("git", &["rev-parse", "--short", "HEAD"]),
-        if changed { " with uncommitted changes" } else { "" }
+        if changed {
+            " with uncommitted changes"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(out, "- rustc: {}", first_line("rustc", &["--version"]));
     let _ = writeln!(out, "- sqlite3: {}", first_line("sqlite3", &["--version"]));

@@ -33,18 +33,17 @@ pub(super) async fn refresh_with_neighbours(
     rules: &Rules,
 ) -> Result<(), StoreError> {
     let loaded = load(&mut *conn, company_id, session_id).await?;
-    let deriving = Deriving {
-        company_id,
-        now,
-        cause,
-        rules,
-    };
-    refresh_all_with_neighbours(&mut *conn, &deriving, vec![(session_id, Some(loaded))]).await
+    let deriving = Deriving { now, cause, rules };
+    refresh_all_with_neighbours(
+        &mut *conn,
+        &deriving,
+        vec![((company_id, session_id), Some(loaded))],
+    )
+    .await
 }
 
-/// What a re-derivation works on, and for whom.
+/// When and why sessions are derived again, under which rules.
 pub(super) struct Deriving<'a> {
-    pub(super) company_id: i64,
     pub(super) now: Timestamp,
     pub(super) cause: &'a Cause<'a>,
     pub(super) rules: &'a Rules,
@@ -56,21 +55,21 @@ pub(super) struct Deriving<'a> {
 pub(super) async fn refresh_all_with_neighbours(
     conn: &mut Conn,
     deriving: &Deriving<'_>,
-    sessions: Vec<(i64, Option<Loaded>)>,
+    sessions: Vec<((i64, i64), Option<Loaded>)>,
 ) -> Result<(), StoreError> {
     let mut audits = Vec::new();
     // A session re-derived as a neighbour has moved on from what the caller
     // loaded: it is read again.
-    let mut rederived: HashSet<i64> = HashSet::new();
-    for (session_id, loaded) in sessions {
+    let mut rederived: HashSet<(i64, i64)> = HashSet::new();
+    for ((company_id, session_id), loaded) in sessions {
         let loaded = match loaded {
-            Some(loaded) if !rederived.contains(&session_id) => loaded,
-            _ => load(&mut *conn, deriving.company_id, session_id).await?,
+            Some(loaded) if !rederived.contains(&(company_id, session_id)) => loaded,
+            _ => load(&mut *conn, company_id, session_id).await?,
         };
         let refreshed = derive_and_store(
             &mut *conn,
             deriving,
-            session_id,
+            (company_id, session_id),
             loaded,
             deriving.cause,
             &mut audits,
@@ -86,7 +85,7 @@ pub(super) async fn refresh_all_with_neighbours(
         let window = deriving.rules.duplicate_window_minutes;
         let later = host_sessions_billable_between(
             &mut *conn,
-            (deriving.company_id, refreshed.host_user_id, session_id),
+            (company_id, refreshed.host_user_id, session_id),
             billable_ts,
             billable_ts.plus_minutes(window),
         )
@@ -98,21 +97,21 @@ pub(super) async fn refresh_all_with_neighbours(
         };
         for other in later {
             if is_duplicate_of(other, this, window) {
-                let loaded = load(&mut *conn, deriving.company_id, other.session_id).await?;
+                let loaded = load(&mut *conn, company_id, other.session_id).await?;
                 derive_and_store(
                     &mut *conn,
                     deriving,
-                    other.session_id,
+                    (company_id, other.session_id),
                     loaded,
                     &neighbour_cause,
                     &mut audits,
                 )
                 .await?;
-                rederived.insert(other.session_id);
+                rederived.insert((company_id, other.session_id));
             }
         }
     }
-    store_audits(&mut *conn, deriving.company_id, &audits).await
+    store_audits(&mut *conn, &audits).await
 }
 
 pub(super) struct Refreshed {
@@ -220,27 +219,23 @@ pub(super) async fn refresh(
     rules: &Rules,
 ) -> Result<(), StoreError> {
     let loaded = load(&mut *conn, company_id, session_id).await?;
-    let deriving = Deriving {
-        company_id,
-        now,
-        cause,
-        rules,
-    };
+    let deriving = Deriving { now, cause, rules };
     let mut audits = Vec::new();
     derive_and_store(
         &mut *conn,
         &deriving,
-        session_id,
+        (company_id, session_id),
         loaded,
         cause,
         &mut audits,
     )
     .await?;
-    store_audits(&mut *conn, company_id, &audits).await
+    store_audits(&mut *conn, &audits).await
 }
 
 /// A change of a session's billing status, for the audit log.
 pub(super) struct StatusChange {
+    company_id: i64,
     session_id: i64,
     at: Timestamp,
     old_status: Option<String>,
@@ -254,7 +249,7 @@ pub(super) struct StatusChange {
 async fn derive_and_store(
     conn: &mut Conn,
     deriving: &Deriving<'_>,
-    session_id: i64,
+    (company_id, session_id): (i64, i64),
     Loaded {
         facts,
         calls: named,
@@ -262,7 +257,6 @@ async fn derive_and_store(
     cause: &Cause<'_>,
     audits: &mut Vec<StatusChange>,
 ) -> Result<Refreshed, StoreError> {
-    let company_id = deriving.company_id;
     let mut names: HashMap<Party, String> = HashMap::new();
     let mut persons: HashSet<i64> = HashSet::new();
     let calls: Vec<Call> = named
@@ -341,6 +335,7 @@ async fn derive_and_store(
     let new_status = status.map(BillableStatus::code);
     if facts.status.as_deref() != new_status {
         audits.push(StatusChange {
+            company_id,
             session_id,
             at: deriving.now,
             old_status: facts.status,
@@ -356,11 +351,7 @@ async fn derive_and_store(
 }
 
 /// Records status changes, several rows a statement, numbered in order.
-async fn store_audits(
-    conn: &mut Conn,
-    company_id: i64,
-    audits: &[StatusChange],
-) -> Result<(), StoreError> {
+async fn store_audits(conn: &mut Conn, audits: &[StatusChange]) -> Result<(), StoreError> {
     if audits.is_empty() {
         return Ok(());
     }
@@ -371,7 +362,7 @@ async fn store_audits(
             "INSERT INTO status_audit (company_id, audit_id, session_id, at_us, old_status, new_status, reason, actor) ",
         );
         sql.push_values(chunk, |mut row, (audit_id, change)| {
-            row.push_bind(company_id)
+            row.push_bind(change.company_id)
                 .push_bind(*audit_id)
                 .push_bind(change.session_id)
                 .push_bind(change.at.as_micros())

@@ -89,6 +89,7 @@ struct StoredCall {
 
 type CallRow = (
     i64,
+    i64,
     String,
     String,
     Option<i64>,
@@ -120,44 +121,37 @@ pub(super) async fn apply_events(
         None => next_id(&mut *conn).await?,
     };
 
-    // Companies, then sessions, in id order, so concurrent writers lock rows
-    // in the same order; within a session, events keep their batch order.
+    // Sessions in (company, session) order; within a session, events keep
+    // their batch order.
     let companies = companies_of_sessions(&mut *conn, events).await?;
-    let mut by_company: BTreeMap<i64, BTreeMap<i64, Vec<usize>>> = BTreeMap::new();
+    let mut sessions: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
     for (index, (_, event)) in events.iter().enumerate() {
         let company_id = companies[&event.session_id];
-        by_company
-            .entry(company_id)
-            .or_default()
-            .entry(event.session_id)
+        sessions
+            .entry((company_id, event.session_id))
             .or_default()
             .push(index);
     }
-
-    let mut accepted = 0;
-    let mut agent_names: HashMap<i64, String> = HashMap::new();
-    for (company_id, sessions) in by_company {
-        journal::lock_company(&mut *conn, company_id).await?;
-        let accepted_here = apply_company_events(
-            &mut *conn,
-            company_id,
-            sessions,
-            events,
-            (now, batch),
-            &mut agent_names,
-            rules,
-        )
-        .await?;
-        if accepted_here > 0 {
-            journal::touch_company(&mut *conn, company_id).await?;
-        }
-        accepted += accepted_here;
-    }
+    let mut company_ids: Vec<i64> = companies.values().copied().collect();
+    company_ids.sort_unstable();
+    company_ids.dedup();
+    journal::lock_companies(&mut *conn, &company_ids).await?;
+    let touched = apply_sessions(&mut *conn, sessions, events, (now, batch), rules).await?;
+    journal::touch_companies(&mut *conn, &touched.companies).await?;
     // Every event was either new or seen before: a bad one fails the batch.
     Ok(EventOutcome {
-        accepted: accepted as u64,
-        duplicates: (events.len() - accepted) as u64,
+        accepted: touched.events as u64,
+        duplicates: (events.len() - touched.events) as u64,
     })
+}
+
+/// A session: (company, session).
+type Key = (i64, i64);
+
+/// What a batch changed.
+struct Touched {
+    events: usize,
+    companies: Vec<i64>,
 }
 
 /// The company of every session the batch names, in one query; an unknown
@@ -193,43 +187,48 @@ async fn companies_of_sessions(
     Ok(companies)
 }
 
-/// One company's part of a batch, its row already locked: returns how many
-/// events were new. Their journal lines are written together at the end.
-async fn apply_company_events(
+/// The batch's sessions, their companies' rows already locked. Every read
+/// and write is one statement for the whole batch, but for the derived
+/// fields of each session.
+async fn apply_sessions(
     conn: &mut Conn,
-    company_id: i64,
-    sessions: BTreeMap<i64, Vec<usize>>,
+    sessions: BTreeMap<Key, Vec<usize>>,
     events: &[(EventKind, ConnectionEvent)],
     (now, batch): (Timestamp, i64),
-    agent_names: &mut HashMap<i64, String>,
     rules: &Rules,
-) -> Result<usize, StoreError> {
+) -> Result<Touched, StoreError> {
     // Already-seen events are skipped before anything else is checked, so
     // a client re-delivering an acknowledged batch always gets a 2xx, even
     // after the session was deactivated.
-    let event_ids: Vec<&str> = sessions
-        .values()
-        .flatten()
-        .map(|&index| events[index].1.event_id.as_str())
+    let event_ids: Vec<(i64, &str)> = sessions
+        .iter()
+        .flat_map(|(&(company_id, _), indexes)| {
+            indexes
+                .iter()
+                .map(move |&index| (company_id, events[index].1.event_id.as_str()))
+        })
         .collect();
-    let known = journal::known_events(&mut *conn, company_id, &event_ids).await?;
-    let mut seen: HashSet<&str> = HashSet::new();
-    let fresh_by_session: Vec<(i64, Vec<usize>)> = sessions
+    let known = journal::known_events(&mut *conn, &event_ids).await?;
+    let mut seen: HashSet<(i64, &str)> = HashSet::new();
+    let fresh_by_session: Vec<(Key, Vec<usize>)> = sessions
         .into_iter()
-        .map(|(session_id, indexes)| {
+        .map(|(key, indexes)| {
             let fresh = indexes
                 .into_iter()
                 .filter(|&index| {
                     let event_id = events[index].1.event_id.as_str();
-                    seen.insert(event_id) && !known.contains(event_id)
+                    seen.insert((key.0, event_id)) && !known.contains(&(key.0, event_id.to_owned()))
                 })
                 .collect();
-            (session_id, fresh)
+            (key, fresh)
         })
         .collect();
     let fresh_count = fresh_by_session.iter().map(|(_, fresh)| fresh.len()).sum();
     if fresh_count == 0 {
-        return Ok(0);
+        return Ok(Touched {
+            events: 0,
+            companies: Vec::new(),
+        });
     }
     let mut seqs = next_block(&mut *conn, Counter::Journal, fresh_count)
         .await?
@@ -237,24 +236,26 @@ async fn apply_company_events(
     let mut lines = Vec::with_capacity(fresh_count);
 
     // What the batch's sessions hold now, a query each for all of them.
-    let session_ids: Vec<i64> = fresh_by_session
+    let keys: Vec<Key> = fresh_by_session
         .iter()
         .filter(|(_, fresh)| !fresh.is_empty())
-        .map(|(session_id, _)| *session_id)
+        .map(|(key, _)| *key)
         .collect();
-    let mut states = mark_activity(&mut *conn, company_id, &session_ids, now).await?;
-    let mut participations = participations_of(&mut *conn, company_id, &session_ids).await?;
-    let mut stored_calls = calls_of(&mut *conn, company_id, &session_ids).await?;
-    let mut changed_calls: Vec<(i64, String, StoredCall)> = Vec::new();
+    let mut states = mark_activity(&mut *conn, &keys, now).await?;
+    let mut participations = participations_of(&mut *conn, &keys).await?;
+    let mut stored_calls = calls_of(&mut *conn, &keys).await?;
+    let mut changed_calls: Vec<(Key, String, StoredCall)> = Vec::new();
     // Each session's calls after the batch, with its participations.
-    let mut derivable: Vec<(i64, Calls, Participants)> = Vec::new();
+    let mut derivable: Vec<(Key, Calls, Participants)> = Vec::new();
+    let mut agent_names: HashMap<i64, String> = HashMap::new();
 
-    for (session_id, fresh) in fresh_by_session {
+    for (key, fresh) in fresh_by_session {
+        let session_id = key.1;
         let Some(&first_index) = fresh.first() else {
             continue;
         };
         let first = &events[first_index].1;
-        match states.get(&session_id).map(|facts| facts.state.as_str()) {
+        match states.get(&key).map(|facts| facts.state.as_str()) {
             Some("active") => {}
             Some("cancelled") | None => {
                 return Err(StoreError::Invalid(format!(
@@ -269,8 +270,8 @@ async fn apply_company_events(
                 )));
             }
         }
-        let participations = participations.remove(&session_id).unwrap_or_default();
-        let mut calls = stored_calls.remove(&session_id).unwrap_or_default();
+        let participations = participations.remove(&key).unwrap_or_default();
+        let mut calls = stored_calls.remove(&key).unwrap_or_default();
 
         for index in fresh {
             let (kind, event) = &events[index];
@@ -353,6 +354,7 @@ async fn apply_company_events(
                 EventKind::Disconnect => Record::Disconnect(event.clone()),
             };
             lines.push(journal::EventLine {
+                company_id: key.0,
                 seq: seqs.next().expect("one number per new event"),
                 event_id: event.event_id.clone(),
                 line: LogLine {
@@ -366,11 +368,11 @@ async fn apply_company_events(
             calls
                 .iter()
                 .filter(|(_, call)| call.changed)
-                .map(|(call_id, call)| (session_id, call_id.clone(), call.clone())),
+                .map(|(call_id, call)| (key, call_id.clone(), call.clone())),
         );
-        derivable.push((session_id, calls, participations));
+        derivable.push((key, calls, participations));
     }
-    store_calls(&mut *conn, company_id, &changed_calls).await?;
+    store_calls(&mut *conn, &changed_calls).await?;
 
     // Every call is stored before any session is derived again, so a
     // session re-derived as another's neighbour already sees its new calls.
@@ -382,22 +384,26 @@ async fn apply_company_events(
         .collect();
     agent_names.extend(support_agent_names(&mut *conn, &agents).await?);
     let mut sessions = Vec::with_capacity(derivable.len());
-    for (session_id, calls, participations) in derivable {
+    for (key, calls, participations) in derivable {
         let facts = states
-            .remove(&session_id)
+            .remove(&key)
             .expect("every session with new events was checked above");
-        let calls = named_calls(calls, &participations, agent_names);
-        sessions.push((session_id, Some(Loaded { facts, calls })));
+        let calls = named_calls(calls, &participations, &agent_names);
+        sessions.push((key, Some(Loaded { facts, calls })));
     }
     let deriving = Deriving {
-        company_id,
         now,
         cause: &EVENTS,
         rules,
     };
     refresh_all_with_neighbours(&mut *conn, &deriving, sessions).await?;
-    journal::append_events(&mut *conn, company_id, &lines).await?;
-    Ok(lines.len())
+    journal::append_events(&mut *conn, &lines).await?;
+    let mut companies: Vec<i64> = lines.iter().map(|line| line.company_id).collect();
+    companies.dedup();
+    Ok(Touched {
+        events: lines.len(),
+        companies,
+    })
 }
 
 /// A session's connected calls, named, as `derive` reads them from the database.
@@ -451,30 +457,58 @@ fn push_id_list(sql: &mut QueryBuilder<Db>, ids: &[i64]) {
     sql.push(")");
 }
 
+/// Pushes `(company_id, session_id) IN (VALUES (…, …), …)` with the keys bound.
+fn push_key_list(sql: &mut QueryBuilder<Db>, keys: &[Key]) {
+    sql.push("(company_id, session_id) IN (VALUES ");
+    let mut list = sql.separated(", ");
+    for (company_id, session_id) in keys {
+        list.push("(")
+            .push_bind_unseparated(*company_id)
+            .push_unseparated(", ")
+            .push_bind_unseparated(*session_id)
+            .push_unseparated(")");
+    }
+    sql.push(")");
+}
+
 /// Records activity on the sessions and returns the facts of each that exists.
 async fn mark_activity(
     conn: &mut Conn,
-    company_id: i64,
-    session_ids: &[i64],
+    keys: &[Key],
     now: Timestamp,
-) -> Result<HashMap<i64, SessionFacts>, StoreError> {
+) -> Result<HashMap<Key, SessionFacts>, StoreError> {
     let mut sql = QueryBuilder::<Db>::new("UPDATE sessions SET last_activity_us = ");
-    sql.push_bind(now.as_micros())
-        .push(" WHERE company_id = ")
-        .push_bind(company_id)
-        .push(" AND session_id IN ");
-    push_id_list(&mut sql, session_ids);
+    sql.push_bind(now.as_micros()).push(" WHERE ");
+    push_key_list(&mut sql, keys);
     sql.push(
-        " RETURNING session_id, host_user_id, schedule_ts, state, comped, billable_ts, status",
+        " RETURNING company_id, session_id, host_user_id, schedule_ts, state, comped, billable_ts, status",
     );
-    type FactsRow = (i64, i64, i64, String, bool, Option<i64>, Option<String>);
+    type FactsRow = (
+        i64,
+        i64,
+        i64,
+        i64,
+        String,
+        bool,
+        Option<i64>,
+        Option<String>,
+    );
     Ok(sql
         .build_query_as::<FactsRow>()
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
         .map(
-            |(session_id, host_user_id, schedule_ts, state, comped, billable_ts, status)| {
+            |(
+                company_id,
+                session_id,
+                host_user_id,
+                schedule_ts,
+                state,
+                comped,
+                billable_ts,
+                status,
+            )| {
                 let facts = SessionFacts {
                     host_user_id,
                     schedule_ts,
@@ -483,7 +517,7 @@ async fn mark_activity(
                     billable_ts,
                     status,
                 };
-                (session_id, facts)
+                ((company_id, session_id), facts)
             },
         )
         .collect())
@@ -503,18 +537,16 @@ struct Participant {
 /// Each session's participations by id.
 async fn participations_of(
     conn: &mut Conn,
-    company_id: i64,
-    session_ids: &[i64],
-) -> Result<HashMap<i64, HashMap<i64, Participant>>, StoreError> {
+    keys: &[Key],
+) -> Result<HashMap<Key, Participants>, StoreError> {
     let mut sql = QueryBuilder::<Db>::new(
-        "SELECT session_id, participation_id, is_host, removed_us, full_name, person_id
-         FROM participations WHERE company_id = ",
+        "SELECT company_id, session_id, participation_id, is_host, removed_us, full_name, person_id
+         FROM participations WHERE ",
     );
-    sql.push_bind(company_id).push(" AND session_id IN ");
-    push_id_list(&mut sql, session_ids);
-    let mut by_session: HashMap<i64, HashMap<i64, Participant>> = HashMap::new();
-    for (session_id, id, is_host, removed, full_name, person_id) in sql
-        .build_query_as::<(i64, i64, bool, Option<i64>, String, i64)>()
+    push_key_list(&mut sql, keys);
+    let mut by_session: HashMap<Key, Participants> = HashMap::new();
+    for (company_id, session_id, id, is_host, removed, full_name, person_id) in sql
+        .build_query_as::<(i64, i64, i64, bool, Option<i64>, String, i64)>()
         .fetch_all(&mut *conn)
         .await?
     {
@@ -525,7 +557,7 @@ async fn participations_of(
             person_id,
         };
         by_session
-            .entry(session_id)
+            .entry((company_id, session_id))
             .or_default()
             .insert(id, participant);
     }
@@ -553,24 +585,27 @@ async fn support_agent_names(
 }
 
 /// Each session's stored calls by CallId.
-async fn calls_of(
-    conn: &mut Conn,
-    company_id: i64,
-    session_ids: &[i64],
-) -> Result<HashMap<i64, HashMap<String, StoredCall>>, StoreError> {
+async fn calls_of(conn: &mut Conn, keys: &[Key]) -> Result<HashMap<Key, Calls>, StoreError> {
     let mut sql = QueryBuilder::<Db>::new(
-        "SELECT session_id, call_id, party, participation_id, support_agent_id, connect_ts, disconnect_ts
-         FROM calls WHERE company_id = ",
+        "SELECT company_id, session_id, call_id, party, participation_id, support_agent_id, connect_ts, disconnect_ts
+         FROM calls WHERE ",
     );
-    sql.push_bind(company_id).push(" AND session_id IN ");
-    push_id_list(&mut sql, session_ids);
-    let mut by_session: HashMap<i64, HashMap<String, StoredCall>> = HashMap::new();
+    push_key_list(&mut sql, keys);
+    let mut by_session: HashMap<Key, Calls> = HashMap::new();
     let rows = sql
         .build_query_as::<CallRow>()
         .fetch_all(&mut *conn)
         .await?;
-    for (session_id, call_id, party, participation_id, support_agent_id, connect, disconnect) in
-        rows
+    for (
+        company_id,
+        session_id,
+        call_id,
+        party,
+        participation_id,
+        support_agent_id,
+        connect,
+        disconnect,
+    ) in rows
     {
         let call = StoredCall {
             party: party_kind(&party),
@@ -581,7 +616,7 @@ async fn calls_of(
             changed: false,
         };
         by_session
-            .entry(session_id)
+            .entry((company_id, session_id))
             .or_default()
             .insert(call_id, call);
     }
@@ -591,24 +626,26 @@ async fn calls_of(
 /// Inserts or updates the changed calls, several rows a statement.
 async fn store_calls(
     conn: &mut Conn,
-    company_id: i64,
-    calls: &[(i64, String, StoredCall)],
+    calls: &[(Key, String, StoredCall)],
 ) -> Result<(), StoreError> {
     for chunk in calls.chunks(journal::ROWS_PER_INSERT) {
         let mut sql = QueryBuilder::<Db>::new(
             "INSERT INTO calls (company_id, session_id, call_id, party, participation_id, support_agent_id,
                  connect_ts, disconnect_ts) ",
         );
-        sql.push_values(chunk, |mut row, (session_id, call_id, call)| {
-            row.push_bind(company_id)
-                .push_bind(*session_id)
-                .push_bind(call_id.clone())
-                .push_bind(call.party.as_str())
-                .push_bind(call.participation_id)
-                .push_bind(call.support_agent_id)
-                .push_bind(call.connect)
-                .push_bind(call.disconnect);
-        });
+        sql.push_values(
+            chunk,
+            |mut row, ((company_id, session_id), call_id, call)| {
+                row.push_bind(*company_id)
+                    .push_bind(*session_id)
+                    .push_bind(call_id.clone())
+                    .push_bind(call.party.as_str())
+                    .push_bind(call.participation_id)
+                    .push_bind(call.support_agent_id)
+                    .push_bind(call.connect)
+                    .push_bind(call.disconnect);
+            },
+        );
         sql.push(
             " ON CONFLICT (company_id, session_id, call_id)
              DO UPDATE SET connect_ts = excluded.connect_ts, disconnect_ts = excluded.disconnect_ts",

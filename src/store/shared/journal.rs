@@ -4,7 +4,9 @@ use std::collections::HashSet;
 
 use sqlx::QueryBuilder;
 
-use super::{Conn, Db, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, Pool, RESERVE_ENTITY_ID};
+use super::{
+    Conn, Db, LOCK_IN_ID_ORDER, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, Pool, RESERVE_ENTITY_ID,
+};
 use crate::records::LogLine;
 use crate::store::StoreError;
 
@@ -51,6 +53,7 @@ pub(super) async fn append(
 
 /// One journal line of a connection event, numbered by `next_journal_seqs`.
 pub(super) struct EventLine {
+    pub(super) company_id: i64,
     pub(super) seq: i64,
     pub(super) event_id: String,
     pub(super) line: LogLine,
@@ -58,18 +61,14 @@ pub(super) struct EventLine {
 
 /// Writes a batch's event lines with few statements (without moving the data
 /// version on: the caller touches each company once at the end).
-pub(super) async fn append_events(
-    conn: &mut Conn,
-    company_id: i64,
-    lines: &[EventLine],
-) -> Result<(), StoreError> {
+pub(super) async fn append_events(conn: &mut Conn, lines: &[EventLine]) -> Result<(), StoreError> {
     // 4 parameters a row stays far below either backend's parameter limit.
     for chunk in lines.chunks(ROWS_PER_INSERT) {
         let mut sql =
             QueryBuilder::<Db>::new("INSERT INTO journal (company_id, seq, event_id, record) ");
         sql.push_values(chunk, |mut row, line| {
             let text = serde_json::to_string(&line.line).expect("log lines always serialize");
-            row.push_bind(company_id)
+            row.push_bind(line.company_id)
                 .push_bind(line.seq)
                 .push_bind(line.event_id.clone())
                 .push_bind(text);
@@ -93,25 +92,62 @@ pub(super) async fn touch_company(conn: &mut Conn, company_id: i64) -> Result<()
     Ok(())
 }
 
-/// Which of `event_ids` the company has already journaled.
+/// Which of the (company, event id) pairs are journaled already.
 pub(super) async fn known_events(
     conn: &mut Conn,
-    company_id: i64,
-    event_ids: &[&str],
-) -> Result<HashSet<String>, StoreError> {
+    event_ids: &[(i64, &str)],
+) -> Result<HashSet<(i64, String)>, StoreError> {
     let mut known = HashSet::new();
     for chunk in event_ids.chunks(ROWS_PER_INSERT) {
-        let mut sql = QueryBuilder::<Db>::new("SELECT event_id FROM journal WHERE company_id = ");
-        sql.push_bind(company_id).push(" AND event_id IN (");
+        let mut sql = QueryBuilder::<Db>::new(
+            "SELECT company_id, event_id FROM journal WHERE (company_id, event_id) IN (VALUES ",
+        );
         let mut list = sql.separated(", ");
-        for event_id in chunk {
-            list.push_bind(*event_id);
+        for (company_id, event_id) in chunk {
+            list.push("(")
+                .push_bind_unseparated(*company_id)
+                .push_unseparated(", ")
+                .push_bind_unseparated(event_id.to_string())
+                .push_unseparated(")");
         }
         sql.push(")");
-        let found: Vec<String> = sql.build_query_scalar().fetch_all(&mut *conn).await?;
+        let found: Vec<(i64, String)> = sql.build_query_as().fetch_all(&mut *conn).await?;
         known.extend(found);
     }
     Ok(known)
+}
+
+/// `lock_company` for several companies in one statement, in id order
+/// (PostgreSQL; SQLite's writer lock is already exclusive).
+pub(super) async fn lock_companies(conn: &mut Conn, company_ids: &[i64]) -> Result<(), StoreError> {
+    let mut sql = QueryBuilder::<Db>::new("SELECT company_id FROM companies WHERE company_id IN (");
+    let mut list = sql.separated(", ");
+    for company_id in company_ids {
+        list.push_bind(*company_id);
+    }
+    sql.push(")").push(LOCK_IN_ID_ORDER);
+    sql.build().execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// `touch_company` for several companies in one statement.
+pub(super) async fn touch_companies(
+    conn: &mut Conn,
+    company_ids: &[i64],
+) -> Result<(), StoreError> {
+    if company_ids.is_empty() {
+        return Ok(());
+    }
+    let mut sql = QueryBuilder::<Db>::new(
+        "UPDATE companies SET data_version = data_version + 1 WHERE company_id IN (",
+    );
+    let mut list = sql.separated(", ");
+    for company_id in company_ids {
+        list.push_bind(*company_id);
+    }
+    sql.push(")");
+    sql.build().execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Takes the company's row lock until commit (PostgreSQL; SQLite's writer
