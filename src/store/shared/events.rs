@@ -457,9 +457,11 @@ fn push_id_list(sql: &mut QueryBuilder<Db>, ids: &[i64]) {
     sql.push(")");
 }
 
-/// Pushes `(company_id, session_id) IN (VALUES (…, …), …)` with the keys bound.
-fn push_key_list(sql: &mut QueryBuilder<Db>, keys: &[Key]) {
-    sql.push("(company_id, session_id) IN (VALUES ");
+/// Pushes `(VALUES (…, …), …) AS k` with the keys bound: joined on
+/// `k.column1` (company) and `k.column2` (session), both backends look each
+/// key up in the primary key (a row-value `IN` made SQLite scan the table).
+fn push_keys(sql: &mut QueryBuilder<Db>, keys: &[Key]) {
+    sql.push("(VALUES ");
     let mut list = sql.separated(", ");
     for (company_id, session_id) in keys {
         list.push("(")
@@ -468,7 +470,7 @@ fn push_key_list(sql: &mut QueryBuilder<Db>, keys: &[Key]) {
             .push_bind_unseparated(*session_id)
             .push_unseparated(")");
     }
-    sql.push(")");
+    sql.push(") AS k");
 }
 
 /// Records activity on the sessions and returns the facts of each that exists.
@@ -478,10 +480,11 @@ async fn mark_activity(
     now: Timestamp,
 ) -> Result<HashMap<Key, SessionFacts>, StoreError> {
     let mut sql = QueryBuilder::<Db>::new("UPDATE sessions SET last_activity_us = ");
-    sql.push_bind(now.as_micros()).push(" WHERE ");
-    push_key_list(&mut sql, keys);
+    sql.push_bind(now.as_micros()).push(" FROM ");
+    push_keys(&mut sql, keys);
     sql.push(
-        " RETURNING company_id, session_id, host_user_id, schedule_ts, state, comped, billable_ts, status",
+        " WHERE sessions.company_id = k.column1 AND sessions.session_id = k.column2
+         RETURNING company_id, session_id, host_user_id, schedule_ts, state, comped, billable_ts, status",
     );
     type FactsRow = (
         i64,
@@ -540,10 +543,12 @@ async fn participations_of(
     keys: &[Key],
 ) -> Result<HashMap<Key, Participants>, StoreError> {
     let mut sql = QueryBuilder::<Db>::new(
-        "SELECT company_id, session_id, participation_id, is_host, removed_us, full_name, person_id
-         FROM participations WHERE ",
+        "SELECT p.company_id, p.session_id, p.participation_id, p.is_host, p.removed_us, p.full_name,
+                p.person_id
+         FROM ",
     );
-    push_key_list(&mut sql, keys);
+    push_keys(&mut sql, keys);
+    sql.push(" JOIN participations p ON p.company_id = k.column1 AND p.session_id = k.column2");
     let mut by_session: HashMap<Key, Participants> = HashMap::new();
     for (company_id, session_id, id, is_host, removed, full_name, person_id) in sql
         .build_query_as::<(i64, i64, i64, bool, Option<i64>, String, i64)>()
@@ -587,10 +592,12 @@ async fn support_agent_names(
 /// Each session's stored calls by CallId.
 async fn calls_of(conn: &mut Conn, keys: &[Key]) -> Result<HashMap<Key, Calls>, StoreError> {
     let mut sql = QueryBuilder::<Db>::new(
-        "SELECT company_id, session_id, call_id, party, participation_id, support_agent_id, connect_ts, disconnect_ts
-         FROM calls WHERE ",
+        "SELECT c.company_id, c.session_id, c.call_id, c.party, c.participation_id, c.support_agent_id,
+                c.connect_ts, c.disconnect_ts
+         FROM ",
     );
-    push_key_list(&mut sql, keys);
+    push_keys(&mut sql, keys);
+    sql.push(" JOIN calls c ON c.company_id = k.column1 AND c.session_id = k.column2");
     let mut by_session: HashMap<Key, Calls> = HashMap::new();
     let rows = sql
         .build_query_as::<CallRow>()

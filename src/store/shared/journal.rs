@@ -99,9 +99,8 @@ pub(super) async fn known_events(
 ) -> Result<HashSet<(i64, String)>, StoreError> {
     let mut known = HashSet::new();
     for chunk in event_ids.chunks(ROWS_PER_INSERT) {
-        let mut sql = QueryBuilder::<Db>::new(
-            "SELECT company_id, event_id FROM journal WHERE (company_id, event_id) IN (VALUES ",
-        );
+        // Joined, not `IN`: SQLite looks each pair up in the index only so.
+        let mut sql = QueryBuilder::<Db>::new("SELECT j.company_id, j.event_id FROM (VALUES ");
         let mut list = sql.separated(", ");
         for (company_id, event_id) in chunk {
             list.push("(")
@@ -110,7 +109,7 @@ pub(super) async fn known_events(
                 .push_bind_unseparated(event_id.to_string())
                 .push_unseparated(")");
         }
-        sql.push(")");
+        sql.push(") AS k JOIN journal j ON j.company_id = k.column1 AND j.event_id = k.column2");
         let found: Vec<(i64, String)> = sql.build_query_as().fetch_all(&mut *conn).await?;
         known.extend(found);
     }
