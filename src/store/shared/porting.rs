@@ -7,7 +7,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use super::actions::{comp, deactivate, uncomp};
 use super::events::apply_events;
 use super::journal;
-use super::{Conn, Pool, begin_write, commit, entities, sessions, users};
+use super::{Conn, Pool, REFRESH_STATISTICS, begin_write, commit, entities, sessions, users};
 use crate::domain::Timestamp;
 use crate::records::{
     CompRecord, ConnectionEvent, EventKind, LogLine, Record, SessionActionRecord,
@@ -180,6 +180,10 @@ pub(crate) async fn import(
     // were first applied.
     let mut pending: Vec<(EventKind, ConnectionEvent)> = Vec::new();
     let mut pending_batch: Option<(i64, Timestamp, u64)> = None;
+    // The planner's statistics are refreshed as the tables grow (doubling),
+    // where the backend needs it: without them PostgreSQL plans for the
+    // empty tables it saw before the import and scans what the import wrote.
+    let mut next_statistics = 1_000u64;
     let fail = |line: u64, error: StoreError| match error {
         StoreError::Invalid(message)
         | StoreError::NotFound(message)
@@ -221,6 +225,12 @@ pub(crate) async fn import(
             }
             continue;
         };
+        if let Some(analyze) = REFRESH_STATISTICS
+            && line_number >= next_statistics
+        {
+            sqlx::query(analyze).execute(&mut *tx).await?;
+            next_statistics *= 2;
+        }
         let now = line.recorded_ts.unwrap_or_else(Timestamp::now);
         if let Some((kind, event)) = line.record.as_event() {
             match line.batch {
