@@ -9,7 +9,7 @@ use super::derive::{
 use sqlx::QueryBuilder;
 
 use super::journal::{self, next_id};
-use super::{Conn, Db, Pool, begin_write, commit, next_block};
+use super::{Conn, Db, Pool, begin_write, commit, next_block, push_id_list};
 use crate::domain::{Call, Party, Timestamp};
 use crate::records::{ConnectionEvent, EventKind, LogLine, PartyKind, Record};
 use crate::store::{Counter, EventOutcome, Rules, StoreError};
@@ -445,16 +445,6 @@ fn named_calls(
             })
         })
         .collect()
-}
-
-/// Pushes `(a, b, …)` with the ids bound.
-fn push_id_list(sql: &mut QueryBuilder<Db>, ids: &[i64]) {
-    sql.push("(");
-    let mut list = sql.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    sql.push(")");
 }
 
 /// Pushes `(VALUES (…, …), …) AS k` with the keys bound: joined on

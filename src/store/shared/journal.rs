@@ -6,6 +6,7 @@ use sqlx::QueryBuilder;
 
 use super::{
     Conn, Db, LOCK_IN_ID_ORDER, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, Pool, RESERVE_ENTITY_ID,
+    push_id_list,
 };
 use crate::records::LogLine;
 use crate::store::StoreError;
@@ -119,12 +120,9 @@ pub(super) async fn known_events(
 /// `lock_company` for several companies in one statement, in id order
 /// (PostgreSQL; SQLite's writer lock is already exclusive).
 pub(super) async fn lock_companies(conn: &mut Conn, company_ids: &[i64]) -> Result<(), StoreError> {
-    let mut sql = QueryBuilder::<Db>::new("SELECT company_id FROM companies WHERE company_id IN (");
-    let mut list = sql.separated(", ");
-    for company_id in company_ids {
-        list.push_bind(*company_id);
-    }
-    sql.push(")").push(LOCK_IN_ID_ORDER);
+    let mut sql = QueryBuilder::<Db>::new("SELECT company_id FROM companies WHERE company_id IN ");
+    push_id_list(&mut sql, company_ids);
+    sql.push(LOCK_IN_ID_ORDER);
     sql.build().execute(&mut *conn).await?;
     Ok(())
 }
@@ -138,13 +136,9 @@ pub(super) async fn touch_companies(
         return Ok(());
     }
     let mut sql = QueryBuilder::<Db>::new(
-        "UPDATE companies SET data_version = data_version + 1 WHERE company_id IN (",
+        "UPDATE companies SET data_version = data_version + 1 WHERE company_id IN ",
     );
-    let mut list = sql.separated(", ");
-    for company_id in company_ids {
-        list.push_bind(*company_id);
-    }
-    sql.push(")");
+    push_id_list(&mut sql, company_ids);
     sql.build().execute(&mut *conn).await?;
     Ok(())
 }

@@ -51,3 +51,13 @@ async fn commit(mut tx: Tx) -> Result<(), StoreError> {
 async fn begin_write(pool: &Pool) -> Result<Tx, StoreError> {
     Ok(pool.begin_with(BEGIN_WRITE).await?)
 }
+
+/// Pushes `(a, b, …)` with the ids bound.
+fn push_id_list(sql: &mut sqlx::QueryBuilder<Db>, ids: &[i64]) {
+    sql.push("(");
+    let mut list = sql.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    sql.push(")");
+}
