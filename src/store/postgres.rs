@@ -13,10 +13,9 @@ pub(crate) const LOCK_IN_ID_ORDER: &str = " ORDER BY company_id FOR UPDATE";
 pub(crate) const ANNOUNCE_CHANGE: Option<&str> =
     Some("SELECT pg_notify('session_ledger_changes', '')");
 
-/// Ids and journal numbers come from sequences, which never hold a lock
-/// across a transaction (a counter row would serialize every writer).
-pub(crate) const NEXT_ENTITY_ID: &str = "SELECT nextval('entity_ids')";
-pub(crate) const NEXT_JOURNAL_SEQ: &str = "SELECT nextval('journal_seq')";
+/// Ids and journal numbers come from sequences (`next_block`), which never
+/// hold a lock across a transaction (a counter row would serialize every
+/// writer).
 pub(crate) const RESERVE_ENTITY_ID: &str =
     "SELECT setval('entity_ids', GREATEST($1, (SELECT last_value FROM entity_ids)))";
 

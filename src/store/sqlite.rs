@@ -10,10 +10,8 @@ pub(crate) const LOCK_IN_ID_ORDER: &str = "";
 /// Other processes' commits are seen by polling (see `changes`).
 pub(crate) const ANNOUNCE_CHANGE: Option<&str> = None;
 
-/// Ids and journal numbers come from a counter row; SQLite has one writer at
-/// a time, so the row is never contended.
-pub(crate) const NEXT_ENTITY_ID: &str = "UPDATE id_counters SET last_value = last_value + 1 WHERE counter_name = 'entity' RETURNING last_value";
-pub(crate) const NEXT_JOURNAL_SEQ: &str = "UPDATE id_counters SET last_value = last_value + 1 WHERE counter_name = 'journal' RETURNING last_value";
+/// Ids and journal numbers come from a counter row (`next_block`); SQLite
+/// has one writer at a time, so the row is never contended.
 pub(crate) const RESERVE_ENTITY_ID: &str = "UPDATE id_counters
      SET last_value = CASE WHEN last_value < $1 THEN $1 ELSE last_value END
      WHERE counter_name = 'entity'";

@@ -4,16 +4,13 @@ use std::collections::HashSet;
 
 use sqlx::QueryBuilder;
 
-use super::{
-    Conn, Db, LOCK_IN_ID_ORDER, NEXT_ENTITY_ID, NEXT_JOURNAL_SEQ, Pool, RESERVE_ENTITY_ID,
-    push_id_list,
-};
+use super::{Conn, Db, LOCK_IN_ID_ORDER, Pool, RESERVE_ENTITY_ID, next_block, push_id_list};
 use crate::records::LogLine;
-use crate::store::StoreError;
+use crate::store::{Counter, StoreError};
 
 /// A new service-wide id (SPEC §1: ids are unique across companies).
 pub(super) async fn next_id(conn: &mut Conn) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(NEXT_ENTITY_ID).fetch_one(conn).await?)
+    Ok(next_block(conn, Counter::Entity, 1).await?[0])
 }
 
 /// Keeps ids assigned later above an id that arrived from outside (import).
@@ -38,9 +35,7 @@ pub(super) async fn append(
     event_id: Option<&str>,
     line: &LogLine,
 ) -> Result<(), StoreError> {
-    let seq: i64 = sqlx::query_scalar(NEXT_JOURNAL_SEQ)
-        .fetch_one(&mut *conn)
-        .await?;
+    let seq = next_block(&mut *conn, Counter::Journal, 1).await?[0];
     let text = serde_json::to_string(line).expect("log lines always serialize");
     sqlx::query("INSERT INTO journal (company_id, seq, event_id, record) VALUES ($1, $2, $3, $4)")
         .bind(company_id)
