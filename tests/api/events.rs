@@ -1003,6 +1003,51 @@ async fn a_session_that_becomes_billable_earlier_later_makes_the_other_one_the_d
 }
 
 #[tokio::test]
+async fn one_batch_that_makes_an_earlier_session_billable_re_derives_a_later_one_it_also_changes() {
+    let (app, tenant) = app_with(&[
+        session_line(330, AARON, &at("10:00:00"), &[(61, "Trevor Stamp")]),
+        session_line(331, AARON, &at("10:00:00"), &[(62, "Trevor Stamp")]),
+    ])
+    .await;
+    post_ok(
+        &app,
+        batch(vec![
+            host(331, "h", &at("10:30:00"), None),
+            guest(331, 62, "g", &at("10:30:00"), None),
+        ]),
+    )
+    .await;
+    assert_eq!(row(&app, &tenant, 331).await["BillableStatusCd"], "BILL");
+    // One batch: session 330 becomes billable before 331 (with the same
+    // guest), and 331's calls end. 330 is derived first and makes 331 a
+    // duplicate; 331 is then derived again with its new calls.
+    post_ok(
+        &app,
+        batch(vec![
+            host(330, "h", &at("10:10:00"), Some(&at("10:20:00"))),
+            guest(330, 61, "g", &at("10:10:00"), Some(&at("10:20:00"))),
+            host(331, "h", &at("10:30:00"), Some(&at("10:52:00"))),
+            guest(331, 62, "g", &at("10:30:00"), Some(&at("10:50:00"))),
+        ]),
+    )
+    .await;
+    let later = row(&app, &tenant, 331).await;
+    assert_eq!(later["BillableStatusCd"], "DUPL");
+    assert_eq!(later["DurationMinutes"], 20);
+    assert_eq!(later["BillableTs"], "2016-11-03T10:30:00");
+    assert_eq!(row(&app, &tenant, 330).await["BillableStatusCd"], "BILL");
+    let statuses: Vec<(Value, Value)> = audit(&app, 331)
+        .await
+        .iter()
+        .map(|entry| (entry["OldStatus"].clone(), entry["NewStatus"].clone()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![(Value::Null, json!("BILL")), (json!("BILL"), json!("DUPL"))]
+    );
+}
+
+#[tokio::test]
 async fn a_guest_reported_late_in_the_earlier_session_makes_the_later_one_the_duplicate() {
     let (app, tenant) = app_with(&[
         session_line(

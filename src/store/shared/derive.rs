@@ -51,12 +51,15 @@ pub(super) struct Deriving<'a> {
 
 /// Re-derives each session (from what the caller loaded, or from the
 /// database when `None`), each followed by its neighbours, in order; the
-/// status changes are recorded together at the end.
+/// derived fields are written and the status changes recorded together at
+/// the end.
 pub(super) async fn refresh_all_with_neighbours(
     conn: &mut Conn,
     deriving: &Deriving<'_>,
     sessions: Vec<((i64, i64), Option<Loaded>)>,
 ) -> Result<(), StoreError> {
+    let window = deriving.rules.duplicate_window_minutes;
+    let mut pending = Pending::prefetch(&mut *conn, &sessions, window).await?;
     let mut audits = Vec::new();
     // A session re-derived as a neighbour has moved on from what the caller
     // loaded: it is read again.
@@ -64,10 +67,11 @@ pub(super) async fn refresh_all_with_neighbours(
     for ((company_id, session_id), loaded) in sessions {
         let loaded = match loaded {
             Some(loaded) if !rederived.contains(&(company_id, session_id)) => loaded,
-            _ => load(&mut *conn, company_id, session_id).await?,
+            _ => pending.load(&mut *conn, company_id, session_id).await?,
         };
         let refreshed = derive_and_store(
             &mut *conn,
+            &mut pending,
             deriving,
             (company_id, session_id),
             loaded,
@@ -82,14 +86,14 @@ pub(super) async fn refresh_all_with_neighbours(
             session_id,
             billable_ts,
         };
-        let window = deriving.rules.duplicate_window_minutes;
-        let later = host_sessions_billable_between(
-            &mut *conn,
-            (company_id, refreshed.host_user_id, session_id),
-            billable_ts,
-            billable_ts.plus_minutes(window),
-        )
-        .await?;
+        let later = pending
+            .billable_between(
+                &mut *conn,
+                (company_id, refreshed.host_user_id, session_id),
+                billable_ts,
+                billable_ts.plus_minutes(window),
+            )
+            .await?;
         let because = format!("re-evaluated after session {session_id} changed");
         let neighbour_cause = Cause {
             reason: &because,
@@ -97,9 +101,12 @@ pub(super) async fn refresh_all_with_neighbours(
         };
         for other in later {
             if is_duplicate_of(other, this, window) {
-                let loaded = load(&mut *conn, company_id, other.session_id).await?;
+                let loaded = pending
+                    .load(&mut *conn, company_id, other.session_id)
+                    .await?;
                 derive_and_store(
                     &mut *conn,
+                    &mut pending,
                     deriving,
                     (company_id, other.session_id),
                     loaded,
@@ -111,7 +118,231 @@ pub(super) async fn refresh_all_with_neighbours(
             }
         }
     }
+    pending.flush(&mut *conn).await?;
     store_audits(&mut *conn, &audits).await
+}
+
+/// The derived fields of one session, to be written.
+struct DerivedRow {
+    company_id: i64,
+    session_id: i64,
+    billable_ts: Option<i64>,
+    duration_minutes: Option<i64>,
+    status: Option<&'static str>,
+    guest_names: String,
+    history_group: i64,
+    history_ts: i64,
+}
+
+/// A host's billable sessions (id → billable instant) whose billable instant
+/// lies in `[from, to]`.
+struct HostBillable {
+    from: i64,
+    to: i64,
+    sessions: HashMap<i64, i64>,
+}
+
+/// A run of derivations: the derived fields not yet written, and the
+/// billable sessions of the run's hosts as they stand with them. The run
+/// writes its sessions with one statement (per [`ROWS_PER_INSERT`]) at the
+/// end, and the duplicate rule's lookups read the ranges read up front
+/// instead of a query per session. Whatever reads a session's derived
+/// fields from the database writes the pending ones first.
+#[derive(Default)]
+struct Pending {
+    rows: Vec<DerivedRow>,
+    hosts: HashMap<(i64, i64), HostBillable>,
+}
+
+impl Pending {
+    /// Reads, with one statement, the billable sessions of each host of
+    /// `sessions` that the duplicate rule may look at: those within the
+    /// window of the billable instants the loaded sessions will have.
+    async fn prefetch(
+        conn: &mut Conn,
+        sessions: &[((i64, i64), Option<Loaded>)],
+        window_minutes: i64,
+    ) -> Result<Self, StoreError> {
+        let mut ranges: HashMap<(i64, i64), (Timestamp, Timestamp)> = HashMap::new();
+        for ((company_id, _), loaded) in sessions {
+            let Some(Loaded { facts, calls }) = loaded else {
+                continue;
+            };
+            let calls: Vec<Call> = calls.iter().map(|named| named.call).collect();
+            let Some(at) = facts
+                .billable_ts
+                .map(Timestamp::from_micros)
+                .or_else(|| first_overlap(&calls))
+            else {
+                continue;
+            };
+            let (from, to) = (
+                at.plus_minutes(-window_minutes),
+                at.plus_minutes(window_minutes),
+            );
+            ranges
+                .entry((*company_id, facts.host_user_id))
+                .and_modify(|range| *range = (range.0.min(from), range.1.max(to)))
+                .or_insert((from, to));
+        }
+        let mut hosts: HashMap<(i64, i64), HostBillable> = ranges
+            .iter()
+            .map(|(&host, &(from, to))| {
+                let range = HostBillable {
+                    from: from.as_micros(),
+                    to: to.as_micros(),
+                    sessions: HashMap::new(),
+                };
+                (host, range)
+            })
+            .collect();
+        let ranges: Vec<_> = hosts
+            .iter()
+            .map(|(&(company_id, host_user_id), range)| {
+                (company_id, host_user_id, range.from, range.to)
+            })
+            .collect();
+        for chunk in ranges.chunks(ROWS_PER_INSERT) {
+            let mut sql = QueryBuilder::<Db>::new(
+                "SELECT s.company_id, s.host_user_id, s.session_id, s.history_ts FROM (VALUES ",
+            );
+            let mut list = sql.separated(", ");
+            for (company_id, host_user_id, from, to) in chunk {
+                list.push("(")
+                    .push_bind_unseparated(*company_id)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*host_user_id)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*from)
+                    .push_unseparated(", ")
+                    .push_bind_unseparated(*to)
+                    .push_unseparated(")");
+            }
+            sql.push(
+                ") AS r JOIN sessions s ON s.company_id = r.column1 AND s.host_user_id = r.column2
+                 AND s.history_group = 0 AND s.history_ts >= r.column3 AND s.history_ts <= r.column4",
+            );
+            let rows: Vec<(i64, i64, i64, i64)> =
+                sql.build_query_as().fetch_all(&mut *conn).await?;
+            for (company_id, host_user_id, session_id, at) in rows {
+                if let Some(host) = hosts.get_mut(&(company_id, host_user_id)) {
+                    host.sessions.insert(session_id, at);
+                }
+            }
+        }
+        Ok(Pending {
+            rows: Vec::new(),
+            hosts,
+        })
+    }
+
+    /// Keeps a session's new derived fields, to be written by [`Self::flush`].
+    fn record(&mut self, host_user_id: i64, row: DerivedRow) {
+        if let Some(host) = self.hosts.get_mut(&(row.company_id, host_user_id)) {
+            host.sessions.remove(&row.session_id);
+            if row.history_group == 0 && (host.from..=host.to).contains(&row.history_ts) {
+                host.sessions.insert(row.session_id, row.history_ts);
+            }
+        }
+        self.rows.push(row);
+    }
+
+    /// Writes the pending derived fields, one statement per
+    /// [`ROWS_PER_INSERT`] sessions (a session derived twice: the last).
+    async fn flush(&mut self, conn: &mut Conn) -> Result<(), StoreError> {
+        let mut last: HashMap<(i64, i64), usize> = HashMap::new();
+        for (index, row) in self.rows.iter().enumerate() {
+            last.insert((row.company_id, row.session_id), index);
+        }
+        let rows: Vec<&DerivedRow> = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(index, row)| last[&(row.company_id, row.session_id)] == *index)
+            .map(|(_, row)| row)
+            .collect();
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let mut sql = QueryBuilder::<Db>::new(
+                "UPDATE sessions SET billable_ts = v.column3, duration_minutes = v.column4,
+                     status = v.column5, guest_names = v.column6, history_group = v.column7,
+                     history_ts = v.column8
+                 FROM (",
+            );
+            sql.push_values(chunk, |mut values, row| {
+                values
+                    .push_bind(row.company_id)
+                    .push_bind(row.session_id)
+                    .push_bind(row.billable_ts)
+                    .push_bind(row.duration_minutes)
+                    .push_bind(row.status)
+                    .push_bind(row.guest_names.clone())
+                    .push_bind(row.history_group)
+                    .push_bind(row.history_ts);
+            });
+            sql.push(
+                ") AS v WHERE sessions.company_id = v.column1 AND sessions.session_id = v.column2",
+            );
+            sql.build().execute(&mut *conn).await?;
+        }
+        self.rows.clear();
+        Ok(())
+    }
+
+    /// Reads a session's facts and calls, after writing what is pending.
+    async fn load(
+        &mut self,
+        conn: &mut Conn,
+        company_id: i64,
+        session_id: i64,
+    ) -> Result<Loaded, StoreError> {
+        self.flush(&mut *conn).await?;
+        load(conn, company_id, session_id).await
+    }
+
+    /// The billable sessions of a host, other than `except`, whose billable
+    /// instant lies in `[from, to]`, earliest first: the candidates of the
+    /// duplicate rule. From the range read up front when it covers
+    /// `[from, to]`, else from the database.
+    async fn billable_between(
+        &mut self,
+        conn: &mut Conn,
+        (company_id, host_user_id, except): (i64, i64, i64),
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<BillableSession>, StoreError> {
+        let (from, to) = (from.as_micros(), to.as_micros());
+        let mut found: Vec<(i64, i64)> = match self.hosts.get(&(company_id, host_user_id)) {
+            Some(host) if host.from <= from && to <= host.to => host
+                .sessions
+                .iter()
+                .filter(|&(&id, &at)| id != except && (from..=to).contains(&at))
+                .map(|(&id, &at)| (at, id))
+                .collect(),
+            _ => {
+                self.flush(&mut *conn).await?;
+                sqlx::query_as(
+                    "SELECT history_ts, session_id FROM sessions
+                     WHERE company_id = $1 AND host_user_id = $2 AND history_group = 0
+                       AND history_ts >= $3 AND history_ts <= $4 AND session_id <> $5",
+                )
+                .bind(company_id)
+                .bind(host_user_id)
+                .bind(from)
+                .bind(to)
+                .bind(except)
+                .fetch_all(&mut *conn)
+                .await?
+            }
+        };
+        found.sort_unstable();
+        Ok(found
+            .into_iter()
+            .map(|(at, session_id)| BillableSession {
+                session_id,
+                billable_ts: Timestamp::from_micros(at),
+            })
+            .collect())
+    }
 }
 
 pub(super) struct Refreshed {
@@ -220,9 +451,11 @@ pub(super) async fn refresh(
 ) -> Result<(), StoreError> {
     let loaded = load(&mut *conn, company_id, session_id).await?;
     let deriving = Deriving { now, cause, rules };
+    let mut pending = Pending::default();
     let mut audits = Vec::new();
     derive_and_store(
         &mut *conn,
+        &mut pending,
         &deriving,
         (company_id, session_id),
         loaded,
@@ -230,6 +463,7 @@ pub(super) async fn refresh(
         &mut audits,
     )
     .await?;
+    pending.flush(&mut *conn).await?;
     store_audits(&mut *conn, &audits).await
 }
 
@@ -244,10 +478,11 @@ pub(super) struct StatusChange {
     actor: String,
 }
 
-/// Computes a session's derived fields from what was loaded and stores them;
-/// a status change is added to `audits`.
+/// Computes a session's derived fields from what was loaded and keeps them
+/// in `pending`; a status change is added to `audits`.
 async fn derive_and_store(
     conn: &mut Conn,
+    pending: &mut Pending,
     deriving: &Deriving<'_>,
     (company_id, session_id): (i64, i64),
     Loaded {
@@ -296,6 +531,7 @@ async fn derive_and_store(
             };
             duplicates_earlier(
                 &mut *conn,
+                pending,
                 company_id,
                 facts.host_user_id,
                 this,
@@ -316,21 +552,19 @@ async fn derive_and_store(
         Some(at) => (0i64, at.as_micros()),
         None => (1, facts.schedule_ts),
     };
-    sqlx::query(
-        "UPDATE sessions SET billable_ts = $3, duration_minutes = $4, status = $5, guest_names = $6,
-             history_group = $7, history_ts = $8
-         WHERE company_id = $1 AND session_id = $2",
-    )
-    .bind(company_id)
-    .bind(session_id)
-    .bind(billable_ts.map(Timestamp::as_micros))
-    .bind(duration)
-    .bind(status.map(BillableStatus::code))
-    .bind(join_guest_names(&guest_names))
-    .bind(history_group)
-    .bind(history_ts)
-    .execute(&mut *conn)
-    .await?;
+    pending.record(
+        facts.host_user_id,
+        DerivedRow {
+            company_id,
+            session_id,
+            billable_ts: billable_ts.map(Timestamp::as_micros),
+            duration_minutes: duration,
+            status: status.map(BillableStatus::code),
+            guest_names: join_guest_names(&guest_names),
+            history_group,
+            history_ts,
+        },
+    );
 
     let new_status = status.map(BillableStatus::code);
     if facts.status.as_deref() != new_status {
@@ -380,6 +614,7 @@ async fn store_audits(conn: &mut Conn, audits: &[StatusChange]) -> Result<(), St
 /// same host, inside the window, that one of this session's guests joined.
 async fn duplicates_earlier(
     conn: &mut Conn,
+    pending: &mut Pending,
     company_id: i64,
     host_user_id: i64,
     this: BillableSession,
@@ -390,13 +625,14 @@ async fn duplicates_earlier(
         return Ok(false);
     }
     let window = rules.duplicate_window_minutes;
-    let earlier = host_sessions_billable_between(
-        &mut *conn,
-        (company_id, host_user_id, this.session_id),
-        this.billable_ts.plus_minutes(-window),
-        this.billable_ts,
-    )
-    .await?;
+    let earlier = pending
+        .billable_between(
+            &mut *conn,
+            (company_id, host_user_id, this.session_id),
+            this.billable_ts.plus_minutes(-window),
+            this.billable_ts,
+        )
+        .await?;
     for other in earlier {
         if !is_duplicate_of(this, other, window) {
             continue;
@@ -415,33 +651,4 @@ async fn duplicates_earlier(
         }
     }
     Ok(false)
-}
-
-/// The billable sessions of a host, other than `except`, whose billable
-/// instant lies in `[from, to]`: the candidates of the duplicate rule.
-async fn host_sessions_billable_between(
-    conn: &mut Conn,
-    (company_id, host_user_id, except): (i64, i64, i64),
-    from: Timestamp,
-    to: Timestamp,
-) -> Result<Vec<BillableSession>, StoreError> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT session_id, history_ts FROM sessions
-         WHERE company_id = $1 AND host_user_id = $2 AND history_group = 0
-           AND history_ts >= $3 AND history_ts <= $4 AND session_id <> $5",
-    )
-    .bind(company_id)
-    .bind(host_user_id)
-    .bind(from.as_micros())
-    .bind(to.as_micros())
-    .bind(except)
-    .fetch_all(conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(session_id, at)| BillableSession {
-            session_id,
-            billable_ts: Timestamp::from_micros(at),
-        })
-        .collect())
 }
