@@ -25,6 +25,12 @@ use crate::records::{ConnectionEvent, EventKind, LogLine};
 pub mod postgres;
 pub mod sqlite;
 
+/// Rows a SQLite connection's worker thread may read ahead of the task
+/// taking them. sqlx's default (50) kept the worker waiting on a full
+/// channel, and each row taken then woke it again: two thread switches a
+/// row. A History answer of a busy month (5,000 rows, about 1 MB) fits.
+const SQLITE_ROW_BUFFER: usize = 8192;
+
 /// The service-wide number series (ids, journal order).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Counter {
@@ -95,7 +101,8 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(30));
+                .busy_timeout(Duration::from_secs(30))
+                .row_buffer_size(SQLITE_ROW_BUFFER);
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(30))
