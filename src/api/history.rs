@@ -423,33 +423,37 @@ struct Keep {
     data_version: i64,
 }
 
-/// The bytes of a streamed answer, gathered while they go out for keeping;
-/// given up (`bytes = None`) once larger than a kept answer may be.
+/// The pieces of a streamed answer, gathered while they go out for keeping
+/// (each piece is shared with the response, not copied); given up
+/// (`pieces = None`) once larger than a kept answer may be.
 struct Gathering {
     keep: Keep,
-    bytes: Option<Vec<u8>>,
+    pieces: Option<Vec<Bytes>>,
+    size: usize,
 }
 
 impl Gathering {
-    fn add(&mut self, piece: &[u8]) {
-        if let Some(bytes) = &mut self.bytes {
-            if bytes.len() + piece.len() > self.keep.answers.max_entry() {
-                self.bytes = None;
+    fn add(&mut self, piece: &Bytes) {
+        if let Some(pieces) = &mut self.pieces {
+            self.size += piece.len();
+            if self.size > self.keep.answers.max_entry() {
+                self.pieces = None;
             } else {
-                bytes.extend_from_slice(piece);
+                pieces.push(piece.clone());
             }
         }
     }
 
+    /// Keeps the answer, joined into one piece.
     fn finish(self) {
-        if let Some(bytes) = self.bytes {
+        if let Some(pieces) = self.pieces {
             let Keep {
                 answers,
                 company_id,
                 key,
                 data_version,
             } = self.keep;
-            answers.put(company_id, key, data_version, Bytes::from(bytes));
+            answers.put(company_id, key, data_version, Bytes::from(pieces.concat()));
         }
     }
 }
@@ -474,7 +478,8 @@ async fn streamed(
     let opening = encoder.open(&first);
     let gathering = keep.map(|keep| Gathering {
         keep,
-        bytes: Some(Vec::new()),
+        pieces: Some(Vec::new()),
+        size: 0,
     });
     let stream = async_stream(reader, encoder, opening, gathering);
     // Fused: a body may be polled again after its end (compression does).
@@ -499,23 +504,21 @@ fn async_stream(
         state,
         |(reader, encoder, mut wrote_any, pending, mut gathering)| async move {
             if let Some(bytes) = pending {
+                let bytes = Bytes::from(bytes);
                 if let Some(gathering) = &mut gathering {
                     gathering.add(&bytes);
                 }
-                return Some((
-                    Ok(Bytes::from(bytes)),
-                    (reader, encoder, wrote_any, None, gathering),
-                ));
+                return Some((Ok(bytes), (reader, encoder, wrote_any, None, gathering)));
             }
             let mut reader = reader?;
             match reader.rows.recv().await {
                 Some(Ok(rows)) => {
-                    let bytes = encoder.rows(&rows, &mut wrote_any);
+                    let bytes = Bytes::from(encoder.rows(&rows, &mut wrote_any));
                     if let Some(gathering) = &mut gathering {
                         gathering.add(&bytes);
                     }
                     Some((
-                        Ok(Bytes::from(bytes)),
+                        Ok(bytes),
                         (Some(reader), encoder, wrote_any, None, gathering),
                     ))
                 }
@@ -527,15 +530,12 @@ fn async_stream(
                     ))
                 }
                 None => {
-                    let closing = encoder.close();
+                    let closing = Bytes::from(encoder.close());
                     if let Some(mut gathering) = gathering {
                         gathering.add(&closing);
                         gathering.finish();
                     }
-                    Some((
-                        Ok(Bytes::from(closing)),
-                        (None, encoder, wrote_any, None, None),
-                    ))
+                    Some((Ok(closing), (None, encoder, wrote_any, None, None)))
                 }
             }
         },

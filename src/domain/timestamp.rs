@@ -150,6 +150,45 @@ pub fn parse_date(s: &str) -> Option<Date> {
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let value = self.to_offset_date_time();
+        let Ok(year) = u32::try_from(value.year()) else {
+            return self.fmt_slowly(f);
+        };
+        if year > 9999 {
+            return self.fmt_slowly(f);
+        }
+        // Digit by digit into a buffer: a History answer writes two of
+        // these a row, and `write!` with widths was most of the encoding.
+        let mut text = *b"0000-00-00T00:00:00.000000";
+        let mut put = |end: usize, width: usize, mut number: u32| {
+            for digit in text[end - width..end].iter_mut().rev() {
+                *digit = b'0' + (number % 10) as u8;
+                number /= 10;
+            }
+        };
+        put(4, 4, year);
+        put(7, 2, u32::from(u8::from(value.month())));
+        put(10, 2, u32::from(value.day()));
+        put(13, 2, u32::from(value.hour()));
+        put(16, 2, u32::from(value.minute()));
+        put(19, 2, u32::from(value.second()));
+        let micros = self.0.rem_euclid(MICROS_PER_SECOND) as u32;
+        let mut length = 19;
+        if micros != 0 {
+            put(26, 6, micros);
+            length = 26;
+            while text[length - 1] == b'0' {
+                length -= 1;
+            }
+        }
+        f.write_str(std::str::from_utf8(&text[..length]).expect("ASCII"))
+    }
+}
+
+impl Timestamp {
+    /// The same form with `write!`, for years outside 0000–9999 (never
+    /// stored: parsing refuses them).
+    fn fmt_slowly(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value = self.to_offset_date_time();
         write!(
             f,
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
@@ -185,6 +224,41 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn written_digit_by_digit_as_write_would(micros in -62_167_219_200_000_000i64..253_402_300_800_000_000) {
+            let stamp = Timestamp::from_micros(micros);
+            let mut slow = String::new();
+            fmt::write(&mut slow, format_args!("{}", Slowly(stamp))).unwrap();
+            proptest::prop_assert_eq!(stamp.to_string(), slow);
+        }
+    }
+
+    struct Slowly(Timestamp);
+
+    impl fmt::Display for Slowly {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            self.0.fmt_slowly(f)
+        }
+    }
+
+    #[test]
+    fn writes_whole_seconds_without_a_fraction_and_trims_its_zeros() {
+        assert_eq!(ts("2016-11-03T21:46:16").to_string(), "2016-11-03T21:46:16");
+        assert_eq!(
+            ts("2016-11-03T21:46:16.1").to_string(),
+            "2016-11-03T21:46:16.1"
+        );
+        assert_eq!(
+            ts("0001-01-01T00:00:00.000001").to_string(),
+            "0001-01-01T00:00:00.000001"
+        );
+        assert_eq!(
+            ts("9999-12-31T23:59:59.99999").to_string(),
+            "9999-12-31T23:59:59.99999"
+        );
+    }
 
     fn ts(s: &str) -> Timestamp {
         Timestamp::parse(s).unwrap()
