@@ -114,6 +114,7 @@ fn main() -> ExitCode {
         };
     }
     let started = std::time::Instant::now();
+    let commit = report::commit();
     let result = match runner::run(&config) {
         Ok(result) => result,
         Err(error) => {
@@ -142,7 +143,7 @@ fn main() -> ExitCode {
          ## Machine\n\n{}",
         started.elapsed().as_secs_f64(),
         report::details(&result, &plan, &wrk),
-        report::machine(&bin, postgres_used),
+        report::machine(&bin, postgres_used, &commit),
     );
     let out = out.unwrap_or_else(|| config.work.join("REPORT.md"));
     if let Err(error) = std::fs::write(&out, document) {

@@ -167,8 +167,23 @@ fn first_line(program: &str, args: &[&str]) -> String {
     }
 }
 
-/// The machine, as far as it can be read without privileges.
-pub fn machine(bin: &std::path::Path, postgres: Option<&str>) -> String {
+/// The commit checked out, as the run starts (the binary was built from it).
+pub fn commit() -> String {
+    let changed = !first_line("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    format!(
+        "{}{}",
+        first_line("git", &["rev-parse", "--short", "HEAD"]),
+        if changed {
+            " with uncommitted changes"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The machine, as far as it can be read without privileges, and the
+/// commit the run started at (from [`commit`]).
+pub fn machine(bin: &std::path::Path, postgres: Option<&str>, commit: &str) -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -205,17 +220,7 @@ pub fn machine(bin: &std::path::Path, postgres: Option<&str>) -> String {
         "- session-ledger: {}",
         first_line(&bin, &["--version"])
     );
-    let changed = !first_line("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
-    let _ = writeln!(
-        out,
-        "- commit: {}{}",
-        first_line("git", &["rev-parse", "--short", "HEAD"]),
-        if changed {
-            " with uncommitted changes"
-        } else {
-            ""
-        }
-    );
+    let _ = writeln!(out, "- commit: {commit}");
     let _ = writeln!(out, "- rustc: {}", first_line("rustc", &["--version"]));
     let _ = writeln!(out, "- sqlite3: {}", first_line("sqlite3", &["--version"]));
     let _ = writeln!(out, "- PostgreSQL server: {postgres_version}");
