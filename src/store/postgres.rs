@@ -5,8 +5,6 @@ pub type Db = sqlx::Postgres;
 pub(crate) const BEGIN_WRITE: &str = "BEGIN";
 /// Inside the import's transaction, ANALYZE sees the rows the import wrote.
 pub(crate) const REFRESH_STATISTICS: Option<&str> = Some("ANALYZE");
-/// The server's shared buffers serve an import as they serve any write.
-pub(crate) const IMPORT_PAGE_CACHE: Option<(&str, &str)> = None;
 /// Locks the selected rows one by one in id order, so two writers that
 /// lock overlapping sets of companies never wait for each other in a cycle.
 pub(crate) const LOCK_IN_ID_ORDER: &str = " ORDER BY company_id FOR UPDATE";

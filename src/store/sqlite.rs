@@ -9,11 +9,6 @@ pub(crate) const REFRESH_STATISTICS: Option<&str> = None;
 /// 2 MiB): the index pages a batch of events changes (journal, calls, the
 /// sessions' history order) stay in memory from one batch to the next.
 pub(crate) const WRITER_CACHE_KIB: &str = "-32768";
-/// An import is one transaction that writes the whole database: with the
-/// writer's usual cache, its changed pages spill into a WAL file that grows
-/// to the size of the data, and every page read then searches that WAL's
-/// index. 1 GiB for the import, then back (KiB, as `PRAGMA cache_size`).
-pub(crate) const IMPORT_PAGE_CACHE: Option<(&str, &str)> = Some(("-1048576", WRITER_CACHE_KIB));
 /// Rows are not locked one by one: the writer lock covers them all.
 pub(crate) const LOCK_IN_ID_ORDER: &str = "";
 /// Other processes' commits are seen by polling (see `changes`).

@@ -7,10 +7,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use super::actions::{comp, deactivate, uncomp};
 use super::events::apply_events;
 use super::journal;
-use super::{
-    Conn, IMPORT_PAGE_CACHE, Pool, REFRESH_STATISTICS, begin_write, commit, entities, sessions,
-    users,
-};
+use super::{Conn, Pool, REFRESH_STATISTICS, begin_write, commit, entities, sessions, users};
 use crate::domain::Timestamp;
 use crate::records::{
     CompRecord, ConnectionEvent, EventKind, LogLine, Record, SessionActionRecord,
@@ -170,26 +167,8 @@ async fn company_to_lock(conn: &mut Conn, record: &Record) -> Result<Option<i64>
 }
 
 /// Replays a log in one transaction: an invalid line stops the import with its
-/// line number, and nothing of the import is kept. `pool` is the one
-/// connection this process writes with: where the backend needs it, its page
-/// cache is enlarged for the import and set back after.
+/// line number, and nothing of the import is kept.
 pub(crate) async fn import(
-    pool: &Pool,
-    input: impl AsyncBufRead + Unpin,
-    rules: &Rules,
-) -> Result<ImportSummary, StoreError> {
-    let Some((during, after)) = IMPORT_PAGE_CACHE else {
-        return replay(pool, input, rules).await;
-    };
-    // The sizes are constants of this crate.
-    let cache_size = |kib: &str| sqlx::AssertSqlSafe(format!("PRAGMA cache_size = {kib}"));
-    sqlx::query(cache_size(during)).execute(pool).await?;
-    let replayed = replay(pool, input, rules).await;
-    sqlx::query(cache_size(after)).execute(pool).await?;
-    replayed
-}
-
-async fn replay(
     pool: &Pool,
     mut input: impl AsyncBufRead + Unpin,
     rules: &Rules,
