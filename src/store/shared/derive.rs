@@ -204,20 +204,15 @@ impl Pending {
             .collect();
         for chunk in ranges.chunks(ROWS_PER_INSERT) {
             let mut sql = QueryBuilder::<Db>::new(
-                "SELECT s.company_id, s.host_user_id, s.session_id, s.history_ts FROM (VALUES ",
+                "SELECT s.company_id, s.host_user_id, s.session_id, s.history_ts FROM (",
             );
-            let mut list = sql.separated(", ");
-            for (company_id, host_user_id, from, to) in chunk {
-                list.push("(")
-                    .push_bind_unseparated(*company_id)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(*host_user_id)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(*from)
-                    .push_unseparated(", ")
-                    .push_bind_unseparated(*to)
-                    .push_unseparated(")");
-            }
+            sql.push_values(chunk, |mut range, &(company_id, host_user_id, from, to)| {
+                range
+                    .push_bind(company_id)
+                    .push_bind(host_user_id)
+                    .push_bind(from)
+                    .push_bind(to);
+            });
             sql.push(
                 ") AS r JOIN sessions s ON s.company_id = r.column1 AND s.host_user_id = r.column2
                  AND s.history_group = 0 AND s.history_ts >= r.column3 AND s.history_ts <= r.column4",

@@ -451,15 +451,10 @@ fn named_calls(
 /// `k.column1` (company) and `k.column2` (session), both backends look each
 /// key up in the primary key (a row-value `IN` made SQLite scan the table).
 fn push_keys(sql: &mut QueryBuilder<Db>, keys: &[Key]) {
-    sql.push("(VALUES ");
-    let mut list = sql.separated(", ");
-    for (company_id, session_id) in keys {
-        list.push("(")
-            .push_bind_unseparated(*company_id)
-            .push_unseparated(", ")
-            .push_bind_unseparated(*session_id)
-            .push_unseparated(")");
-    }
+    sql.push("(");
+    sql.push_values(keys, |mut key, &(company_id, session_id)| {
+        key.push_bind(company_id).push_bind(session_id);
+    });
     sql.push(") AS k");
 }
 

@@ -96,15 +96,10 @@ pub(super) async fn known_events(
     let mut known = HashSet::new();
     for chunk in event_ids.chunks(ROWS_PER_INSERT) {
         // Joined, not `IN`: SQLite looks each pair up in the index only so.
-        let mut sql = QueryBuilder::<Db>::new("SELECT j.company_id, j.event_id FROM (VALUES ");
-        let mut list = sql.separated(", ");
-        for (company_id, event_id) in chunk {
-            list.push("(")
-                .push_bind_unseparated(*company_id)
-                .push_unseparated(", ")
-                .push_bind_unseparated(event_id.to_string())
-                .push_unseparated(")");
-        }
+        let mut sql = QueryBuilder::<Db>::new("SELECT j.company_id, j.event_id FROM (");
+        sql.push_values(chunk, |mut key, &(company_id, event_id)| {
+            key.push_bind(company_id).push_bind(event_id.to_string());
+        });
         sql.push(") AS k JOIN journal j ON j.company_id = k.column1 AND j.event_id = k.column2");
         let found: Vec<(i64, String)> = sql.build_query_as().fetch_all(&mut *conn).await?;
         known.extend(found);
