@@ -163,39 +163,29 @@ impl Pending {
         sessions: &[((i64, i64), Option<Loaded>)],
         window_minutes: i64,
     ) -> Result<Self, StoreError> {
-        let mut ranges: HashMap<(i64, i64), (Timestamp, Timestamp)> = HashMap::new();
+        let mut hosts: HashMap<(i64, i64), HostBillable> = HashMap::new();
         for ((company_id, _), loaded) in sessions {
             let Some(Loaded { facts, calls }) = loaded else {
                 continue;
             };
             let calls: Vec<Call> = calls.iter().map(|named| named.call).collect();
-            let Some(at) = facts
-                .billable_ts
-                .map(Timestamp::from_micros)
-                .or_else(|| first_overlap(&calls))
-            else {
+            let Some(at) = billable_instant(facts, &calls) else {
                 continue;
             };
-            let (from, to) = (
-                at.plus_minutes(-window_minutes),
-                at.plus_minutes(window_minutes),
-            );
-            ranges
+            let from = at.plus_minutes(-window_minutes).as_micros();
+            let to = at.plus_minutes(window_minutes).as_micros();
+            hosts
                 .entry((*company_id, facts.host_user_id))
-                .and_modify(|range| *range = (range.0.min(from), range.1.max(to)))
-                .or_insert((from, to));
-        }
-        let mut hosts: HashMap<(i64, i64), HostBillable> = ranges
-            .iter()
-            .map(|(&host, &(from, to))| {
-                let range = HostBillable {
-                    from: from.as_micros(),
-                    to: to.as_micros(),
+                .and_modify(|range| {
+                    range.from = range.from.min(from);
+                    range.to = range.to.max(to);
+                })
+                .or_insert(HostBillable {
+                    from,
+                    to,
                     sessions: HashMap::new(),
-                };
-                (host, range)
-            })
-            .collect();
+                });
+        }
         let ranges: Vec<_> = hosts
             .iter()
             .map(|(&(company_id, host_user_id), range)| {
@@ -506,10 +496,7 @@ async fn derive_and_store(
         )
         .collect();
 
-    let billable_ts = facts
-        .billable_ts
-        .map(Timestamp::from_micros)
-        .or_else(|| first_overlap(&calls));
+    let billable_ts = billable_instant(&facts, &calls);
     let duration = duration_minutes(&calls, facts.state == "active");
     let guest_names: Vec<String> = guests_in_order_of_arrival(&calls)
         .into_iter()
@@ -577,6 +564,15 @@ async fn derive_and_store(
         host_user_id: facts.host_user_id,
         billable_ts,
     })
+}
+
+/// When a session became billable: once stored it stays, else the first
+/// overlap of its calls (SPEC §3.1).
+fn billable_instant(facts: &SessionFacts, calls: &[Call]) -> Option<Timestamp> {
+    facts
+        .billable_ts
+        .map(Timestamp::from_micros)
+        .or_else(|| first_overlap(calls))
 }
 
 /// Records status changes, several rows a statement, numbered in order.
