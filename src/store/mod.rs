@@ -39,6 +39,12 @@ const SQLITE_ROW_BUFFER: usize = 8192;
 /// last page, the company's row) is copied once.
 const SQLITE_CHECKPOINT_PAGES: &str = "16384";
 
+/// The writing connection's page cache, in KiB as `PRAGMA cache_size` takes
+/// it (SQLite's default is 2 MiB): the index pages a batch of events changes
+/// (journal, calls, the sessions' history order) stay in memory from one
+/// batch to the next.
+const SQLITE_WRITER_CACHE_KIB: &str = "-32768";
+
 /// How long a write waits for its turn at the one writing connection
 /// (behind an import, say) before it fails.
 const SQLITE_WRITE_WAIT_SECONDS: u64 = 30;
@@ -149,7 +155,7 @@ impl Store {
                 .connect_with(
                     options
                         .clone()
-                        .pragma("cache_size", sqlite::WRITER_CACHE_KIB),
+                        .pragma("cache_size", SQLITE_WRITER_CACHE_KIB),
                 )
                 .await?;
             let pool = SqlitePoolOptions::new()

@@ -5,10 +5,6 @@ pub type Db = sqlx::Sqlite;
 pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// SQLite plans without table statistics unless asked to keep them.
 pub(crate) const REFRESH_STATISTICS: Option<&str> = None;
-/// The page cache of the writing connection, in KiB (SQLite's default is
-/// 2 MiB): the index pages a batch of events changes (journal, calls, the
-/// sessions' history order) stay in memory from one batch to the next.
-pub(crate) const WRITER_CACHE_KIB: &str = "-32768";
 /// Rows are not locked one by one: the writer lock covers them all.
 pub(crate) const LOCK_IN_ID_ORDER: &str = "";
 /// Other processes' commits are seen by polling (see `changes`).
