@@ -47,7 +47,7 @@ pub(super) async fn append(
     touch_company(conn, company_id).await
 }
 
-/// One journal line of a connection event, numbered by `next_journal_seqs`.
+/// One journal line of a connection event, numbered by `next_block(…, Counter::Journal, …)`.
 pub(super) struct EventLine {
     pub(super) company_id: i64,
     pub(super) seq: i64,
