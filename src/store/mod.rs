@@ -8,12 +8,13 @@ mod types;
 mod views;
 
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::io::{AsyncBufRead, AsyncWrite};
+use tokio::sync::oneshot;
 
 pub use changes::{Changes, POLL as CHANGES_POLL};
 pub use types::*;
@@ -70,12 +71,55 @@ impl Default for Rules {
     }
 }
 
+/// A batch of connection events as posted, with the time it arrived.
+pub(crate) type EventBatch = (Vec<(EventKind, ConnectionEvent)>, Timestamp);
+
+/// Most batches of connection events one SQLite transaction applies.
+const EVENT_BATCHES_PER_GROUP: usize = 8;
+
 /// The database, chosen once from the URL scheme, and the rules it applies.
 #[derive(Clone, Debug)]
 pub struct Store {
     backend: Backend,
     rules: Rules,
     changes: Arc<Changes>,
+    waiting_events: Arc<WaitingEvents>,
+}
+
+/// Batches of connection events waiting for the SQLite writer (group
+/// commit). Whoever gets the writer next applies the batches waiting (up to
+/// [`EVENT_BATCHES_PER_GROUP`]) in one transaction. The index pages that
+/// batches share (each company's journal and history order, where a batch of
+/// 1,000 events touches a page or two per company) are then written to the
+/// WAL once per group rather than once per batch. PostgreSQL writes batches
+/// of different companies side by side instead.
+#[derive(Debug, Default)]
+struct WaitingEvents {
+    batches: std::sync::Mutex<Vec<WaitingBatch>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug)]
+struct WaitingBatch {
+    batch: EventBatch,
+    done: oneshot::Sender<Result<EventOutcome, StoreError>>,
+}
+
+impl WaitingEvents {
+    fn push(&self, batch: WaitingBatch) {
+        self.lock().push(batch);
+    }
+
+    /// The oldest batches waiting, at most a group of them.
+    fn take_group(&self) -> Vec<WaitingBatch> {
+        let mut batches = self.lock();
+        let count = batches.len().min(EVENT_BATCHES_PER_GROUP);
+        batches.drain(..count).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<WaitingBatch>> {
+        self.batches.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -173,6 +217,7 @@ impl Store {
             backend,
             rules,
             changes: Arc::default(),
+            waiting_events: Arc::default(),
         };
         store.migrate().await?;
         Ok(store)
@@ -252,15 +297,69 @@ impl Store {
         .await
     }
 
+    /// Applies a batch of connection events. On SQLite the batch waits for
+    /// the writer and is applied in a group with the batches waiting beside
+    /// it (see [`WaitingEvents`]); its outcome is its own either way.
     pub async fn apply_events(
         &self,
         events: Vec<(EventKind, ConnectionEvent)>,
         now: Timestamp,
     ) -> Result<EventOutcome, StoreError> {
-        self.writing(async {
-            on_writer!(self, pool => backend::apply_event_batch(pool, events, now, &self.rules).await)
-        })
-        .await
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let batches = [(events, now)];
+                self.writing(postgres::shared::apply_event_batches(
+                    pool,
+                    &batches,
+                    &self.rules,
+                ))
+                .await
+                .pop()
+                .expect("one outcome per batch")
+            }
+            Backend::Sqlite { .. } => {
+                let (done, outcome) = oneshot::channel();
+                self.waiting_events.push(WaitingBatch {
+                    batch: (events, now),
+                    done,
+                });
+                // Groups are applied by a task of their own, so that a caller
+                // who goes away cannot cancel the batches of the others. Each
+                // batch starts one such task: none waits without one to come.
+                let store = self.clone();
+                tokio::spawn(async move { store.apply_waiting_events().await });
+                outcome
+                    .await
+                    .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))?
+            }
+        }
+    }
+
+    /// Takes the SQLite writer's turn and applies the group of batches
+    /// waiting, if any are left.
+    async fn apply_waiting_events(&self) {
+        let Backend::Sqlite { writer, .. } = &self.backend else {
+            return;
+        };
+        let _turn = self.waiting_events.turn.lock().await;
+        let group = self.waiting_events.take_group();
+        if group.is_empty() {
+            return;
+        }
+        let (batches, done): (Vec<_>, Vec<_>) = group
+            .into_iter()
+            .map(|waiting| (waiting.batch, waiting.done))
+            .unzip();
+        let outcomes = self
+            .writing(sqlite::shared::apply_event_batches(
+                writer,
+                &batches,
+                &self.rules,
+            ))
+            .await;
+        for (done, outcome) in done.into_iter().zip(outcomes) {
+            let _ = done.send(outcome);
+        }
     }
 
     pub async fn import(

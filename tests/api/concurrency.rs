@@ -129,6 +129,102 @@ async fn concurrent_batches_and_reads_equal_sequential_application() {
     assert_eq!(history[0]["BillableTs"], "2016-11-01T10:05:00.25");
 }
 
+/// Posts a batch from a task of its own; gives back its status and body.
+fn post_soon(app: &TestApp, batch: Value) -> tokio::task::JoinHandle<(u16, Value)> {
+    let request = app
+        .client
+        .post(app.url("/operator/events"))
+        .bearer_auth(crate::helpers::OPERATOR_TOKEN)
+        .json(&batch);
+    tokio::spawn(async move {
+        let response = request.send().await.unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        )
+    })
+}
+
+/// A guest call that would change the session's duration if it were kept.
+fn late_guest_call(n: i64, id: &str) -> Value {
+    let day = format!("2016-11-{:02}", n + 1);
+    participant_event(
+        id,
+        100 + n,
+        "Connect",
+        1001 + 2 * n,
+        "late",
+        &format!("{day}T10:35:00"),
+    )
+}
+
+/// On SQLite, batches that arrive together are written in one transaction
+/// (group commit). A batch that fails there, posted at once with good ones,
+/// fails alone: it answers its own error and keeps nothing, and the good
+/// ones land as if posted one by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_batch_posted_with_good_ones_fails_alone() {
+    let sequential = spawn_app().await;
+    setup(&sequential).await;
+    for batch in batches() {
+        assert_eq!(sequential.post_events(batch).await.status(), 200);
+    }
+    let tenant = sequential.key_for(1).await;
+    let expected = sequential.history(&tenant, "/history").await;
+
+    let app = spawn_app().await;
+    setup(&app).await;
+    let tenant = app.key_for(1).await;
+    let mut good = Vec::new();
+    let mut failing = Vec::new();
+    for (n, batch) in (0..SESSIONS).flat_map(|n| [n, n]).zip(batches()) {
+        good.push(post_soon(&app, batch));
+        // A real session's event beside an unknown session's: 400, and
+        // the first event must not be kept either.
+        let poisoned = json!([
+            late_guest_call(n, &format!("poisoned-{n}")),
+            event(
+                &format!("unknown-{n}"),
+                999_999,
+                "Connect",
+                "Host",
+                "h",
+                "2016-11-01T10:00:00"
+            ),
+        ]);
+        failing.push(post_soon(&app, poisoned));
+    }
+    let mut accepted = 0;
+    for task in good {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["Duplicates"], 0, "{body}");
+        accepted += body["Accepted"].as_i64().unwrap();
+    }
+    assert_eq!(accepted, 4 * SESSIONS);
+    for task in failing {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["Message"]
+                .as_str()
+                .unwrap()
+                .contains("session 999999 does not exist"),
+            "{body}"
+        );
+    }
+    assert_eq!(app.history(&tenant, "/history").await, expected);
+    // Nothing of a failed batch was journaled: its good event is new.
+    let response = app
+        .post_events(json!([late_guest_call(0, "poisoned-0")]))
+        .await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["Accepted"].clone(), body["Duplicates"].clone()),
+        (json!(1), json!(0))
+    );
+}
+
 /// 64 clients at once, each with its own key, mixing event batches and
 /// history reads: every answer is a 2xx, none a database-busy error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -96,7 +96,7 @@ fn main() -> ExitCode {
         wrk_connections: 64,
         wrk_threads: 2,
         ingest_clients: clients,
-        cold_samples: if size == "smoke" { 2 } else { 7 },
+        cold_samples: if size == "smoke" { 2 } else { 31 },
         warm_samples: if size == "smoke" { 3 } else { 20 },
         verbose: true,
     };

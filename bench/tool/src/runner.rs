@@ -509,14 +509,14 @@ impl Config {
     }
 
     /// The bare query in the store's own command-line client, and the number
-    /// of rows. sqlite3: the median of five fresh processes (the service's
+    /// of rows. sqlite3: the median of eleven fresh processes (the service's
     /// connections lose their page cache when the data changes too), each
     /// the larger of wall time (printed to the millisecond) and CPU time;
-    /// psql: the median of five runs in one session (\timing; PostgreSQL's
+    /// psql: the median of eleven runs in one session (\timing; PostgreSQL's
     /// shared buffers survive a change, and the service's connections are
     /// warm).
     fn bare_sql(&self, store: &Store, sql: &str) -> io::Result<(f64, u64)> {
-        let runs = 5;
+        let runs = 11;
         let count_sql = format!("SELECT COUNT(*) FROM ({sql}) AS q;");
         match &store.kind {
             StoreKind::Sqlite => {

@@ -336,6 +336,7 @@ pub(super) struct Refreshed {
 }
 
 /// The stored facts of a session that its derived fields depend on.
+#[derive(sqlx::FromRow)]
 pub(super) struct SessionFacts {
     pub(super) host_user_id: i64,
     pub(super) schedule_ts: i64,
@@ -358,7 +359,6 @@ pub(super) struct Loaded {
     pub(super) calls: Vec<NamedCall>,
 }
 
-type FactsRow = (i64, i64, String, bool, Option<i64>, Option<String>);
 type ConnectedCall = (
     String,
     Option<i64>,
@@ -371,7 +371,7 @@ type ConnectedCall = (
 
 /// Reads a session's facts and connected calls.
 async fn load(conn: &mut Conn, company_id: i64, session_id: i64) -> Result<Loaded, StoreError> {
-    let (host_user_id, schedule_ts, state, comped, billable_ts, status): FactsRow = sqlx::query_as(
+    let facts: SessionFacts = sqlx::query_as(
         "SELECT host_user_id, schedule_ts, state, comped, billable_ts, status
          FROM sessions WHERE company_id = $1 AND session_id = $2",
     )
@@ -412,17 +412,7 @@ async fn load(conn: &mut Conn, company_id: i64, session_id: i64) -> Result<Loade
             },
         )
         .collect();
-    Ok(Loaded {
-        facts: SessionFacts {
-            host_user_id,
-            schedule_ts,
-            state,
-            comped,
-            billable_ts,
-            status,
-        },
-        calls,
-    })
+    Ok(Loaded { facts, calls })
 }
 
 /// Recomputes and stores every derived field of one session from its calls.

@@ -12,7 +12,7 @@ use super::journal::{self, next_id};
 use super::{Conn, Db, Pool, begin_write, commit, next_block, push_id_list};
 use crate::domain::{Call, Party, Timestamp};
 use crate::records::{ConnectionEvent, EventKind, LogLine, PartyKind, Record};
-use crate::store::{Counter, EventOutcome, Rules, StoreError};
+use crate::store::{Counter, EventBatch, EventOutcome, Rules, StoreError};
 
 pub const MAX_BATCH: usize = 1_000;
 
@@ -21,16 +21,55 @@ const EVENTS: Cause<'static> = Cause {
     actor: "system",
 };
 
-pub(crate) async fn apply_event_batch(
+/// Applies batches of connection events in one transaction, one outcome per
+/// batch. With more than one, each batch has a savepoint of its own: a batch
+/// that fails changes nothing and leaves the others to commit. A failure of
+/// the transaction itself (begin, commit) fails every batch.
+pub(crate) async fn apply_event_batches(
     pool: &Pool,
-    events: Vec<(EventKind, ConnectionEvent)>,
-    now: Timestamp,
+    batches: &[EventBatch],
     rules: &Rules,
-) -> Result<EventOutcome, StoreError> {
+) -> Vec<Result<EventOutcome, StoreError>> {
+    match apply_together(pool, batches, rules).await {
+        Ok(outcomes) => outcomes,
+        Err(error) => {
+            let message = error.to_string();
+            let mut outcomes = vec![Err(error)];
+            outcomes.extend(
+                (1..batches.len())
+                    .map(|_| Err(StoreError::Io(std::io::Error::other(message.clone())))),
+            );
+            outcomes
+        }
+    }
+}
+
+async fn apply_together(
+    pool: &Pool,
+    batches: &[EventBatch],
+    rules: &Rules,
+) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
     let mut tx = begin_write(pool).await?;
-    let outcome = apply_events(&mut tx, &events, now, None, rules).await?;
+    if let [(events, now)] = batches {
+        let outcome = apply_events(&mut tx, events, *now, None, rules).await;
+        if outcome.is_ok() {
+            commit(tx).await?;
+        }
+        return Ok(vec![outcome]);
+    }
+    let mut outcomes = Vec::with_capacity(batches.len());
+    for (events, now) in batches {
+        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+        let outcome = apply_events(&mut savepoint, events, *now, None, rules).await;
+        if outcome.is_ok() {
+            savepoint.commit().await?;
+        } else {
+            savepoint.rollback().await?;
+        }
+        outcomes.push(outcome);
+    }
     commit(tx).await?;
-    Ok(outcome)
+    Ok(outcomes)
 }
 
 fn describe(index: usize, event: &ConnectionEvent) -> String {
@@ -471,43 +510,20 @@ async fn mark_activity(
         " WHERE sessions.company_id = k.column1 AND sessions.session_id = k.column2
          RETURNING company_id, session_id, host_user_id, schedule_ts, state, comped, billable_ts, status",
     );
-    type FactsRow = (
-        i64,
-        i64,
-        i64,
-        i64,
-        String,
-        bool,
-        Option<i64>,
-        Option<String>,
-    );
+    /// A session's key beside its facts.
+    #[derive(sqlx::FromRow)]
+    struct Marked {
+        company_id: i64,
+        session_id: i64,
+        #[sqlx(flatten)]
+        facts: SessionFacts,
+    }
     Ok(sql
-        .build_query_as::<FactsRow>()
+        .build_query_as::<Marked>()
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
-        .map(
-            |(
-                company_id,
-                session_id,
-                host_user_id,
-                schedule_ts,
-                state,
-                comped,
-                billable_ts,
-                status,
-            )| {
-                let facts = SessionFacts {
-                    host_user_id,
-                    schedule_ts,
-                    state,
-                    comped,
-                    billable_ts,
-                    status,
-                };
-                ((company_id, session_id), facts)
-            },
-        )
+        .map(|marked| ((marked.company_id, marked.session_id), marked.facts))
         .collect())
 }
 

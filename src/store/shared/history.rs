@@ -3,9 +3,9 @@
 
 use futures_util::TryStreamExt;
 use sqlx::QueryBuilder;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use super::{Db, Pool};
+use super::{Conn, Db, Pool};
 use crate::domain::{BillableStatus, Month, Timestamp};
 use crate::store::{
     HistoryCursor, HistoryQuery, HistoryReader, HistoryRow, StoreError, UsageCounts,
@@ -14,45 +14,37 @@ use crate::store::{
 /// Rows travel to the response in chunks of this many.
 const CHUNK: usize = 256;
 
-type Row = (
-    i64,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    i64,
-    String,
-    String,
-    i64,
-    i64,
-);
+/// One row of a history answer, with the company's data version read by
+/// the same statement.
+#[derive(sqlx::FromRow)]
+struct Row {
+    session_id: i64,
+    schedule_ts: i64,
+    billable_ts: Option<i64>,
+    duration_minutes: Option<i64>,
+    status: Option<String>,
+    host_user_id: i64,
+    host_full_name: String,
+    guest_names: String,
+    history_group: i64,
+    history_ts: i64,
+    data_version: i64,
+}
 
 fn history_row(row: Row) -> HistoryRow {
-    let (
-        session_id,
-        schedule_ts,
-        billable_ts,
-        duration_minutes,
-        status,
-        user_id,
-        host,
-        guests,
-        group,
-        ts,
-    ) = row;
     HistoryRow {
-        session_id,
-        schedule_ts: Timestamp::from_micros(schedule_ts),
-        billable_ts: billable_ts.map(Timestamp::from_micros),
-        duration_minutes,
-        status: status.as_deref().and_then(BillableStatus::from_code),
-        user_id,
-        host_full_name: host,
-        guest_names: guests,
+        session_id: row.session_id,
+        schedule_ts: Timestamp::from_micros(row.schedule_ts),
+        billable_ts: row.billable_ts.map(Timestamp::from_micros),
+        duration_minutes: row.duration_minutes,
+        status: row.status.as_deref().and_then(BillableStatus::from_code),
+        user_id: row.host_user_id,
+        host_full_name: row.host_full_name,
+        guest_names: row.guest_names,
         cursor: HistoryCursor {
-            group,
-            ts,
-            session_id,
+            group: row.history_group,
+            ts: row.history_ts,
+            session_id: row.session_id,
         },
     }
 }
@@ -60,10 +52,12 @@ fn history_row(row: Row) -> HistoryRow {
 fn history_sql(query: &HistoryQuery) -> QueryBuilder<Db> {
     let mut sql = QueryBuilder::new(
         "SELECT session_id, schedule_ts, billable_ts, duration_minutes, status, host_user_id, host_full_name,
-                guest_names, history_group, history_ts
-         FROM sessions WHERE company_id = ",
+                guest_names, history_group, history_ts,
+                (SELECT data_version FROM companies WHERE company_id = ",
     );
-    sql.push_bind(query.company_id);
+    sql.push_bind(query.company_id)
+        .push(") AS data_version FROM sessions WHERE company_id = ")
+        .push_bind(query.company_id);
     if let Some(user_id) = query.host_user_id {
         sql.push(" AND host_user_id = ").push_bind(user_id);
     }
@@ -104,60 +98,109 @@ fn history_sql(query: &HistoryQuery) -> QueryBuilder<Db> {
     sql
 }
 
-/// Opens a snapshot, checks the host user, and streams the rows from a task
-/// of their own, so the answer's size never sits in memory.
+type Chunks = mpsc::Sender<Result<Vec<HistoryRow>, StoreError>>;
+
+/// Where the first row's data version goes: `None` when there is no row.
+type First = oneshot::Sender<Result<Option<i64>, StoreError>>;
+
+/// Streams the answer from a task of its own, so its size never sits in
+/// memory. One statement reads the rows and the company's data version, so
+/// both come from one snapshot without a transaction: a read after a change
+/// is one round trip to the database, not four (begin, version, host check,
+/// rows). A row proves the company and the host exist (sessions reference
+/// both). An answer without rows carries no version, so it is read again in
+/// a transaction that also checks the company and the host.
 pub(crate) async fn read_history(
     pool: &Pool,
     query: HistoryQuery,
 ) -> Result<HistoryReader, StoreError> {
-    let mut tx = pool.begin().await?;
-    let data_version: Option<i64> =
-        sqlx::query_scalar("SELECT data_version FROM companies WHERE company_id = $1")
-            .bind(query.company_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let data_version =
-        data_version.ok_or_else(|| StoreError::NotFound("Company not found".into()))?;
-    if let Some(user_id) = query.host_user_id {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT user_id FROM users WHERE company_id = $1 AND user_id = $2")
-                .bind(query.company_id)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if found.is_none() {
-            return Err(StoreError::NotFound("User not found".into()));
-        }
-    }
+    let mut conn = pool.acquire().await?;
+    let (first, first_read) = oneshot::channel();
     let (sender, rows) = mpsc::channel(4);
-    tokio::spawn(async move {
-        let mut sql = history_sql(&query);
-        let mut stream = sql.build_query_as::<Row>().fetch(&mut *tx);
-        let mut chunk = Vec::with_capacity(CHUNK);
-        loop {
-            match stream.try_next().await {
-                Ok(Some(row)) => {
-                    chunk.push(history_row(row));
-                    if chunk.len() == CHUNK
-                        && sender.send(Ok(std::mem::take(&mut chunk))).await.is_err()
-                    {
-                        return;
-                    }
+    let asked = query.clone();
+    tokio::spawn(async move { send_rows(&mut conn, &asked, first, sender).await });
+    if let Some(data_version) = first_read
+        .await
+        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))??
+    {
+        return Ok(HistoryReader { data_version, rows });
+    }
+    read_history_checked(pool, query).await
+}
+
+/// Reads the answer in a transaction that first checks the company and the
+/// host user.
+async fn read_history_checked(
+    pool: &Pool,
+    query: HistoryQuery,
+) -> Result<HistoryReader, StoreError> {
+    let mut tx = pool.begin().await?;
+    let found: Option<(i64, bool)> = sqlx::query_as(
+        "SELECT data_version,
+                $2 IS NULL OR EXISTS (SELECT 1 FROM users WHERE company_id = $1 AND user_id = $2)
+         FROM companies WHERE company_id = $1",
+    )
+    .bind(query.company_id)
+    .bind(query.host_user_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (data_version, host_found) =
+        found.ok_or_else(|| StoreError::NotFound("Company not found".into()))?;
+    if !host_found {
+        return Err(StoreError::NotFound("User not found".into()));
+    }
+    let (first, _) = oneshot::channel();
+    let (sender, rows) = mpsc::channel(4);
+    tokio::spawn(async move { send_rows(&mut tx, &query, first, sender).await });
+    Ok(HistoryReader { data_version, rows })
+}
+
+/// Sends the rows in chunks, and the first row's data version (or that
+/// there is no row) as soon as it is known. Stops when the reader is gone.
+async fn send_rows(conn: &mut Conn, query: &HistoryQuery, first: First, sender: Chunks) {
+    let mut sql = history_sql(query);
+    let mut stream = sql.build_query_as::<Row>().fetch(&mut *conn);
+    let mut first = Some(first);
+    let mut chunk = Vec::with_capacity(CHUNK);
+    loop {
+        match stream.try_next().await {
+            Ok(Some(row)) => {
+                if let Some(first) = first.take() {
+                    let _ = first.send(Ok(Some(row.data_version)));
                 }
-                Ok(None) => {
-                    if !chunk.is_empty() {
-                        let _ = sender.send(Ok(chunk)).await;
-                    }
-                    return;
-                }
-                Err(error) => {
-                    let _ = sender.send(Err(error.into())).await;
+                chunk.push(history_row(row));
+                if chunk.len() == CHUNK
+                    && sender.send(Ok(std::mem::take(&mut chunk))).await.is_err()
+                {
                     return;
                 }
             }
+            Ok(None) => {
+                match first.take() {
+                    Some(first) => {
+                        let _ = first.send(Ok(None));
+                    }
+                    None => {
+                        if !chunk.is_empty() {
+                            let _ = sender.send(Ok(chunk)).await;
+                        }
+                    }
+                }
+                return;
+            }
+            Err(error) => {
+                match first.take() {
+                    Some(first) => {
+                        let _ = first.send(Err(error.into()));
+                    }
+                    None => {
+                        let _ = sender.send(Err(error.into())).await;
+                    }
+                }
+                return;
+            }
         }
-    });
-    Ok(HistoryReader { data_version, rows })
+    }
 }
 
 pub(crate) async fn usage(

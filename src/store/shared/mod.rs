@@ -15,7 +15,7 @@ mod users;
 
 pub(crate) use actions::audit;
 pub(crate) use entities::{api_key, company, company_named, session_company};
-pub(crate) use events::apply_event_batch;
+pub(crate) use events::apply_event_batches;
 pub(crate) use history::{read_history, usage};
 pub(crate) use journal::company_changes;
 pub(crate) use porting::{apply_one, export, import};
