@@ -71,16 +71,36 @@ fn batches() -> Vec<Value> {
     batches
 }
 
+/// The company's history after the batches were posted one by one.
+async fn sequential_history() -> Value {
+    let app = spawn_app().await;
+    setup(&app).await;
+    for batch in batches() {
+        assert_eq!(app.post_events(batch).await.status(), 200);
+    }
+    let tenant = app.key_for(1).await;
+    app.history(&tenant, "/history").await
+}
+
+/// Posts a batch from a task of its own; gives back its status and body.
+fn post_soon(app: &TestApp, batch: Value) -> tokio::task::JoinHandle<(u16, Value)> {
+    let request = app
+        .client
+        .post(app.url("/operator/events"))
+        .bearer_auth(crate::helpers::OPERATOR_TOKEN)
+        .json(&batch);
+    tokio::spawn(async move {
+        let response = request.send().await.unwrap();
+        (
+            response.status().as_u16(),
+            response.json::<Value>().await.unwrap(),
+        )
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_batches_and_reads_equal_sequential_application() {
-    // Sequential reference.
-    let sequential = spawn_app().await;
-    setup(&sequential).await;
-    for batch in batches() {
-        assert_eq!(sequential.post_events(batch).await.status(), 200);
-    }
-    let tenant = sequential.key_for(1).await;
-    let expected = sequential.history(&tenant, "/history").await;
+    let expected = sequential_history().await;
 
     // Everything at once, each batch posted twice, with readers in between.
     let app = spawn_app().await;
@@ -88,21 +108,7 @@ async fn concurrent_batches_and_reads_equal_sequential_application() {
     let tenant = app.key_for(1).await;
     let mut tasks = Vec::new();
     for batch in batches().into_iter().chain(batches()) {
-        let client = app.client.clone();
-        let url = app.url("/operator/events");
-        tasks.push(tokio::spawn(async move {
-            let response = client
-                .post(url)
-                .bearer_auth(crate::helpers::OPERATOR_TOKEN)
-                .json(&batch)
-                .send()
-                .await
-                .unwrap();
-            (
-                response.status().as_u16(),
-                response.json::<Value>().await.unwrap(),
-            )
-        }));
+        tasks.push(post_soon(&app, batch));
         let reader = app.tenant(&tenant, "/history?month=2016-11-01");
         tasks.push(tokio::spawn(async move {
             let response = reader.send().await.unwrap();
@@ -129,22 +135,6 @@ async fn concurrent_batches_and_reads_equal_sequential_application() {
     assert_eq!(history[0]["BillableTs"], "2016-11-01T10:05:00.25");
 }
 
-/// Posts a batch from a task of its own; gives back its status and body.
-fn post_soon(app: &TestApp, batch: Value) -> tokio::task::JoinHandle<(u16, Value)> {
-    let request = app
-        .client
-        .post(app.url("/operator/events"))
-        .bearer_auth(crate::helpers::OPERATOR_TOKEN)
-        .json(&batch);
-    tokio::spawn(async move {
-        let response = request.send().await.unwrap();
-        (
-            response.status().as_u16(),
-            response.json::<Value>().await.unwrap(),
-        )
-    })
-}
-
 /// A guest call that would change the session's duration if it were kept.
 fn late_guest_call(n: i64, id: &str) -> Value {
     let day = format!("2016-11-{:02}", n + 1);
@@ -164,13 +154,7 @@ fn late_guest_call(n: i64, id: &str) -> Value {
 /// ones land as if posted one by one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_batch_posted_with_good_ones_fails_alone() {
-    let sequential = spawn_app().await;
-    setup(&sequential).await;
-    for batch in batches() {
-        assert_eq!(sequential.post_events(batch).await.status(), 200);
-    }
-    let tenant = sequential.key_for(1).await;
-    let expected = sequential.history(&tenant, "/history").await;
+    let expected = sequential_history().await;
 
     let app = spawn_app().await;
     setup(&app).await;
