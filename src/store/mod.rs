@@ -74,7 +74,9 @@ impl Default for Rules {
 /// A batch of connection events as posted, with the time it arrived.
 pub(crate) type EventBatch = (Vec<(EventKind, ConnectionEvent)>, Timestamp);
 
-/// Most batches of connection events one SQLite transaction applies.
+/// Most batches of connection events one SQLite transaction applies: up to
+/// 8,000 events, and every batch of a group is answered after the group
+/// commits, so a larger group would hold its first batch's answer longer.
 const EVENT_BATCHES_PER_GROUP: usize = 8;
 
 /// The database, chosen once from the URL scheme, and the rules it applies.
@@ -88,11 +90,12 @@ pub struct Store {
 
 /// Batches of connection events waiting for the SQLite writer (group
 /// commit). Whoever gets the writer next applies the batches waiting (up to
-/// [`EVENT_BATCHES_PER_GROUP`]) in one transaction. The index pages that
-/// batches share (each company's journal and history order, where a batch of
-/// 1,000 events touches a page or two per company) are then written to the
-/// WAL once per group rather than once per batch. PostgreSQL writes batches
-/// of different companies side by side instead.
+/// [`EVENT_BATCHES_PER_GROUP`]) in one transaction. An index page that
+/// several of them change (a company's journal or history order: a batch of
+/// 1,000 events changes a page or two of each per company) is then written
+/// to the WAL once per group rather than once per batch (bench/README.md,
+/// "Fourth session", has the figures). PostgreSQL writes batches of
+/// different companies side by side instead.
 #[derive(Debug, Default)]
 struct WaitingEvents {
     batches: std::sync::Mutex<Vec<WaitingBatch>>,
