@@ -133,7 +133,7 @@ pub(crate) async fn read_history(
     let (first, first_read) = oneshot::channel();
     let (sender, rows) = mpsc::channel(4);
     let asked = query.clone();
-    tokio::spawn(async move { send_rows(&mut conn, &asked, first, sender).await });
+    tokio::spawn(async move { send_rows(&mut conn, &asked, Some(first), sender).await });
     if let Some(data_version) = first_read
         .await
         .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))??
@@ -164,18 +164,22 @@ async fn read_history_checked(
     if !host_found {
         return Err(StoreError::NotFound("User not found".into()));
     }
-    let (first, _) = oneshot::channel();
     let (sender, rows) = mpsc::channel(4);
-    tokio::spawn(async move { send_rows(&mut tx, &query, first, sender).await });
+    tokio::spawn(async move { send_rows(&mut tx, &query, None, sender).await });
     Ok(HistoryReader { data_version, rows })
 }
 
-/// Sends the rows in chunks, and the first row's data version (or that
-/// there is no row) as soon as it is known. Stops when the reader is gone.
-async fn send_rows(conn: &mut Conn, query: &HistoryQuery, first: First, sender: Chunks) {
+/// Sends the rows in chunks and, when asked for (`first`), the first row's
+/// data version (or that there is no row) as soon as it is known. Stops when
+/// the reader is gone.
+async fn send_rows(
+    conn: &mut Conn,
+    query: &HistoryQuery,
+    mut first: Option<First>,
+    sender: Chunks,
+) {
     let mut sql = history_sql(query);
     let mut stream = sql.build_query_as::<Row>().fetch(&mut *conn);
-    let mut first = Some(first);
     let mut chunk = Vec::with_capacity(CHUNK);
     loop {
         match stream.try_next().await {
