@@ -63,6 +63,10 @@ pub async fn launch(
         let store = store.clone();
         tokio::spawn(async move { store.watch_changes().await })
     };
+    let checkpoints = {
+        let store = store.clone();
+        tokio::spawn(async move { store.keep_checkpointed().await })
+    };
     let router = crate::api::router(state);
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
@@ -71,6 +75,7 @@ pub async fn launch(
     let _ = deactivation.await;
     housekeeping.abort();
     watcher.abort();
+    checkpoints.abort();
     store.close().await;
     served
 }
