@@ -23,6 +23,7 @@ mod participants;
 mod process;
 mod seed;
 mod sessions;
+mod storage;
 mod tenant_isolation;
 mod users;
 
