@@ -71,6 +71,23 @@ fn the_benchmark_pipeline_runs_end_to_end_on_a_tiny_dataset() {
         assert!(read.ours.is_none() && read.nginx.is_none() && read.sql_ms.is_none());
     }
 
+    // The scale measure, read alternately on a copy of stage A and on the
+    // full database: both probes, every round's samples at each scale.
+    assert_eq!(store.scale_checks.len(), 2, "{:?}", store.scale_checks);
+    for check in &store.scale_checks {
+        assert_eq!((check.low, check.high), (scales[0], scales[1]), "{check:?}");
+        assert_eq!(
+            check.samples,
+            runner::SCALE_ROUNDS * config.cold_samples,
+            "{check:?}"
+        );
+        assert!(check.low_ms > 0.0 && check.high_ms > 0.0, "{check:?}");
+    }
+    assert!(
+        !config.work.join("bench-sqlite-stage-a.db").exists(),
+        "the stage-A copy is removed after the scale check"
+    );
+
     assert_eq!(store.ingest.accepted, meta.ingest_events);
     assert_eq!(store.ingest.sessions_visible, meta.ingest_company_sessions);
     assert!(store.ingest.seconds > 0.0);

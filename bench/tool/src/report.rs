@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use super::dataset::{BUSY_MONTH, Plan};
-use super::runner::{Read, RunResult, StoreResult};
+use super::runner::{Read, RunResult, SCALE_ROUNDS, StoreResult};
 
 /// One line of the ratio table.
 #[derive(Clone, Debug)]
@@ -93,7 +93,20 @@ pub fn ratios(result: &RunResult) -> Vec<Ratio> {
                 target: (true, 0.3),
             });
         }
-        if scales.len() >= 2 {
+        for check in &store.scale_checks {
+            rows.push(Ratio {
+                store: name.clone(),
+                measure: format!(
+                    "cold read of the {}, {} vs {} sessions (alternating, {} rounds, {} reads each)",
+                    check.what, check.high, check.low, SCALE_ROUNDS, check.samples
+                ),
+                ours: format!("{:.2} ms", check.high_ms),
+                limit: format!("{:.2} ms", check.low_ms),
+                ratio: check.high_ms / check.low_ms,
+                target: (false, 1.2),
+            });
+        }
+        if scales.len() >= 2 && store.scale_checks.is_empty() {
             let low = scales[0];
             for what in ["busy company's month", "one host's month"] {
                 if let (Some(small), Some(big)) =

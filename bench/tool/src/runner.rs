@@ -121,12 +121,33 @@ pub struct Memory {
     pub seconds: f64,
 }
 
+/// The cold read of one probe at both scales, measured in alternation: a
+/// server on a copy of the stage-A database, then one on the full database,
+/// [`SCALE_ROUNDS`] times over. Read in one stretch of time, the two are not
+/// apart by whatever the machine did in between (an import of gigabytes).
+#[derive(Clone, Debug, Default)]
+pub struct ScaleCheck {
+    pub what: &'static str,
+    pub low: u64,
+    pub high: u64,
+    /// Medians of every cold sample at each scale.
+    pub low_ms: f64,
+    pub high_ms: f64,
+    pub samples: usize,
+}
+
+/// Alternations of the scale check.
+pub const SCALE_ROUNDS: usize = 3;
+
 #[derive(Clone, Debug, Default)]
 pub struct StoreResult {
     pub backend: String,
     pub import_base: Rate,
     pub import_more: Option<Rate>,
     pub reads: Vec<Read>,
+    /// SQLite only: the scale measure, read in alternation (PostgreSQL's
+    /// scale rows compare the reads taken after each import).
+    pub scale_checks: Vec<ScaleCheck>,
     pub ingest: Ingest,
     pub raw: Option<Raw>,
     pub memory: Memory,
@@ -845,6 +866,11 @@ fn run_store(config: &Config, store: &Store, meta: &Meta) -> io::Result<StoreRes
     result
         .reads
         .extend(reads(config, store, &probes, base_scale)?);
+    let stage_a_copy = if meta.stage_b_lines > 0 {
+        keep_sqlite_copy(config, store)?
+    } else {
+        None
+    };
     if meta.stage_b_lines > 0 {
         say(
             config,
@@ -869,6 +895,17 @@ fn run_store(config: &Config, store: &Store, meta: &Meta) -> io::Result<StoreRes
         result
             .reads
             .extend(reads(config, store, &probes, full_scale)?);
+        if let Some(copy) = &stage_a_copy {
+            say(
+                config,
+                format!(
+                    "{name}: cold reads at {base_scale} and {full_scale} sessions, alternating"
+                ),
+            );
+            let checks = scale_checks(config, (copy, store), &probes, (base_scale, full_scale));
+            remove_sqlite_files(copy);
+            result.scale_checks = checks?;
+        }
     }
     if config.external {
         result.raw = Some(raw_inserts(config, store, meta)?);
@@ -876,6 +913,108 @@ fn run_store(config: &Config, store: &Store, meta: &Meta) -> io::Result<StoreRes
     result.ingest = ingest(config, store, meta, &largest_key)?;
     result.memory = memory(config, store, meta, &largest_key)?;
     Ok(result)
+}
+
+/// `config.cold_samples` cold reads of a probe (times in ms) and the last answer.
+fn cold_reads(
+    config: &Config,
+    client: &mut Client,
+    probe: &Probe,
+) -> io::Result<(Vec<f64>, Vec<u8>)> {
+    let headers = [("Authorization", probe.authorization.as_str())];
+    let mut cold = Vec::new();
+    let mut body = Vec::new();
+    for _ in 0..config.cold_samples.max(1) {
+        touch_company(client, probe.company)?;
+        let started = Instant::now();
+        let response = client.get(&probe.path, &headers)?;
+        cold.push(started.elapsed().as_secs_f64() * 1000.0);
+        if response.status != 200 {
+            return Err(io::Error::other(format!(
+                "{} answered {}: {}",
+                probe.path,
+                response.status,
+                response.text()
+            )));
+        }
+        body = response.body;
+    }
+    Ok((cold, body))
+}
+
+/// A copy of a SQLite store's files as they are now (no server has them
+/// open), to be served again later; `None` for PostgreSQL.
+fn keep_sqlite_copy(config: &Config, store: &Store) -> io::Result<Option<Store>> {
+    let Some(file) = &store.sqlite_file else {
+        return Ok(None);
+    };
+    let copy = config.work.join("bench-sqlite-stage-a.db");
+    for suffix in ["", "-wal"] {
+        let from = PathBuf::from(format!("{}{suffix}", file.display()));
+        let to = PathBuf::from(format!("{}{suffix}", copy.display()));
+        let _ = fs::remove_file(&to);
+        if from.exists() {
+            fs::copy(&from, &to)?;
+        }
+    }
+    let _ = fs::remove_file(format!("{}-shm", copy.display()));
+    Ok(Some(Store {
+        kind: StoreKind::Sqlite,
+        url: format!("sqlite://{}", copy.display()),
+        postgres: None,
+        sqlite_file: Some(copy),
+    }))
+}
+
+fn remove_sqlite_files(store: &Store) {
+    if let Some(file) = &store.sqlite_file {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+    }
+}
+
+/// Every probe's cold reads on the (smaller, larger) database, alternating
+/// between them [`SCALE_ROUNDS`] times, each round on a new server.
+fn scale_checks(
+    config: &Config,
+    (small, large): (&Store, &Store),
+    probes: &[Probe],
+    (low, high): (u64, u64),
+) -> io::Result<Vec<ScaleCheck>> {
+    // samples[probe][0 = small, 1 = large]
+    let mut samples: Vec<[Vec<f64>; 2]> = probes.iter().map(|_| Default::default()).collect();
+    for _ in 0..SCALE_ROUNDS {
+        for (side, store) in [small, large].into_iter().enumerate() {
+            let server = config.start_server(store)?;
+            let mut client = Client::new(&server.address);
+            client.get("/readyz", &[])?;
+            for (probe, taken) in probes.iter().zip(samples.iter_mut()) {
+                let (cold, body) = cold_reads(config, &mut client, probe)?;
+                let elements = count_elements(&body);
+                if elements != probe.expected {
+                    return Err(io::Error::other(format!(
+                        "{}: {elements} sessions in the answer, {} generated",
+                        probe.what, probe.expected
+                    )));
+                }
+                taken[side].extend(cold);
+            }
+            server.stop();
+        }
+    }
+    Ok(probes
+        .iter()
+        .zip(samples)
+        .map(|(probe, [small, large])| ScaleCheck {
+            what: probe.what,
+            low,
+            high,
+            samples: small.len(),
+            low_ms: median(small),
+            high_ms: median(large),
+        })
+        .collect())
 }
 
 fn reads(config: &Config, store: &Store, probes: &[Probe], scale: u64) -> io::Result<Vec<Read>> {
@@ -890,23 +1029,7 @@ fn reads(config: &Config, store: &Store, probes: &[Probe], scale: u64) -> io::Re
         // Cold: the first read after the company's data changed (a plan
         // change to the same values moves its data version on), on a
         // running server: no answer kept from before can serve it.
-        let mut cold = Vec::new();
-        let mut body = Vec::new();
-        for _ in 0..config.cold_samples.max(1) {
-            touch_company(&mut client, probe.company)?;
-            let started = Instant::now();
-            let response = client.get(&probe.path, &headers)?;
-            cold.push(started.elapsed().as_secs_f64() * 1000.0);
-            if response.status != 200 {
-                return Err(io::Error::other(format!(
-                    "{} answered {}: {}",
-                    probe.path,
-                    response.status,
-                    response.text()
-                )));
-            }
-            body = response.body;
-        }
+        let (cold, body) = cold_reads(config, &mut client, probe)?;
         let elements = count_elements(&body);
         if elements != probe.expected {
             return Err(io::Error::other(format!(
