@@ -31,8 +31,9 @@ fn main() -> std::process::ExitCode {
 }
 
 /// An import is one conversation between two threads taking turns: ours
-/// sends a statement, sqlx's SQLite worker runs it and answers, about 25
-/// times a line. Each turn wakes the other thread, and waking a thread on
+/// sends a statement, sqlx's SQLite worker runs it and answers, several
+/// times a line (`strace` counted 25 futex calls a line). Each turn wakes the
+/// other thread, and waking a thread on
 /// another CPU can cost tens of microseconds (on a virtual machine, the
 /// wake-up goes through the hypervisor). Kept on the CPU it started on, with
 /// every thread it starts after this, the process switches threads there
