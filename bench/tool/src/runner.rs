@@ -145,8 +145,7 @@ pub struct StoreResult {
     pub import_base: Rate,
     pub import_more: Option<Rate>,
     pub reads: Vec<Read>,
-    /// SQLite only: the scale measure, read in alternation (PostgreSQL's
-    /// scale rows compare the reads taken after each import).
+    /// The scale measure, read in alternation.
     pub scale_checks: Vec<ScaleCheck>,
     pub ingest: Ingest,
     pub raw: Option<Raw>,
@@ -867,7 +866,10 @@ fn run_store(config: &Config, store: &Store, meta: &Meta) -> io::Result<StoreRes
         .reads
         .extend(reads(config, store, &probes, base_scale)?);
     let stage_a_copy = if meta.stage_b_lines > 0 {
-        keep_sqlite_copy(config, store)?
+        Some(Copy {
+            config,
+            store: keep_copy(config, store)?,
+        })
     } else {
         None
     };
@@ -895,15 +897,20 @@ fn run_store(config: &Config, store: &Store, meta: &Meta) -> io::Result<StoreRes
         result
             .reads
             .extend(reads(config, store, &probes, full_scale)?);
-        if let Some(copy) = &stage_a_copy {
+        if let Some(copy) = stage_a_copy {
             say(
                 config,
                 format!(
                     "{name}: cold reads at {base_scale} and {full_scale} sessions, alternating"
                 ),
             );
-            let checks = scale_checks(config, (copy, store), &probes, (base_scale, full_scale));
-            remove_sqlite_files(copy);
+            let checks = scale_checks(
+                config,
+                (&copy.store, store),
+                &probes,
+                (base_scale, full_scale),
+            );
+            drop(copy);
             result.scale_checks = checks?;
         }
     }
@@ -942,12 +949,37 @@ fn cold_reads(
     Ok((cold, body))
 }
 
-/// A copy of a SQLite store's files as they are now (no server has them
-/// open), to be served again later; `None` for PostgreSQL.
-fn keep_sqlite_copy(config: &Config, store: &Store) -> io::Result<Option<Store>> {
-    let Some(file) = &store.sqlite_file else {
-        return Ok(None);
-    };
+/// A copy of the store as it is now (no server has it open), to be served
+/// again later: the SQLite files copied, or a PostgreSQL database made from
+/// it as a template.
+fn keep_copy(config: &Config, store: &Store) -> io::Result<Store> {
+    if let Some((server, name)) = &store.postgres {
+        let copy = format!("{name}_stage_a");
+        check(
+            psql(server)
+                .arg("-c")
+                .arg(format!("DROP DATABASE IF EXISTS {copy} WITH (FORCE)"))
+                .status(),
+            "dropping the stage-A copy",
+        )?;
+        check(
+            psql(server)
+                .arg("-c")
+                .arg(format!("CREATE DATABASE {copy} TEMPLATE {name}"))
+                .status(),
+            "copying the database of stage A",
+        )?;
+        return Ok(Store {
+            kind: store.kind.clone(),
+            url: postgres_database_url(server, &copy),
+            postgres: Some((server.clone(), copy)),
+            sqlite_file: None,
+        });
+    }
+    let file = store
+        .sqlite_file
+        .as_ref()
+        .expect("a SQLite store has its file");
     let copy = config.work.join("bench-sqlite-stage-a.db");
     for suffix in ["", "-wal"] {
         let from = PathBuf::from(format!("{}{suffix}", file.display()));
@@ -958,18 +990,28 @@ fn keep_sqlite_copy(config: &Config, store: &Store) -> io::Result<Option<Store>>
         }
     }
     let _ = fs::remove_file(format!("{}-shm", copy.display()));
-    Ok(Some(Store {
-        kind: StoreKind::Sqlite,
+    Ok(Store {
+        kind: store.kind.clone(),
         url: format!("sqlite://{}", copy.display()),
         postgres: None,
         sqlite_file: Some(copy),
-    }))
+    })
 }
 
-fn remove_sqlite_files(store: &Store) {
-    if let Some(file) = &store.sqlite_file {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = fs::remove_file(format!("{}{suffix}", file.display()));
+/// A copy made by [`keep_copy`], removed when dropped (also when the run
+/// fails before the scale check).
+struct Copy<'a> {
+    config: &'a Config,
+    store: Store,
+}
+
+impl Drop for Copy<'_> {
+    fn drop(&mut self) {
+        self.config.close_store(&self.store);
+        if let Some(file) = &self.store.sqlite_file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = fs::remove_file(format!("{}{suffix}", file.display()));
+            }
         }
     }
 }
