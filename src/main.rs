@@ -13,7 +13,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Import { .. }) {
+    if matches!(cli.command, Command::Import { .. })
+        && cli.settings.database_url.expose().starts_with("sqlite:")
+    {
         stay_on_one_cpu();
     }
     let outcome = tokio::runtime::Builder::new_multi_thread()
@@ -30,17 +32,18 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// An import is one conversation between two threads taking turns: ours
-/// sends a statement, sqlx's SQLite worker runs it and answers, several
-/// times a line (`strace` counted 25 futex calls a line). Each turn wakes the
-/// other thread, and waking a thread on
-/// another CPU can cost tens of microseconds (on a virtual machine, the
-/// wake-up goes through the hypervisor). Kept on the CPU it started on, with
-/// every thread it starts after this, the process switches threads there
-/// instead: the first 100,000 lines of the benchmark's dataset imported in
-/// 8.4 s instead of 38.8 s (bench/README.md, "Fifth session"). Called before
-/// the runtime starts its threads, so they inherit it; if the CPU cannot be
-/// chosen, the import runs as it would have.
+/// An import into SQLite is one conversation between two threads taking
+/// turns: ours sends a statement, sqlx's SQLite worker runs it and answers,
+/// several times a line (`strace` counted 25 futex calls a line). Each turn
+/// wakes the other thread, and waking a thread on another CPU can cost tens
+/// of microseconds (on a virtual machine, the wake-up goes through the
+/// hypervisor). Kept on the CPU it started on, with every thread it starts
+/// after this, the process switches threads there instead: the first
+/// 100,000 lines of the benchmark's dataset imported in 8.4 s instead of
+/// 38.8 s (bench/README.md, "Fifth session"). Called before the runtime
+/// starts its threads, so they inherit it; if the CPU cannot be chosen, the
+/// import runs as it would have. An import into PostgreSQL talks to another
+/// process, which no affinity of ours brings closer.
 fn stay_on_one_cpu() {
     #[cfg(target_os = "linux")]
     {
