@@ -1,5 +1,6 @@
 use clap::Parser;
 use session_ledger::cli::{Cli, Command, run};
+use session_ledger::store::Store;
 
 /// Many small, short-lived allocations per request: mimalloc spends less
 /// time on them than the system allocator (bench/README.md has the figures).
@@ -14,7 +15,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     if matches!(cli.command, Command::Import { .. })
-        && cli.settings.database_url.expose().starts_with("sqlite:")
+        && Store::is_sqlite_url(cli.settings.database_url.expose())
     {
         stay_on_one_cpu();
     }

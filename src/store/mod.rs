@@ -177,6 +177,12 @@ macro_rules! on_writer {
 
 impl Store {
     /// Connects (creating a SQLite file when missing) and applies migrations.
+    /// Whether a database URL names a SQLite database (the backend
+    /// [`Store::open`] picks for it).
+    pub fn is_sqlite_url(database_url: &str) -> bool {
+        database_url.starts_with("sqlite:")
+    }
+
     pub async fn open(database_url: &str, rules: Rules) -> Result<Self, StoreError> {
         let backend = if database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
@@ -188,7 +194,7 @@ impl Store {
                 .connect_with(options)
                 .await?;
             Backend::Postgres(pool)
-        } else if database_url.starts_with("sqlite:") {
+        } else if Self::is_sqlite_url(database_url) {
             let options = SqliteConnectOptions::from_str(database_url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
