@@ -296,9 +296,7 @@ impl Config {
         match kind {
             StoreKind::Sqlite => {
                 let file = self.work.join("bench-sqlite.db");
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = fs::remove_file(format!("{}{suffix}", file.display()));
-                }
+                remove_sqlite_files(&file);
                 Ok(Store {
                     kind: kind.clone(),
                     url: format!("sqlite://{}", file.display()),
@@ -922,12 +920,13 @@ fn run_store(config: &Config, store: &Store, meta: &Meta) -> io::Result<StoreRes
     Ok(result)
 }
 
-/// `config.cold_samples` cold reads of a probe (times in ms) and the last answer.
+/// `config.cold_samples` cold reads of a probe (times in ms), the last
+/// answer, and its number of sessions, checked against the generator's.
 fn cold_reads(
     config: &Config,
     client: &mut Client,
     probe: &Probe,
-) -> io::Result<(Vec<f64>, Vec<u8>)> {
+) -> io::Result<(Vec<f64>, Vec<u8>, u64)> {
     let headers = [("Authorization", probe.authorization.as_str())];
     let mut cold = Vec::new();
     let mut body = Vec::new();
@@ -946,7 +945,14 @@ fn cold_reads(
         }
         body = response.body;
     }
-    Ok((cold, body))
+    let elements = count_elements(&body);
+    if elements != probe.expected {
+        return Err(io::Error::other(format!(
+            "{}: {elements} sessions in the answer, {} generated",
+            probe.what, probe.expected
+        )));
+    }
+    Ok((cold, body, elements))
 }
 
 /// A copy of the store as it is now (no server has it open), to be served
@@ -981,15 +987,13 @@ fn keep_copy(config: &Config, store: &Store) -> io::Result<Store> {
         .as_ref()
         .expect("a SQLite store has its file");
     let copy = config.work.join("bench-sqlite-stage-a.db");
+    remove_sqlite_files(&copy);
     for suffix in ["", "-wal"] {
         let from = PathBuf::from(format!("{}{suffix}", file.display()));
-        let to = PathBuf::from(format!("{}{suffix}", copy.display()));
-        let _ = fs::remove_file(&to);
         if from.exists() {
-            fs::copy(&from, &to)?;
+            fs::copy(&from, format!("{}{suffix}", copy.display()))?;
         }
     }
-    let _ = fs::remove_file(format!("{}-shm", copy.display()));
     Ok(Store {
         kind: store.kind.clone(),
         url: format!("sqlite://{}", copy.display()),
@@ -1009,10 +1013,15 @@ impl Drop for Copy<'_> {
     fn drop(&mut self) {
         self.config.close_store(&self.store);
         if let Some(file) = &self.store.sqlite_file {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = fs::remove_file(format!("{}{suffix}", file.display()));
-            }
+            remove_sqlite_files(file);
         }
+    }
+}
+
+/// A SQLite database's file and the log and index beside it, if any.
+fn remove_sqlite_files(file: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", file.display()));
     }
 }
 
@@ -1032,14 +1041,7 @@ fn scale_checks(
             let mut client = Client::new(&server.address);
             client.get("/readyz", &[])?;
             for (probe, taken) in probes.iter().zip(samples.iter_mut()) {
-                let (cold, body) = cold_reads(config, &mut client, probe)?;
-                let elements = count_elements(&body);
-                if elements != probe.expected {
-                    return Err(io::Error::other(format!(
-                        "{}: {elements} sessions in the answer, {} generated",
-                        probe.what, probe.expected
-                    )));
-                }
+                let (cold, ..) = cold_reads(config, &mut client, probe)?;
                 taken[side].extend(cold);
             }
             server.stop();
@@ -1071,14 +1073,7 @@ fn reads(config: &Config, store: &Store, probes: &[Probe], scale: u64) -> io::Re
         // Cold: the first read after the company's data changed (a plan
         // change to the same values moves its data version on), on a
         // running server: no answer kept from before can serve it.
-        let (cold, body) = cold_reads(config, &mut client, probe)?;
-        let elements = count_elements(&body);
-        if elements != probe.expected {
-            return Err(io::Error::other(format!(
-                "{}: {} sessions in the answer, {} generated",
-                probe.what, elements, probe.expected
-            )));
-        }
+        let (cold, body, elements) = cold_reads(config, &mut client, probe)?;
         let mut warm = Vec::new();
         for _ in 0..config.warm_samples.max(1) + 1 {
             let started = Instant::now();
