@@ -1048,6 +1048,52 @@ async fn one_batch_that_makes_an_earlier_session_billable_re_derives_a_later_one
 }
 
 #[tokio::test]
+async fn a_later_session_re_derived_twice_in_one_batch_is_audited_once() {
+    let (app, tenant) = app_with(&[
+        session_line(340, AARON, &at("10:00:00"), &[(71, "Trevor Stamp")]),
+        session_line(341, AARON, &at("10:15:00"), &[(72, "Trevor Stamp")]),
+        session_line(342, AARON, &at("10:45:00"), &[(73, "Trevor Stamp")]),
+    ])
+    .await;
+    post_ok(
+        &app,
+        batch(vec![
+            host(342, "h", &at("10:40:00"), Some(&at("10:50:00"))),
+            guest(342, 73, "g", &at("10:40:00"), Some(&at("10:50:00"))),
+        ]),
+    )
+    .await;
+    assert_eq!(row(&app, &tenant, 342).await["BillableStatusCd"], "BILL");
+    // 340 becomes billable first and makes 342 a duplicate; 341, derived
+    // next, is a duplicate of 340 and re-derives 342 again, which stays a
+    // duplicate: its status changed once, and is audited once.
+    post_ok(
+        &app,
+        batch(vec![
+            host(340, "h", &at("10:05:00"), Some(&at("10:15:00"))),
+            guest(340, 71, "g", &at("10:05:00"), Some(&at("10:15:00"))),
+            host(341, "h", &at("10:25:00"), Some(&at("10:35:00"))),
+            guest(341, 72, "g", &at("10:25:00"), Some(&at("10:35:00"))),
+        ]),
+    )
+    .await;
+    assert_eq!(row(&app, &tenant, 340).await["BillableStatusCd"], "BILL");
+    assert_eq!(row(&app, &tenant, 341).await["BillableStatusCd"], "DUPL");
+    let later = row(&app, &tenant, 342).await;
+    assert_eq!(later["BillableStatusCd"], "DUPL");
+    assert_eq!(later["DurationMinutes"], 10);
+    let statuses: Vec<(Value, Value)> = audit(&app, 342)
+        .await
+        .iter()
+        .map(|entry| (entry["OldStatus"].clone(), entry["NewStatus"].clone()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![(Value::Null, json!("BILL")), (json!("BILL"), json!("DUPL"))]
+    );
+}
+
+#[tokio::test]
 async fn a_guest_reported_late_in_the_earlier_session_makes_the_later_one_the_duplicate() {
     let (app, tenant) = app_with(&[
         session_line(

@@ -1,13 +1,14 @@
 //! Re-deriving a session's billing record from its calls (SPEC §3.1), and
 //! the duplicate rule, which looks at the host's other sessions.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
 use sqlx::QueryBuilder;
 
 use super::events::party_kind;
 use super::journal::ROWS_PER_INSERT;
-use super::{Conn, Db, next_block};
+use super::{Conn, Db, next_block, push_keys};
 use crate::domain::calls::{duration_minutes, first_overlap, guests_in_order_of_arrival};
 use crate::domain::status::{
     BillableSession, StatusFacts, billable_status, is_duplicate_of, join_guest_names,
@@ -148,10 +149,21 @@ struct HostBillable {
 /// end, and the duplicate rule's lookups read the ranges read up front
 /// instead of a query per session. Whatever reads a session's derived
 /// fields from the database writes the pending ones first.
+///
+/// The sessions of those ranges are the only ones the rule can re-derive
+/// as neighbours or compare guests with, so their facts and calls are read
+/// up front too, a statement each for all of them: a batch whose sessions
+/// have neighbours then costs no statement per neighbour.
 #[derive(Default)]
 struct Pending {
     rows: Vec<DerivedRow>,
     hosts: HashMap<(i64, i64), HostBillable>,
+    /// Facts and connected calls of the sessions in `hosts`, as read up
+    /// front: the derived fields among their facts are superseded by `rows`.
+    stored: HashMap<(i64, i64), Loaded>,
+    /// The persons who joined each session read or derived so far (connected
+    /// participant calls): what the duplicate rule compares.
+    persons: HashMap<(i64, i64), HashSet<i64>>,
 }
 
 impl Pending {
@@ -215,9 +227,24 @@ impl Pending {
                 }
             }
         }
+        let keys: Vec<(i64, i64)> = hosts
+            .iter()
+            .flat_map(|(&(company_id, _), host)| {
+                host.sessions
+                    .keys()
+                    .map(move |&session_id| (company_id, session_id))
+            })
+            .collect();
+        let stored = load_all(&mut *conn, &keys).await?;
+        let persons = stored
+            .iter()
+            .map(|(&key, loaded)| (key, persons_in(&loaded.calls)))
+            .collect();
         Ok(Pending {
             rows: Vec::new(),
             hosts,
+            stored,
+            persons,
         })
     }
 
@@ -273,15 +300,54 @@ impl Pending {
         Ok(())
     }
 
-    /// Reads a session's facts and calls, after writing what is pending.
+    /// A session's facts and calls: as read up front, with the derived
+    /// fields pending for it; else from the database, after writing what
+    /// is pending.
     async fn load(
         &mut self,
         conn: &mut Conn,
         company_id: i64,
         session_id: i64,
     ) -> Result<Loaded, StoreError> {
-        self.flush(&mut *conn).await?;
-        load(conn, company_id, session_id).await
+        let Some(stored) = self.stored.get(&(company_id, session_id)) else {
+            self.flush(&mut *conn).await?;
+            return load(conn, company_id, session_id).await;
+        };
+        let mut loaded = stored.clone();
+        if let Some(row) = self
+            .rows
+            .iter()
+            .rev()
+            .find(|row| (row.company_id, row.session_id) == (company_id, session_id))
+        {
+            loaded.facts.billable_ts = row.billable_ts;
+            loaded.facts.status = row.status.map(str::to_owned);
+        }
+        Ok(loaded)
+    }
+
+    /// The persons who joined a session: as read or derived in this run,
+    /// else from the database (whose calls are this run's already).
+    async fn persons(
+        &mut self,
+        conn: &mut Conn,
+        company_id: i64,
+        session_id: i64,
+    ) -> Result<&HashSet<i64>, StoreError> {
+        let key = (company_id, session_id);
+        if let Entry::Vacant(entry) = self.persons.entry(key) {
+            let persons: Vec<i64> = sqlx::query_scalar(
+                "SELECT p.person_id FROM calls c
+                 JOIN participations p ON p.company_id = c.company_id AND p.participation_id = c.participation_id
+                 WHERE c.company_id = $1 AND c.session_id = $2 AND c.party = 'Participant' AND c.connect_ts IS NOT NULL",
+            )
+            .bind(company_id)
+            .bind(session_id)
+            .fetch_all(&mut *conn)
+            .await?;
+            entry.insert(persons.into_iter().collect());
+        }
+        Ok(&self.persons[&key])
     }
 
     /// The billable sessions of a host, other than `except`, whose billable
@@ -336,7 +402,7 @@ pub(super) struct Refreshed {
 }
 
 /// The stored facts of a session that its derived fields depend on.
-#[derive(sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)]
 pub(super) struct SessionFacts {
     pub(super) host_user_id: i64,
     pub(super) schedule_ts: i64,
@@ -347,6 +413,7 @@ pub(super) struct SessionFacts {
 }
 
 /// A connected call with its party's name and person (none for the host).
+#[derive(Clone)]
 pub(super) struct NamedCall {
     pub(super) call: Call,
     pub(super) name: Option<String>,
@@ -354,6 +421,7 @@ pub(super) struct NamedCall {
 }
 
 /// Everything a session's derived fields are computed from.
+#[derive(Clone)]
 pub(super) struct Loaded {
     pub(super) facts: SessionFacts,
     pub(super) calls: Vec<NamedCall>,
@@ -391,28 +459,123 @@ async fn load(conn: &mut Conn, company_id: i64, session_id: i64) -> Result<Loade
     .bind(session_id)
     .fetch_all(&mut *conn)
     .await?;
-    let calls = rows
-        .into_iter()
-        .map(
-            |(party, participation_id, agent_id, connect, disconnect, name, person_id)| {
-                let party = match (party_kind(&party), participation_id, agent_id) {
-                    (PartyKind::Participant, Some(id), _) => Party::Participation(id),
-                    (PartyKind::Support, _, Some(id)) => Party::Support(id),
-                    _ => Party::Host,
-                };
-                NamedCall {
-                    call: Call {
-                        party,
-                        connect: Timestamp::from_micros(connect),
-                        disconnect: disconnect.map(Timestamp::from_micros),
-                    },
-                    name,
-                    person_id,
-                }
-            },
-        )
-        .collect();
+    let calls = rows.into_iter().map(named_call).collect();
     Ok(Loaded { facts, calls })
+}
+
+fn named_call(
+    (party, participation_id, agent_id, connect, disconnect, name, person_id): ConnectedCall,
+) -> NamedCall {
+    let party = match (party_kind(&party), participation_id, agent_id) {
+        (PartyKind::Participant, Some(id), _) => Party::Participation(id),
+        (PartyKind::Support, _, Some(id)) => Party::Support(id),
+        _ => Party::Host,
+    };
+    NamedCall {
+        call: Call {
+            party,
+            connect: Timestamp::from_micros(connect),
+            disconnect: disconnect.map(Timestamp::from_micros),
+        },
+        name,
+        person_id,
+    }
+}
+
+/// [`load`] for many sessions, a statement each for their facts and their
+/// calls (per [`ROWS_PER_INSERT`] sessions).
+async fn load_all(
+    conn: &mut Conn,
+    keys: &[(i64, i64)],
+) -> Result<HashMap<(i64, i64), Loaded>, StoreError> {
+    /// A session's key beside its facts.
+    #[derive(sqlx::FromRow)]
+    struct Keyed {
+        company_id: i64,
+        session_id: i64,
+        #[sqlx(flatten)]
+        facts: SessionFacts,
+    }
+    let mut loaded = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(ROWS_PER_INSERT) {
+        let mut sql = QueryBuilder::<Db>::new(
+            "SELECT s.company_id, s.session_id, s.host_user_id, s.schedule_ts, s.state, s.comped,
+                    s.billable_ts, s.status
+             FROM ",
+        );
+        push_keys(&mut sql, chunk);
+        sql.push(" JOIN sessions s ON s.company_id = k.column1 AND s.session_id = k.column2");
+        for Keyed {
+            company_id,
+            session_id,
+            facts,
+        } in sql.build_query_as::<Keyed>().fetch_all(&mut *conn).await?
+        {
+            let calls = Vec::new();
+            loaded.insert((company_id, session_id), Loaded { facts, calls });
+        }
+        let mut sql = QueryBuilder::<Db>::new(
+            "SELECT c.company_id, c.session_id, c.party, c.participation_id, c.support_agent_id,
+                    c.connect_ts, c.disconnect_ts, COALESCE(p.full_name, a.full_name), p.person_id
+             FROM ",
+        );
+        push_keys(&mut sql, chunk);
+        sql.push(
+            " JOIN calls c ON c.company_id = k.column1 AND c.session_id = k.column2
+             LEFT JOIN participations p ON p.company_id = c.company_id AND p.participation_id = c.participation_id
+             LEFT JOIN support_agents a ON a.support_agent_id = c.support_agent_id
+             WHERE c.connect_ts IS NOT NULL",
+        );
+        type KeyedCall = (
+            i64,
+            i64,
+            String,
+            Option<i64>,
+            Option<i64>,
+            i64,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+        );
+        for (
+            company_id,
+            session_id,
+            party,
+            participation,
+            agent,
+            connect,
+            disconnect,
+            name,
+            person,
+        ) in sql
+            .build_query_as::<KeyedCall>()
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            if let Some(session) = loaded.get_mut(&(company_id, session_id)) {
+                let row = (
+                    party,
+                    participation,
+                    agent,
+                    connect,
+                    disconnect,
+                    name,
+                    person,
+                );
+                session.calls.push(named_call(row));
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+/// The persons of a session's connected participant calls.
+fn persons_in(calls: &[NamedCall]) -> HashSet<i64> {
+    calls
+        .iter()
+        .filter(|named| matches!(named.call.party, Party::Participation(_)))
+        .filter_map(|named| named.person_id)
+        .collect()
 }
 
 /// Recomputes and stores every derived field of one session from its calls.
@@ -467,23 +630,16 @@ async fn derive_and_store(
     cause: &Cause<'_>,
     audits: &mut Vec<StatusChange>,
 ) -> Result<Refreshed, StoreError> {
+    let persons = persons_in(&named);
     let mut names: HashMap<Party, String> = HashMap::new();
-    let mut persons: HashSet<i64> = HashSet::new();
     let calls: Vec<Call> = named
         .into_iter()
-        .map(
-            |NamedCall {
-                 call,
-                 name,
-                 person_id,
-             }| {
-                if call.party != Party::Host {
-                    names.insert(call.party, name.unwrap_or_default());
-                    persons.extend(person_id);
-                }
-                call
-            },
-        )
+        .map(|NamedCall { call, name, .. }| {
+            if call.party != Party::Host {
+                names.insert(call.party, name.unwrap_or_default());
+            }
+            call
+        })
         .collect();
 
     let billable_ts = billable_instant(&facts, &calls);
@@ -538,6 +694,7 @@ async fn derive_and_store(
         },
     );
 
+    pending.persons.insert((company_id, session_id), persons);
     let new_status = status.map(BillableStatus::code);
     if facts.status.as_deref() != new_status {
         audits.push(StatusChange {
@@ -618,16 +775,10 @@ async fn duplicates_earlier(
         if !is_duplicate_of(this, other, window) {
             continue;
         }
-        let their_persons: Vec<i64> = sqlx::query_scalar(
-            "SELECT p.person_id FROM calls c
-             JOIN participations p ON p.company_id = c.company_id AND p.participation_id = c.participation_id
-             WHERE c.company_id = $1 AND c.session_id = $2 AND c.party = 'Participant' AND c.connect_ts IS NOT NULL",
-        )
-        .bind(company_id)
-        .bind(other.session_id)
-        .fetch_all(&mut *conn)
-        .await?;
-        if their_persons.iter().any(|person| persons.contains(person)) {
+        let theirs = pending
+            .persons(&mut *conn, company_id, other.session_id)
+            .await?;
+        if !theirs.is_disjoint(persons) {
             return Ok(true);
         }
     }

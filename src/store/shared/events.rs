@@ -9,7 +9,7 @@ use super::derive::{
 use sqlx::QueryBuilder;
 
 use super::journal::{self, next_id};
-use super::{Conn, Db, Pool, begin_write, commit, next_block, push_id_list};
+use super::{Conn, Db, Pool, begin_write, commit, next_block, push_id_list, push_keys};
 use crate::domain::{Call, Party, Timestamp};
 use crate::records::{ConnectionEvent, EventKind, LogLine, PartyKind, Record};
 use crate::store::{Counter, EventBatch, EventOutcome, Rules, StoreError};
@@ -484,17 +484,6 @@ fn named_calls(
             })
         })
         .collect()
-}
-
-/// Pushes `(VALUES (…, …), …) AS k` with the keys bound: joined on
-/// `k.column1` (company) and `k.column2` (session), both backends look each
-/// key up in the primary key (a row-value `IN` made SQLite scan the table).
-fn push_keys(sql: &mut QueryBuilder<Db>, keys: &[Key]) {
-    sql.push("(");
-    sql.push_values(keys, |mut key, &(company_id, session_id)| {
-        key.push_bind(company_id).push_bind(session_id);
-    });
-    sql.push(") AS k");
 }
 
 /// Records activity on the sessions and returns the facts of each that exists.

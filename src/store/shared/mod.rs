@@ -52,6 +52,17 @@ async fn begin_write(pool: &Pool) -> Result<Tx, StoreError> {
     Ok(pool.begin_with(BEGIN_WRITE).await?)
 }
 
+/// Pushes `(VALUES (…, …), …) AS k` with the keys bound: joined on
+/// `k.column1` (company) and `k.column2` (session), both backends look each
+/// key up in the primary key (a row-value `IN` made SQLite scan the table).
+fn push_keys(sql: &mut sqlx::QueryBuilder<Db>, keys: &[(i64, i64)]) {
+    sql.push("(");
+    sql.push_values(keys, |mut key, &(company_id, session_id)| {
+        key.push_bind(company_id).push_bind(session_id);
+    });
+    sql.push(") AS k");
+}
+
 /// Pushes `(a, b, …)` with the ids bound.
 fn push_id_list(sql: &mut sqlx::QueryBuilder<Db>, ids: &[i64]) {
     sql.push("(");
