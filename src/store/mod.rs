@@ -33,13 +33,14 @@ pub mod sqlite;
 /// row. A History answer of a busy month (5,000 rows, about 1 MB) fits.
 const SQLITE_ROW_BUFFER: usize = 8192;
 
-/// WAL pages after which a commit copies them into the database file. A
-/// batch of 1,000 events dirties more than SQLite's default of 1,000 pages,
-/// so every batch paid a checkpoint and its two fsyncs (about 25 ms on the
-/// benchmark machine); at 16,384 pages (64 MiB at 4 KiB a page) a checkpoint
-/// comes every dozen batches, and a page changed by each of them (an index's
-/// last page, the company's row) is copied once.
-const SQLITE_CHECKPOINT_PAGES: &str = "16384";
+/// WAL pages after which a commit copies them into the database file (the
+/// writer's own checkpoint; the background one copies most of them before,
+/// see `checkpoints`). A batch of 1,000 events dirties more than SQLite's
+/// default of 1,000 pages. The checkpoint still waits for two fsyncs, 80 to
+/// 100 ms on the benchmark machine: at 65,536 pages (256 MiB at 4 KiB a
+/// page) it comes every fifty batches instead of every dozen at 16,384
+/// (docs/decisions.md, "Storage").
+const SQLITE_CHECKPOINT_PAGES: &str = "65536";
 
 /// The writing connection's page cache, in KiB as `PRAGMA cache_size` takes
 /// it (SQLite's default is 2 MiB): the index pages a batch of events changes
