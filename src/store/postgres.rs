@@ -5,6 +5,12 @@ pub type Db = sqlx::Postgres;
 pub(crate) const BEGIN_WRITE: &str = "BEGIN";
 /// Inside the import's transaction, ANALYZE sees the rows the import wrote.
 pub(crate) const REFRESH_STATISTICS: Option<&str> = Some("ANALYZE");
+/// An import rewrites each session row once per change it replays (its
+/// derived fields, its last activity), leaving about two dead row versions
+/// per live one until autovacuum comes: the small benchmark's busy month
+/// read in 10.1 ms right after its import, in 5.6 to 7.1 ms once vacuumed.
+/// The import vacuums the database when it has committed.
+pub(crate) const AFTER_IMPORT: Option<&str> = Some("VACUUM (ANALYZE)");
 /// Locks the selected rows one by one in id order, so two writers that
 /// lock overlapping sets of companies never wait for each other in a cycle.
 pub(crate) const LOCK_IN_ID_ORDER: &str = " ORDER BY company_id FOR UPDATE";

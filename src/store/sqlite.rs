@@ -5,6 +5,8 @@ pub type Db = sqlx::Sqlite;
 pub(crate) const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// SQLite plans without table statistics unless asked to keep them.
 pub(crate) const REFRESH_STATISTICS: Option<&str> = None;
+/// SQLite rewrites rows in place: an import leaves nothing to vacuum.
+pub(crate) const AFTER_IMPORT: Option<&str> = None;
 /// Rows are not locked one by one: the writer lock covers them all.
 pub(crate) const LOCK_IN_ID_ORDER: &str = "";
 /// Other processes' commits are seen by polling (see `changes`).

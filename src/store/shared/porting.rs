@@ -7,7 +7,9 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use super::actions::{comp, deactivate, uncomp};
 use super::events::apply_events;
 use super::journal;
-use super::{Conn, Pool, REFRESH_STATISTICS, begin_write, commit, entities, sessions, users};
+use super::{
+    AFTER_IMPORT, Conn, Pool, REFRESH_STATISTICS, begin_write, commit, entities, sessions, users,
+};
 use crate::domain::Timestamp;
 use crate::records::{
     CompRecord, ConnectionEvent, EventKind, LogLine, Record, SessionActionRecord,
@@ -253,6 +255,12 @@ pub(crate) async fn import(
         }
     }
     commit(tx).await?;
+    // The lines are kept whatever follows: a failed vacuum is only reported.
+    if let Some(vacuum) = AFTER_IMPORT
+        && let Err(error) = sqlx::query(vacuum).execute(pool).await
+    {
+        tracing::warn!(error = %error, "import committed; vacuuming after it failed");
+    }
     Ok(ImportSummary {
         lines: line_number - 1,
     })
