@@ -165,6 +165,15 @@ async fn audit(app: &TestApp, session_id: i64) -> Vec<Value> {
         .clone()
 }
 
+/// A session's audited status changes, as (old, new), oldest first.
+async fn status_changes(app: &TestApp, session_id: i64) -> Vec<(Value, Value)> {
+    audit(app, session_id)
+        .await
+        .iter()
+        .map(|entry| (entry["OldStatus"].clone(), entry["NewStatus"].clone()))
+        .collect()
+}
+
 async fn comp(app: &TestApp, session_id: i64, reason: &str) -> reqwest::Response {
     app.operator(
         Method::POST,
@@ -896,13 +905,8 @@ async fn a_support_agent_makes_the_session_svco_and_reproduces_the_seed() {
             }
         ])
     );
-    let changes = audit(&app, 105022).await;
-    let statuses: Vec<(Value, Value)> = changes
-        .iter()
-        .map(|entry| (entry["OldStatus"].clone(), entry["NewStatus"].clone()))
-        .collect();
     assert_eq!(
-        statuses,
+        status_changes(&app, 105022).await,
         vec![(Value::Null, json!("BILL")), (json!("BILL"), json!("SVCO"))]
     );
 }
@@ -1036,13 +1040,8 @@ async fn one_batch_that_makes_an_earlier_session_billable_re_derives_a_later_one
     assert_eq!(later["DurationMinutes"], 20);
     assert_eq!(later["BillableTs"], "2016-11-03T10:30:00");
     assert_eq!(row(&app, &tenant, 330).await["BillableStatusCd"], "BILL");
-    let statuses: Vec<(Value, Value)> = audit(&app, 331)
-        .await
-        .iter()
-        .map(|entry| (entry["OldStatus"].clone(), entry["NewStatus"].clone()))
-        .collect();
     assert_eq!(
-        statuses,
+        status_changes(&app, 331).await,
         vec![(Value::Null, json!("BILL")), (json!("BILL"), json!("DUPL"))]
     );
 }
@@ -1082,13 +1081,8 @@ async fn a_later_session_re_derived_twice_in_one_batch_is_audited_once() {
     let later = row(&app, &tenant, 342).await;
     assert_eq!(later["BillableStatusCd"], "DUPL");
     assert_eq!(later["DurationMinutes"], 10);
-    let statuses: Vec<(Value, Value)> = audit(&app, 342)
-        .await
-        .iter()
-        .map(|entry| (entry["OldStatus"].clone(), entry["NewStatus"].clone()))
-        .collect();
     assert_eq!(
-        statuses,
+        status_changes(&app, 342).await,
         vec![(Value::Null, json!("BILL")), (json!("BILL"), json!("DUPL"))]
     );
 }

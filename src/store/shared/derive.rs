@@ -427,46 +427,38 @@ pub(super) struct Loaded {
     pub(super) calls: Vec<NamedCall>,
 }
 
-type ConnectedCall = (
-    String,
-    Option<i64>,
-    Option<i64>,
-    i64,
-    Option<i64>,
-    Option<String>,
-    Option<i64>,
-);
+/// A connected call as read, with its party's name and person.
+#[derive(sqlx::FromRow)]
+struct ConnectedCall {
+    party: String,
+    participation_id: Option<i64>,
+    support_agent_id: Option<i64>,
+    connect_ts: i64,
+    disconnect_ts: Option<i64>,
+    name: Option<String>,
+    person_id: Option<i64>,
+}
 
 /// Reads a session's facts and connected calls.
 async fn load(conn: &mut Conn, company_id: i64, session_id: i64) -> Result<Loaded, StoreError> {
-    let facts: SessionFacts = sqlx::query_as(
-        "SELECT host_user_id, schedule_ts, state, comped, billable_ts, status
-         FROM sessions WHERE company_id = $1 AND session_id = $2",
-    )
-    .bind(company_id)
-    .bind(session_id)
-    .fetch_one(&mut *conn)
-    .await?;
-    let rows: Vec<ConnectedCall> = sqlx::query_as(
-        "SELECT c.party, c.participation_id, c.support_agent_id, c.connect_ts, c.disconnect_ts,
-                COALESCE(p.full_name, a.full_name), p.person_id
-         FROM calls c
-         LEFT JOIN participations p ON p.company_id = c.company_id AND p.participation_id = c.participation_id
-         LEFT JOIN support_agents a ON a.support_agent_id = c.support_agent_id
-         WHERE c.company_id = $1 AND c.session_id = $2 AND c.connect_ts IS NOT NULL",
-    )
-    .bind(company_id)
-    .bind(session_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let calls = rows.into_iter().map(named_call).collect();
-    Ok(Loaded { facts, calls })
+    load_all(conn, &[(company_id, session_id)])
+        .await?
+        .remove(&(company_id, session_id))
+        .ok_or_else(|| sqlx::Error::RowNotFound.into())
 }
 
 fn named_call(
-    (party, participation_id, agent_id, connect, disconnect, name, person_id): ConnectedCall,
+    ConnectedCall {
+        party,
+        participation_id,
+        support_agent_id,
+        connect_ts: connect,
+        disconnect_ts: disconnect,
+        name,
+        person_id,
+    }: ConnectedCall,
 ) -> NamedCall {
-    let party = match (party_kind(&party), participation_id, agent_id) {
+    let party = match (party_kind(&party), participation_id, support_agent_id) {
         (PartyKind::Participant, Some(id), _) => Party::Participation(id),
         (PartyKind::Support, _, Some(id)) => Party::Support(id),
         _ => Party::Host,
@@ -516,7 +508,8 @@ async fn load_all(
         }
         let mut sql = QueryBuilder::<Db>::new(
             "SELECT c.company_id, c.session_id, c.party, c.participation_id, c.support_agent_id,
-                    c.connect_ts, c.disconnect_ts, COALESCE(p.full_name, a.full_name), p.person_id
+                    c.connect_ts, c.disconnect_ts, COALESCE(p.full_name, a.full_name) AS name,
+                    p.person_id
              FROM ",
         );
         push_keys(&mut sql, chunk);
@@ -526,43 +519,25 @@ async fn load_all(
              LEFT JOIN support_agents a ON a.support_agent_id = c.support_agent_id
              WHERE c.connect_ts IS NOT NULL",
         );
-        type KeyedCall = (
-            i64,
-            i64,
-            String,
-            Option<i64>,
-            Option<i64>,
-            i64,
-            Option<i64>,
-            Option<String>,
-            Option<i64>,
-        );
-        for (
+        /// A connected call beside its session's key.
+        #[derive(sqlx::FromRow)]
+        struct KeyedCall {
+            company_id: i64,
+            session_id: i64,
+            #[sqlx(flatten)]
+            call: ConnectedCall,
+        }
+        for KeyedCall {
             company_id,
             session_id,
-            party,
-            participation,
-            agent,
-            connect,
-            disconnect,
-            name,
-            person,
-        ) in sql
+            call,
+        } in sql
             .build_query_as::<KeyedCall>()
             .fetch_all(&mut *conn)
             .await?
         {
             if let Some(session) = loaded.get_mut(&(company_id, session_id)) {
-                let row = (
-                    party,
-                    participation,
-                    agent,
-                    connect,
-                    disconnect,
-                    name,
-                    person,
-                );
-                session.calls.push(named_call(row));
+                session.calls.push(named_call(call));
             }
         }
     }
