@@ -177,13 +177,13 @@ macro_rules! on_writer {
 }
 
 impl Store {
-    /// Connects (creating a SQLite file when missing) and applies migrations.
     /// Whether a database URL names a SQLite database (the backend
     /// [`Store::open`] picks for it).
     pub fn is_sqlite_url(database_url: &str) -> bool {
         database_url.starts_with("sqlite:")
     }
 
+    /// Connects (creating a SQLite file when missing) and applies migrations.
     pub async fn open(database_url: &str, rules: Rules) -> Result<Self, StoreError> {
         let backend = if database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
