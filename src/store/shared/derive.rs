@@ -161,8 +161,8 @@ struct Pending {
     /// Facts and connected calls of the sessions in `hosts`, as read up
     /// front: the derived fields among their facts are superseded by `rows`.
     stored: HashMap<(i64, i64), Loaded>,
-    /// The persons who joined each session read or derived so far (connected
-    /// participant calls): what the duplicate rule compares.
+    /// The persons who joined each session derived or compared so far
+    /// ([`persons_in`]): what the duplicate rule compares.
     persons: HashMap<(i64, i64), HashSet<i64>>,
 }
 
@@ -236,15 +236,11 @@ impl Pending {
             })
             .collect();
         let stored = load_all(&mut *conn, &keys).await?;
-        let persons = stored
-            .iter()
-            .map(|(&key, loaded)| (key, persons_in(&loaded.calls)))
-            .collect();
         Ok(Pending {
             rows: Vec::new(),
             hosts,
             stored,
-            persons,
+            persons: HashMap::new(),
         })
     }
 
@@ -326,8 +322,9 @@ impl Pending {
         Ok(loaded)
     }
 
-    /// The persons who joined a session: as read or derived in this run,
-    /// else from the database (whose calls are this run's already).
+    /// The persons who joined a session: as derived in this run, else from
+    /// its calls as read up front, else from the database (whose calls are
+    /// this run's already).
     async fn persons(
         &mut self,
         conn: &mut Conn,
@@ -336,16 +333,11 @@ impl Pending {
     ) -> Result<&HashSet<i64>, StoreError> {
         let key = (company_id, session_id);
         if let Entry::Vacant(entry) = self.persons.entry(key) {
-            let persons: Vec<i64> = sqlx::query_scalar(
-                "SELECT p.person_id FROM calls c
-                 JOIN participations p ON p.company_id = c.company_id AND p.participation_id = c.participation_id
-                 WHERE c.company_id = $1 AND c.session_id = $2 AND c.party = 'Participant' AND c.connect_ts IS NOT NULL",
-            )
-            .bind(company_id)
-            .bind(session_id)
-            .fetch_all(&mut *conn)
-            .await?;
-            entry.insert(persons.into_iter().collect());
+            let persons = match self.stored.get(&key) {
+                Some(stored) => persons_in(&stored.calls),
+                None => persons_in(&load(conn, company_id, session_id).await?.calls),
+            };
+            entry.insert(persons);
         }
         Ok(&self.persons[&key])
     }
