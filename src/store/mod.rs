@@ -48,6 +48,14 @@ const SQLITE_CHECKPOINT_PAGES: &str = "65536";
 /// batch to the next.
 const SQLITE_WRITER_CACHE_KIB: &str = "-32768";
 
+/// A pooled PostgreSQL connection idle longer than this is pinged before it
+/// is handed out, in case the server went away meanwhile. sqlx pings every
+/// connection it hands out by default: a round trip before every statement,
+/// a third of a cold History read (bench/README.md, "Seventh session"). A
+/// connection is pinged anyway when it goes back to the pool, so one used
+/// within the last second is known to have been alive then.
+const POSTGRES_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// How long a write waits for its turn at the one writing connection
 /// (behind an import, say) before it fails.
 const SQLITE_WRITE_WAIT_SECONDS: u64 = 30;
@@ -192,6 +200,15 @@ impl Store {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(30))
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for > POSTGRES_PING_AFTER_IDLE {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(options)
                 .await?;
             Backend::Postgres(pool)
@@ -204,8 +221,12 @@ impl Store {
                 .busy_timeout(Duration::from_secs(30))
                 .row_buffer_size(SQLITE_ROW_BUFFER)
                 .pragma("wal_autocheckpoint", SQLITE_CHECKPOINT_PAGES);
+            // No ping before a SQLite connection is handed out: it is a
+            // hop to the connection's thread and back, and an in-process
+            // connection has no server that could have gone away.
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(SQLITE_WRITE_WAIT_SECONDS))
                 .connect_with(
                     options
@@ -221,6 +242,7 @@ impl Store {
                 .await?;
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options)
                 .await?;

@@ -116,6 +116,35 @@ async fn an_import_leaves_no_dead_rows_behind() {
     assert_eq!(dead, 0, "dead row versions of sessions after the import");
 }
 
+/// Pooled connections are not pinged before every use (a round trip each);
+/// one that sat idle for more than a second is, so a server that dropped
+/// the service's connections meanwhile (a restart, a failover) costs no
+/// request an error.
+#[cfg(postgres_tests)]
+#[tokio::test]
+async fn connections_dropped_while_idle_are_replaced_unnoticed() {
+    use sqlx::Connection;
+    let app = helpers::spawn_app().await;
+    let tenant = app.new_tenant("Idle Clinic").await;
+    app.history(&tenant, "/history?month=2016-11-01").await;
+    let mut connection = sqlx::PgConnection::connect(&app.database.url)
+        .await
+        .unwrap();
+    let dropped: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    assert!(!dropped.is_empty(), "the service had connections to drop");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for _ in 0..3 {
+        let body = app.history(&tenant, "/history?month=2016-11-01").await;
+        assert_eq!(body, serde_json::json!([]));
+    }
+}
+
 #[cfg(not(postgres_tests))]
 #[test]
 fn the_postgresql_suite_did_not_run() {
