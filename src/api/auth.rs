@@ -2,6 +2,7 @@
 //! operator by Bearer token (SPEC §2).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{PoisonError, RwLock};
 
 use axum::extract::FromRequestParts;
@@ -14,59 +15,105 @@ use subtle::ConstantTimeEq;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::secrets::{company_of_key, secret_matches};
-use crate::store::{Store, StoredKey};
+use crate::store::{Generation, Store};
 
 /// A tenant whose key and secret checked out; every query is scoped to it.
 #[derive(Debug, Clone, Copy)]
 pub struct Tenant {
     pub company_id: i64,
-    /// The company's data version, read with the key.
-    pub data_version: i64,
+    /// The company's data version, when known without reading it: read with
+    /// the key, or by a read since, and unchanged since (`KeyCache`).
+    pub data_version: Option<i64>,
 }
 
-/// Most keys the cache holds; when full it starts again empty.
+/// Most keys, and most companies' data versions, the cache holds; when
+/// full it starts again empty.
 const MOST_KEYS: usize = 100_000;
 
-/// API keys as read from the database, with the generation they were read
-/// at (`Changes`): a key is reused only while nothing was committed since,
-/// so a revocation, a new secret or any change to the company's data (its
-/// version) is seen by the very next request. The secret is still checked
-/// against the stored hash on every request; unknown keys are not kept.
+/// A key as checked on every request: its secret's hash, and whether it is
+/// revoked.
+#[derive(Debug, Clone)]
+struct Key {
+    secret_hash: String,
+    revoked: bool,
+}
+
+/// API keys and companies' data versions as read from the database, each
+/// with the generation it was read at (`Changes`).
+///
+/// - A key is reused while no commit that may change keys came since, so a
+///   revocation or a new secret is seen by the very next request; a batch
+///   of connection events does not make the key be read again.
+/// - A data version is reused while nothing at all was committed since; a
+///   History read notes the version it read, so the reads after a change
+///   find their kept answers again.
+///
+/// The secret is still checked against the stored hash on every request;
+/// unknown keys are not kept.
 #[derive(Debug, Default)]
 pub struct KeyCache {
-    keys: RwLock<HashMap<String, (u64, StoredKey)>>,
+    keys: RwLock<HashMap<String, (u64, Key)>>,
+    versions: RwLock<HashMap<i64, (u64, i64)>>,
 }
 
 impl KeyCache {
+    /// The key, and the company's data version if it is known unchanged.
     async fn get(
         &self,
         store: &Store,
         company_id: i64,
         api_key: &str,
-    ) -> Result<Option<StoredKey>, ApiError> {
-        // The generation is taken before the read: a commit that lands
+    ) -> Result<Option<(Key, Option<i64>)>, ApiError> {
+        // The generations are taken before the read: a commit that lands
         // while the key is being read makes the kept copy stale at once.
         let generation = store.changes().generation();
         if let Some(generation) = generation
-            && let Some((kept_at, key)) = self.read().get(api_key)
-            && *kept_at == generation
+            && let Some((kept_at, key)) = read(&self.keys).get(api_key)
+            && *kept_at == generation.keys
         {
-            return Ok(Some(key.clone()));
+            let version = read(&self.versions)
+                .get(&company_id)
+                .filter(|(kept_at, _)| *kept_at == generation.data)
+                .map(|&(_, version)| version);
+            return Ok(Some((key.clone(), version)));
         }
-        let stored = store.api_key(company_id, api_key).await?;
-        if let (Some(generation), Some(key)) = (generation, &stored) {
-            let mut keys = self.keys.write().unwrap_or_else(PoisonError::into_inner);
-            if keys.len() >= MOST_KEYS {
-                keys.clear();
-            }
-            keys.insert(api_key.to_owned(), (generation, key.clone()));
+        let Some(stored) = store.api_key(company_id, api_key).await? else {
+            return Ok(None);
+        };
+        let key = Key {
+            secret_hash: stored.secret_hash,
+            revoked: stored.revoked,
+        };
+        if let Some(generation) = generation {
+            keep(
+                &self.keys,
+                api_key.to_owned(),
+                (generation.keys, key.clone()),
+            );
+            self.note_version(company_id, Some(generation), stored.data_version);
         }
-        Ok(stored)
+        Ok(Some((key, Some(stored.data_version))))
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (u64, StoredKey)>> {
-        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    /// Notes the company's data version as read at `generation` (taken
+    /// before the read).
+    pub fn note_version(&self, company_id: i64, generation: Option<Generation>, version: i64) {
+        if let Some(generation) = generation {
+            keep(&self.versions, company_id, (generation.data, version));
+        }
     }
+}
+
+fn read<K, V>(map: &RwLock<HashMap<K, V>>) -> std::sync::RwLockReadGuard<'_, HashMap<K, V>> {
+    map.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn keep<K: Eq + Hash, V>(map: &RwLock<HashMap<K, V>>, key: K, value: V) {
+    let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
+    if map.len() >= MOST_KEYS {
+        map.clear();
+    }
+    map.insert(key, value);
 }
 
 /// Splits `Basic base64(key:secret)` into key and secret.
@@ -95,18 +142,18 @@ impl FromRequestParts<AppState> for Tenant {
             .ok_or(ApiError::Unauthorized)?;
         let (api_key, api_secret) = parse_basic(header).ok_or(ApiError::Unauthorized)?;
         let company_id = company_of_key(&api_key).ok_or(ApiError::Unauthorized)?;
-        let stored = state
+        let (key, data_version) = state
             .keys
             .get(&state.store, company_id, &api_key)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        if stored.revoked || !secret_matches(&api_key, &api_secret, &stored.secret_hash) {
+        if key.revoked || !secret_matches(&api_key, &api_secret, &key.secret_hash) {
             return Err(ApiError::Unauthorized);
         }
         tracing::Span::current().record("company_id", company_id);
         Ok(Tenant {
             company_id,
-            data_version: stored.data_version,
+            data_version,
         })
     }
 }

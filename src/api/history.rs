@@ -321,14 +321,20 @@ async fn respond(
     let answers = state.answers.clone().filter(|_| filters.limit.is_none());
     let mut kept = None;
     if let Some(answers) = &answers
-        && let Some(body) = answers.get(tenant.company_id, &digest, tenant.data_version)
+        && let Some(data_version) = tenant.data_version
+        && let Some(body) = answers.get(tenant.company_id, &digest, data_version)
     {
-        kept = Some((tenant.data_version, body));
+        kept = Some((data_version, body));
     }
     let (data_version, source) = match kept {
         Some((data_version, body)) => (data_version, Source::Kept(body)),
         None => {
+            // Taken before the read, like the key cache's own.
+            let generation = state.store.changes().generation();
             let reader = state.store.history(query).await?;
+            state
+                .keys
+                .note_version(tenant.company_id, generation, reader.data_version);
             (reader.data_version, Source::Read(reader))
         }
     };

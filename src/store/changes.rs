@@ -1,15 +1,23 @@
 //! Whether the database may have changed since something was read from it.
 //!
-//! A generation number moves on after every write this process commits and
+//! Generation numbers move on after every write this process commits and
 //! whenever a watcher sees another process (a CLI command, another node)
 //! commit. A value read from the database at generation `g` may be reused
-//! while the generation is still `g`. Without a running watcher there is no
-//! generation at all, and nothing may be reused.
+//! while the generation is still `g`. Without a running watcher there are no
+//! generations at all, and nothing may be reused.
+//!
+//! There are two: one moved on by every commit, and one by the commits that
+//! may change API keys ([`Touched::Anything`]). A key read before a batch of
+//! connection events is still the key after it, so a read after new events
+//! need not read the key again, only the data.
 //!
 //! - SQLite: `PRAGMA data_version` on a connection of its own, every
 //!   [`POLL`]; it changes when any other connection, in any process, commits.
+//!   It cannot tell what changed, so both generations move on.
 //! - PostgreSQL: every write transaction sends `NOTIFY` on [`CHANNEL`], which
-//!   PostgreSQL delivers when it commits; a listener receives it.
+//!   PostgreSQL delivers when it commits; a listener receives it. The payload
+//!   says what the commit may have changed ([`Touched::payload`]); any other
+//!   payload, including that of an older version's empty one, means anything.
 //!
 //! So another process's commit is seen at most one poll later on SQLite and
 //! as soon as the notification arrives on PostgreSQL; this process's own
@@ -22,6 +30,8 @@ use sqlx::ConnectOptions;
 use sqlx::postgres::{PgListener, PgPool};
 use sqlx::sqlite::SqlitePool;
 
+use crate::records::Record;
+
 /// The notification channel of PostgreSQL write transactions.
 pub(crate) const CHANNEL: &str = "session_ledger_changes";
 
@@ -31,27 +41,95 @@ pub const POLL: Duration = Duration::from_millis(50);
 /// How long a watcher waits before it connects again after losing the database.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// What a commit may have changed, as far as reused reads are concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Touched {
+    /// Companies' data, but no API key: connection events, sessions, users,
+    /// plans.
+    Data,
+    /// Anything, API keys included.
+    Anything,
+}
+
+impl Touched {
+    /// What a change of this kind may touch. Every kind is named, so a new
+    /// one cannot be added without deciding.
+    pub fn of(record: &Record) -> Self {
+        match record {
+            Record::Company(_) | Record::ApiKey(_) | Record::RevokeApiKey(_) => Self::Anything,
+            Record::CompanyPlan(_)
+            | Record::SupportAgent(_)
+            | Record::User(_)
+            | Record::UserUpdate(_)
+            | Record::UserDelete(_)
+            | Record::Session(_)
+            | Record::Reschedule(_)
+            | Record::Cancel(_)
+            | Record::AddParticipant(_)
+            | Record::RemoveParticipant(_)
+            | Record::Connect(_)
+            | Record::Disconnect(_)
+            | Record::Deactivate(_)
+            | Record::Comp(_)
+            | Record::Uncomp(_) => Self::Data,
+        }
+    }
+
+    /// The payload of the commit's notification (PostgreSQL).
+    pub(crate) fn payload(self) -> &'static str {
+        match self {
+            Self::Data => "data",
+            Self::Anything => "",
+        }
+    }
+
+    /// What a notification's payload says was touched: anything but
+    /// [`Touched::Data`]'s own payload means anything.
+    fn from_payload(payload: &str) -> Self {
+        if payload == Self::Data.payload() {
+            Self::Data
+        } else {
+            Self::Anything
+        }
+    }
+}
+
+/// The generations at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation {
+    /// Moved on by every commit.
+    pub data: u64,
+    /// Moved on by every commit that may have changed an API key.
+    pub keys: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct Changes {
-    generation: AtomicU64,
+    data: AtomicU64,
+    keys: AtomicU64,
     watching: AtomicBool,
 }
 
 impl Changes {
-    /// The current generation; `None` while no watcher is sure to see
+    /// The current generations; `None` while no watcher is sure to see
     /// other processes' commits.
-    pub fn generation(&self) -> Option<u64> {
+    pub fn generation(&self) -> Option<Generation> {
         // Read `watching` first: a watcher that stops clears it before it
-        // moves the generation on.
+        // moves the generations on.
         if self.watching.load(Ordering::Acquire) {
-            Some(self.generation.load(Ordering::Acquire))
+            let keys = self.keys.load(Ordering::Acquire);
+            let data = self.data.load(Ordering::Acquire);
+            Some(Generation { data, keys })
         } else {
             None
         }
     }
 
-    pub(crate) fn moved_on(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+    pub(crate) fn moved_on(&self, touched: Touched) {
+        if touched == Touched::Anything {
+            self.keys.fetch_add(1, Ordering::AcqRel);
+        }
+        self.data.fetch_add(1, Ordering::AcqRel);
     }
 
     fn set_watching(&self, watching: bool) {
@@ -60,7 +138,7 @@ impl Changes {
 
     fn lost(&self, error: &dyn std::fmt::Display) {
         self.set_watching(false);
-        self.moved_on();
+        self.moved_on(Touched::Anything);
         tracing::warn!(error = %error, "lost sight of other processes' changes; nothing is reused until it is back");
     }
 }
@@ -78,7 +156,7 @@ pub(crate) async fn watch_sqlite(pool: SqlitePool, changes: &Changes) {
                     {
                         Ok(version) => {
                             if last != Some(version) {
-                                changes.moved_on();
+                                changes.moved_on(Touched::Anything);
                                 last = Some(version);
                             }
                             changes.set_watching(true);
@@ -107,11 +185,13 @@ pub(crate) async fn watch_postgres(pool: PgPool, changes: &Changes) {
         match listening.await {
             Ok(mut listener) => {
                 // Whatever was committed before LISTEN took effect is behind us.
-                changes.moved_on();
+                changes.moved_on(Touched::Anything);
                 changes.set_watching(true);
                 loop {
                     match listener.try_recv().await {
-                        Ok(Some(_)) => changes.moved_on(),
+                        Ok(Some(notification)) => {
+                            changes.moved_on(Touched::from_payload(notification.payload()))
+                        }
                         // The connection was lost: notifications may have been missed.
                         Ok(None) => {
                             changes.lost(&"the listening connection was closed");
@@ -140,9 +220,57 @@ mod tests {
         assert_eq!(changes.generation(), None);
         changes.set_watching(true);
         let first = changes.generation().unwrap();
-        changes.moved_on();
-        assert_eq!(changes.generation(), Some(first + 1));
+        changes.moved_on(Touched::Data);
+        let after_data = changes.generation().unwrap();
+        assert_eq!(after_data.data, first.data + 1);
+        assert_eq!(after_data.keys, first.keys, "keys untouched by data");
+        changes.moved_on(Touched::Anything);
+        let after_keys = changes.generation().unwrap();
+        assert_eq!(after_keys.data, after_data.data + 1);
+        assert_eq!(after_keys.keys, after_data.keys + 1);
         changes.lost(&"test");
         assert_eq!(changes.generation(), None);
+        changes.set_watching(true);
+        let regained = changes.generation().unwrap();
+        assert!(
+            regained.keys > after_keys.keys,
+            "losing sight moves keys on"
+        );
+    }
+
+    #[test]
+    fn only_the_data_payload_spares_the_keys() {
+        assert_eq!(
+            Touched::from_payload(Touched::Data.payload()),
+            Touched::Data
+        );
+        for payload in [Touched::Anything.payload(), "", "keys", "DATA", " data"] {
+            assert_eq!(
+                Touched::from_payload(payload),
+                Touched::Anything,
+                "{payload:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_company_and_key_changes_may_touch_keys() {
+        use crate::records::{ApiKeyRecord, CompanyPlanRecord, RevokeApiKeyRecord};
+        let key = Record::ApiKey(ApiKeyRecord {
+            company_id: 1,
+            api_key: "k1_a".into(),
+            secret_hash: "h".into(),
+        });
+        let revoke = Record::RevokeApiKey(RevokeApiKeyRecord {
+            api_key: "k1_a".into(),
+        });
+        let plan = Record::CompanyPlan(CompanyPlanRecord {
+            company_id: 1,
+            included_sessions_per_month: 5,
+            overage_price_cents: 100,
+        });
+        assert_eq!(Touched::of(&key), Touched::Anything);
+        assert_eq!(Touched::of(&revoke), Touched::Anything);
+        assert_eq!(Touched::of(&plan), Touched::Data);
     }
 }

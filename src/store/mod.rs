@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use tokio::io::{AsyncBufRead, AsyncWrite};
 use tokio::sync::oneshot;
 
-pub use changes::{Changes, POLL as CHANGES_POLL};
+pub use changes::{Changes, Generation, POLL as CHANGES_POLL, Touched};
 pub use types::*;
 pub use views::*;
 
@@ -324,11 +324,11 @@ impl Store {
         }
     }
 
-    /// Runs a write, then moves the generation on, whatever it did: even a
+    /// Runs a write, then moves the generations on, whatever it did: even a
     /// failed write may have committed before its answer was lost.
-    async fn writing<T>(&self, write: impl Future<Output = T>) -> T {
+    async fn writing<T>(&self, touched: Touched, write: impl Future<Output = T>) -> T {
         let result = write.await;
-        self.changes.moved_on();
+        self.changes.moved_on(touched);
         result
     }
 
@@ -338,7 +338,7 @@ impl Store {
 
     /// Applies one change (not a connection event) and records it.
     pub async fn apply(&self, line: LogLine) -> Result<LogLine, StoreError> {
-        self.writing(async {
+        self.writing(Touched::of(&line.record), async {
             on_writer!(self, pool => backend::apply_one(pool, line, &self.rules).await)
         })
         .await
@@ -355,11 +355,10 @@ impl Store {
         match &self.backend {
             Backend::Postgres(pool) => {
                 let batches = [(events, now)];
-                self.writing(postgres::shared::apply_event_batches(
-                    pool,
-                    &batches,
-                    &self.rules,
-                ))
+                self.writing(
+                    Touched::Data,
+                    postgres::shared::apply_event_batches(pool, &batches, &self.rules),
+                )
                 .await
                 .pop()
                 .expect("one outcome per batch")
@@ -398,11 +397,10 @@ impl Store {
             .map(|waiting| (waiting.batch, waiting.done))
             .unzip();
         let outcomes = self
-            .writing(sqlite::shared::apply_event_batches(
-                writer,
-                &batches,
-                &self.rules,
-            ))
+            .writing(
+                Touched::Data,
+                sqlite::shared::apply_event_batches(writer, &batches, &self.rules),
+            )
             .await;
         for (done, outcome) in done.into_iter().zip(outcomes) {
             let _ = done.send(outcome);
@@ -413,7 +411,7 @@ impl Store {
         &self,
         input: impl AsyncBufRead + Unpin,
     ) -> Result<ImportSummary, StoreError> {
-        self.writing(async {
+        self.writing(Touched::Anything, async {
             on_writer!(self, pool => backend::import(pool, input, &self.rules).await)
         })
         .await

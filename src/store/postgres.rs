@@ -15,9 +15,10 @@ pub(crate) const AFTER_IMPORT: Option<&str> = Some("VACUUM (ANALYZE)");
 /// lock overlapping sets of companies never wait for each other in a cycle.
 pub(crate) const LOCK_IN_ID_ORDER: &str = " ORDER BY company_id FOR UPDATE";
 /// Delivered to the listeners of other nodes when the transaction commits
-/// (the channel is `changes::CHANNEL`).
+/// (the channel is `changes::CHANNEL`); `$1` says what it may have changed
+/// (`changes::Touched::payload`).
 pub(crate) const ANNOUNCE_CHANGE: Option<&str> =
-    Some("SELECT pg_notify('session_ledger_changes', '')");
+    Some("SELECT pg_notify('session_ledger_changes', $1)");
 
 /// Ids and journal numbers come from sequences (`next_block`), which never
 /// hold a lock across a transaction (a counter row would serialize every

@@ -174,6 +174,17 @@ pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Settin
 }
 
 impl TestApp {
+    /// A second server on this app's database, as another node of the same
+    /// deployment would be; stop it before this app goes.
+    pub async fn another_node(&self) -> TestApp {
+        let database = TestDatabase {
+            url: self.database.url.clone(),
+            _dir: None,
+            postgres: None,
+        };
+        spawn_on(database, |_| {}).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

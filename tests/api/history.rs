@@ -525,6 +525,65 @@ async fn kept_answers_are_never_served_once_the_data_changed() {
     }
 }
 
+/// A node reuses a key while no change to keys was committed, and a data
+/// version (with the answers kept at it) while nothing at all was: another
+/// node's change to the data must end the second, its revocation the first.
+#[tokio::test]
+async fn another_nodes_changes_end_what_this_node_reuses() {
+    let (app, tenant) = clinic().await;
+    let other = app.another_node().await;
+    let path = "/history?month=2016-11-01";
+    let (before, _) = read_with_tag(&app, &tenant, path).await;
+    assert_eq!(read_with_tag(&app, &tenant, path).await.0, before, "kept");
+    assert!(before.contains("Session #12 with Carl Guest - Counted Session"));
+
+    let comp = other
+        .operator(reqwest::Method::POST, "/operator/sessions/12/comp")
+        .json(&json!({ "Reason": "Video trouble" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(comp.status(), StatusCode::NO_CONTENT);
+    // Seen within one poll (SQLite, 50 ms) or one notification
+    // (PostgreSQL); ten seconds is only a guard.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (body, _) = read_with_tag(&app, &tenant, path).await;
+        if body.contains("Session #12 with Carl Guest - Comped by SecureVideo.com") {
+            break;
+        }
+        assert_eq!(body, before, "either the old answer or the new one");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other node's comp is not seen 10 s later"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let revoke = other
+        .operator(
+            reqwest::Method::DELETE,
+            &format!("/operator/keys/{}", tenant.api_key),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
+    loop {
+        let status = app.tenant(&tenant, path).send().await.unwrap().status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the key revoked by the other node still works"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    other.stop().await;
+}
+
 #[tokio::test]
 async fn kept_answers_belong_to_their_company_request_and_format() {
     let (app, tenant) = clinic().await;

@@ -53,7 +53,7 @@ async fn apply_together(
     if let [(events, now)] = batches {
         let outcome = apply_events(&mut tx, events, *now, None, rules).await;
         if outcome.is_ok() {
-            commit(tx).await?;
+            commit(tx, crate::store::Touched::Data).await?;
         }
         return Ok(vec![outcome]);
     }
@@ -68,7 +68,7 @@ async fn apply_together(
         }
         outcomes.push(outcome);
     }
-    commit(tx).await?;
+    commit(tx, crate::store::Touched::Data).await?;
     Ok(outcomes)
 }
 

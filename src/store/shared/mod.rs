@@ -28,7 +28,7 @@ use super::{
     AFTER_IMPORT, ANNOUNCE_CHANGE, BEGIN_WRITE, Db, LOCK_IN_ID_ORDER, REFRESH_STATISTICS,
     RESERVE_ENTITY_ID, next_block,
 };
-use crate::store::StoreError;
+use crate::store::{StoreError, Touched};
 
 type Pool = sqlx::Pool<Db>;
 type Conn = <Db as sqlx::Database>::Connection;
@@ -39,10 +39,14 @@ pub(crate) async fn ping(pool: &Pool) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Commits a write, announcing it to other nodes where the backend can.
-async fn commit(mut tx: Tx) -> Result<(), StoreError> {
+/// Commits a write, announcing to other nodes what it may have changed
+/// where the backend can.
+async fn commit(mut tx: Tx, touched: Touched) -> Result<(), StoreError> {
     if let Some(announce) = ANNOUNCE_CHANGE {
-        sqlx::query(announce).execute(&mut *tx).await?;
+        sqlx::query(announce)
+            .bind(touched.payload())
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(tx.commit().await?)
 }

@@ -14,7 +14,7 @@ use crate::domain::Timestamp;
 use crate::records::{
     CompRecord, ConnectionEvent, EventKind, LogLine, Record, SessionActionRecord,
 };
-use crate::store::{ImportSummary, Rules, StoreError};
+use crate::store::{ImportSummary, Rules, StoreError, Touched};
 
 /// Applies one change in its own transaction and returns the completed line
 /// (ids, codes and times filled in) as it was journaled.
@@ -23,9 +23,10 @@ pub(crate) async fn apply_one(
     line: LogLine,
     rules: &Rules,
 ) -> Result<LogLine, StoreError> {
+    let touched = Touched::of(&line.record);
     let mut tx = begin_write(pool).await?;
     let line = apply_record(&mut tx, line, Timestamp::now(), rules).await?;
-    commit(tx).await?;
+    commit(tx, touched).await?;
     Ok(line)
 }
 
@@ -254,7 +255,7 @@ pub(crate) async fn import(
                 .map_err(|error| fail(line_number, error))?;
         }
     }
-    commit(tx).await?;
+    commit(tx, Touched::Anything).await?;
     // The lines are kept whatever follows: a failed vacuum is only reported.
     if let Some(vacuum) = AFTER_IMPORT
         && let Err(error) = sqlx::query(vacuum).execute(pool).await
