@@ -1,13 +1,14 @@
 //! The command line (SPEC §9): subcommands, each operator action available
 //! directly against the database; creating commands print one line of JSON.
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 use tokio::io::{AsyncWriteExt, BufReader};
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
 use crate::app::{AppState, launch, shutdown_signal};
@@ -94,17 +95,29 @@ pub enum SupportAgentAction {
     },
 }
 
-pub fn init_logging(format: LogFormat) {
+/// Logs go to standard error through a thread of their own, which writes
+/// whatever lines are waiting in one go: writing each request's line from
+/// the request's own thread took a seventh of the CPU of a kept History
+/// answer under load (bench/README.md, "Seventh session"). No line is
+/// dropped: when the writer falls behind by more than its queue holds, the
+/// threads that log wait for it. The lines still queued are written when
+/// the returned guard is dropped, at the end of `run`.
+pub fn init_logging(format: LogFormat) -> WorkerGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("session-ledger-logs")
+        .finish(BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+    guard
 }
 
 fn line(record: Record) -> LogLine {
@@ -116,7 +129,7 @@ fn line(record: Record) -> LogLine {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    init_logging(cli.settings.log_format);
+    let _logs = init_logging(cli.settings.log_format);
     let state = AppState::open(cli.settings.clone())
         .await
         .with_context(|| format!("opening the database {}", cli.settings.database_url))?;
