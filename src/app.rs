@@ -14,8 +14,14 @@ use crate::config::Settings;
 use crate::deactivation::Policy;
 use crate::store::{Rules, Store, StoreError};
 
+/// What every handler shares, behind one `Arc`: axum clones the state into
+/// each request (several times, with the middleware around each route), and
+/// one reference count is cheaper to move than a count per field
+/// (bench/README.md, "Seventh session").
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub store: Store,
     pub settings: Arc<Settings>,
     /// `None` when rate limiting is off.
@@ -33,14 +39,22 @@ impl AppState {
             duplicate_window_minutes: settings.duplicate_window_minutes,
         };
         let store = Store::open(settings.database_url.expose(), rules).await?;
-        Ok(Self {
+        Ok(Self(Arc::new(Shared {
             store,
             limits: RateLimits::new(settings.rate_limit_per_second),
             answers: AnswerCache::new(settings.history_cache_mb as usize * 1024 * 1024)
                 .map(Arc::new),
             settings: Arc::new(settings),
             keys: Arc::default(),
-        })
+        })))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 
