@@ -20,6 +20,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::response::Response;
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{
@@ -49,11 +50,13 @@ pub fn router(state: AppState) -> Router {
             limits::limit_per_key,
         ));
     }
-    router
+    // The layers that need the matched route (its span and its metrics)
+    // wrap each route; the others wrap the whole router once. A layer on
+    // the router is applied to every route: cloned, boxed and polled once
+    // more per request (bench/README.md, "Seventh session").
+    let routed = router
         .layer(axum::middleware::from_fn(crate::telemetry::record_request))
         .layer(
-            // Spans carry the method, the routed path and the request id, never
-            // the raw URI: query strings may hold e-mail addresses.
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
                     let request_id = request
@@ -61,7 +64,6 @@ pub fn router(state: AppState) -> Router {
                         .get("x-request-id")
                         .and_then(|value| value.to_str().ok())
                         .unwrap_or_default();
-                    // The tenant's company is recorded once the key checks out.
                     tracing::info_span!(
                         "request",
                         method = %request.method(),
@@ -72,17 +74,19 @@ pub fn router(state: AppState) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(SequentialIds::default()))
-        .layer(CompressionLayer::new().gzip(true).br(true))
-        // A bug must never cost the client its answer: a panic becomes a 500.
+        .with_state(state);
+    let whole = ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 tracing::error!("a request handler panicked");
                 ApiError::Internal("handler panicked".into()).into_response()
             },
         ))
-        .with_state(state)
+        .layer(CompressionLayer::new().gzip(true).br(true))
+        .layer(SetRequestIdLayer::x_request_id(SequentialIds::default()))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .service(routed);
+    Router::new().fallback_service(whole)
 }
 
 /// Request ids unique to this process without a system call each: a random
