@@ -498,6 +498,9 @@ fn async_stream(
     opening: (Vec<u8>, bool),
     gathering: Option<Gathering>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    // The body is sent after the handler returned, outside the request's
+    // span: its lines name the request through this copy.
+    let request = tracing::Span::current();
     let (first_bytes, wrote_any) = opening;
     let state = (
         Some(reader),
@@ -508,40 +511,43 @@ fn async_stream(
     );
     futures_util::stream::unfold(
         state,
-        |(reader, encoder, mut wrote_any, pending, mut gathering)| async move {
-            if let Some(bytes) = pending {
-                let bytes = Bytes::from(bytes);
-                if let Some(gathering) = &mut gathering {
-                    gathering.add(&bytes);
-                }
-                return Some((Ok(bytes), (reader, encoder, wrote_any, None, gathering)));
-            }
-            let mut reader = reader?;
-            match reader.rows.recv().await {
-                Some(Ok(rows)) => {
-                    let bytes = Bytes::from(encoder.rows(&rows, &mut wrote_any));
+        move |(reader, encoder, mut wrote_any, pending, mut gathering)| {
+            let request = request.clone();
+            async move {
+                if let Some(bytes) = pending {
+                    let bytes = Bytes::from(bytes);
                     if let Some(gathering) = &mut gathering {
                         gathering.add(&bytes);
                     }
-                    Some((
-                        Ok(bytes),
-                        (Some(reader), encoder, wrote_any, None, gathering),
-                    ))
+                    return Some((Ok(bytes), (reader, encoder, wrote_any, None, gathering)));
                 }
-                Some(Err(error)) => {
-                    tracing::error!(%error, "history stream failed");
-                    Some((
-                        Err(std::io::Error::other("history stream failed")),
-                        (None, encoder, wrote_any, None, None),
-                    ))
-                }
-                None => {
-                    let closing = Bytes::from(encoder.close());
-                    if let Some(mut gathering) = gathering {
-                        gathering.add(&closing);
-                        gathering.finish();
+                let mut reader = reader?;
+                match reader.rows.recv().await {
+                    Some(Ok(rows)) => {
+                        let bytes = Bytes::from(encoder.rows(&rows, &mut wrote_any));
+                        if let Some(gathering) = &mut gathering {
+                            gathering.add(&bytes);
+                        }
+                        Some((
+                            Ok(bytes),
+                            (Some(reader), encoder, wrote_any, None, gathering),
+                        ))
                     }
-                    Some((Ok(closing), (None, encoder, wrote_any, None, None)))
+                    Some(Err(error)) => {
+                        tracing::error!(parent: &request, %error, "history stream failed");
+                        Some((
+                            Err(std::io::Error::other("history stream failed")),
+                            (None, encoder, wrote_any, None, None),
+                        ))
+                    }
+                    None => {
+                        let closing = Bytes::from(encoder.close());
+                        if let Some(mut gathering) = gathering {
+                            gathering.add(&closing);
+                            gathering.finish();
+                        }
+                        Some((Ok(closing), (None, encoder, wrote_any, None, None)))
+                    }
                 }
             }
         },

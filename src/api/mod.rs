@@ -16,7 +16,7 @@ pub mod usage;
 pub mod users;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::response::Response;
@@ -26,8 +26,6 @@ use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::app::AppState;
 use error::{ApiError, ErrorBody};
@@ -38,42 +36,22 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub fn router(state: AppState) -> Router {
     // Routes and the OpenAPI document come from the same registrations.
     let (routes, _) = openapi::api().split_for_parts();
-    let mut router = routes
+    let mut routed = routes
         .merge(openapi::docs_page())
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::map_response(json_charset));
+        .method_not_allowed_fallback(method_not_allowed);
     if let Some(limits) = state.limits.clone() {
-        router = router.layer(axum::middleware::from_fn_with_state(
+        routed = routed.layer(axum::middleware::from_fn_with_state(
             limits,
             limits::limit_per_key,
         ));
     }
-    // The layers that need the matched route (its span and its metrics)
-    // wrap each route; the others wrap the whole router once. A layer on
-    // the router is applied to every route: cloned, boxed and polled once
-    // more per request (bench/README.md, "Seventh session").
-    let routed = router
-        .layer(axum::middleware::from_fn(crate::telemetry::record_request))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request| {
-                    let request_id = request
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|value| value.to_str().ok())
-                        .unwrap_or_default();
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        route = %crate::telemetry::route_of(request),
-                        request_id,
-                        company_id = tracing::field::Empty,
-                    )
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+    // What needs the matched route (the request's span, its log line and
+    // metrics) wraps each route; the rest wraps the whole router once. A
+    // layer on the router is applied to every route: cloned, boxed and
+    // polled once more per request (bench/README.md, "Seventh session").
+    let routed = routed
+        .layer(axum::middleware::from_fn(crate::telemetry::observe_request))
         .with_state(state);
     let whole = ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(
@@ -85,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .layer(CompressionLayer::new().gzip(true).br(true))
         .layer(SetRequestIdLayer::x_request_id(SequentialIds::default()))
         .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(axum::middleware::map_response(json_charset))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .service(routed);
     Router::new().fallback_service(whole)
 }

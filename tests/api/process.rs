@@ -261,6 +261,22 @@ async fn logs_of_a_full_scenario_hold_no_secret_address_or_credential() {
         "{server_logs}"
     );
     assert!(server_logs.contains("request_id"), "{server_logs}");
+    // One line a request once its response is ready, in the request's span
+    // (which names the tenant), all written out before the process exited.
+    let answered = server_logs
+        .lines()
+        .filter(|line| line.contains("finished processing request"))
+        .collect::<Vec<_>>();
+    assert!(
+        answered.iter().any(|line| line.contains(r#""status":401"#)),
+        "{server_logs}"
+    );
+    assert!(
+        answered.iter().any(|line| line.contains(r#""status":200"#)
+            && line.contains(r#""company_id":"#)
+            && line.contains(r#""route":"/history/{user_id}""#)),
+        "{server_logs}"
+    );
     for (name, logs) in [("server", &server_logs), ("import", &import_logs)] {
         for forbidden in [
             "@",
