@@ -28,7 +28,8 @@ pub struct Shared {
     pub limits: Option<Arc<RateLimits>>,
     /// Encoded History answers; `None` when turned off.
     pub answers: Option<Arc<AnswerCache>>,
-    /// API keys as last read, reused while the database is unchanged.
+    /// API keys and companies' data versions as last read, reused while no
+    /// commit could have changed them (`api::auth::KeyCache`).
     pub keys: Arc<KeyCache>,
 }
 

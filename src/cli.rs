@@ -99,9 +99,11 @@ pub enum SupportAgentAction {
 /// whatever lines are waiting in one go: writing each request's line from
 /// the request's own thread took a seventh of the CPU of a kept History
 /// answer under load (bench/README.md, "Seventh session"). No line is
-/// dropped: when the writer falls behind by more than its queue holds, the
-/// threads that log wait for it. The lines still queued are written when
-/// the returned guard is dropped, at the end of `run`.
+/// dropped while the guard lives: when the writer falls behind by more than
+/// its queue holds, the threads that log wait for it. The lines still queued
+/// are written when the returned guard is dropped, at the end of `run`
+/// (tracing-appender waits up to a second for that).
+#[must_use = "logs stop when the guard is dropped"]
 pub fn init_logging(format: LogFormat) -> WorkerGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));

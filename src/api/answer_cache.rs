@@ -66,6 +66,15 @@ impl AnswerCache {
         None
     }
 
+    /// The size of the answer kept for `key`, whatever its version.
+    pub fn kept_size(&self, company_id: i64, key: &str) -> Option<usize> {
+        let inner = self.inner.lock().expect("answer cache lock");
+        inner
+            .entries
+            .get(&(company_id, key.to_owned()))
+            .map(|entry| entry.body.len())
+    }
+
     /// Keeps the answer to `key` at `data_version`, unless a newer one is
     /// kept already or it is too large.
     pub fn put(&self, company_id: i64, key: String, data_version: i64, body: Bytes) {
@@ -129,6 +138,8 @@ mod tests {
         assert_eq!(cache.get(1, "q", 5).unwrap().len(), 10);
         assert!(cache.get(2, "q", 5).is_none(), "another company");
         assert!(cache.get(1, "r", 5).is_none(), "another request");
+        assert_eq!(cache.kept_size(1, "q"), Some(10));
+        assert_eq!(cache.kept_size(1, "r"), None);
         assert!(cache.get(1, "q", 4).is_none(), "an older version");
         assert!(cache.get(1, "q", 6).is_none(), "a newer version");
         assert_eq!(cache.size(), (0, 0), "outdated answers are dropped");

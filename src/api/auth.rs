@@ -26,9 +26,9 @@ pub struct Tenant {
     pub data_version: Option<i64>,
 }
 
-/// Most keys, and most companies' data versions, the cache holds; when
-/// full it starts again empty.
-const MOST_KEYS: usize = 100_000;
+/// Most keys, and most companies' data versions, the cache holds (each);
+/// when full it starts again empty.
+const MOST_KEPT: usize = 100_000;
 
 /// A key as checked on every request: its secret's hash, and whether it is
 /// revoked.
@@ -42,8 +42,10 @@ struct Key {
 /// with the generation it was read at (`Changes`).
 ///
 /// - A key is reused while no commit that may change keys came since, so a
-///   revocation or a new secret is seen by the very next request; a batch
-///   of connection events does not make the key be read again.
+///   revocation or a new secret is seen by the very next request. On
+///   PostgreSQL a batch of connection events does not make the key be read
+///   again; on SQLite the watcher cannot tell what another connection
+///   committed, so within 50 ms it moves the key generation on too.
 /// - A data version is reused while nothing at all was committed since; a
 ///   History read notes the version it read, so the reads after a change
 ///   find their kept answers again.
@@ -96,11 +98,19 @@ impl KeyCache {
     }
 
     /// Notes the company's data version as read at `generation` (taken
-    /// before the read).
+    /// before the read). Of two reads at the same generation (another
+    /// node's commit still on its way), the newer version stays.
     pub fn note_version(&self, company_id: i64, generation: Option<Generation>, version: i64) {
-        if let Some(generation) = generation {
-            keep(&self.versions, company_id, (generation.data, version));
+        let Some(generation) = generation else {
+            return;
+        };
+        if read(&self.versions)
+            .get(&company_id)
+            .is_some_and(|&(kept_at, kept)| kept_at == generation.data && kept >= version)
+        {
+            return;
         }
+        keep(&self.versions, company_id, (generation.data, version));
     }
 }
 
@@ -110,7 +120,7 @@ fn read<K, V>(map: &RwLock<HashMap<K, V>>) -> std::sync::RwLockReadGuard<'_, Has
 
 fn keep<K: Eq + Hash, V>(map: &RwLock<HashMap<K, V>>, key: K, value: V) {
     let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
-    if map.len() >= MOST_KEYS {
+    if map.len() >= MOST_KEPT {
         map.clear();
     }
     map.insert(key, value);

@@ -9,7 +9,9 @@
 //! There are two: one moved on by every commit, and one by the commits that
 //! may change API keys ([`Touched::Anything`]). A key read before a batch of
 //! connection events is still the key after it, so a read after new events
-//! need not read the key again, only the data.
+//! need not read the key again, only the data. (On SQLite the watcher also
+//! sees this process's own commits, which it cannot tell apart: there the
+//! key generation moves on within a poll of any commit.)
 //!
 //! - SQLite: `PRAGMA data_version` on a connection of its own, every
 //!   [`POLL`]; it changes when any other connection, in any process, commits.
@@ -44,8 +46,8 @@ const RETRY: Duration = Duration::from_secs(1);
 /// What a commit may have changed, as far as reused reads are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Touched {
-    /// Companies' data, but no API key: connection events, sessions, users,
-    /// plans.
+    /// Companies' data, but no API key: connection events, sessions and
+    /// participants, users, support agents, plans, comps, deactivations.
     Data,
     /// Anything, API keys included.
     Anything,

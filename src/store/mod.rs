@@ -98,6 +98,15 @@ pub struct Store {
     waiting_events: Arc<WaitingEvents>,
 }
 
+/// Moves the generations on when dropped (`Store::writing`).
+struct MovesOn<'a>(&'a Changes, Touched);
+
+impl Drop for MovesOn<'_> {
+    fn drop(&mut self) {
+        self.0.moved_on(self.1);
+    }
+}
+
 /// Batches of connection events waiting for the SQLite writer (group
 /// commit). Whoever gets the writer next applies the batches waiting (up to
 /// [`EVENT_BATCHES_PER_GROUP`]) in one transaction. An index page that
@@ -324,12 +333,13 @@ impl Store {
         }
     }
 
-    /// Runs a write, then moves the generations on, whatever it did: even a
-    /// failed write may have committed before its answer was lost.
+    /// Runs a write, then moves the generations on, whatever it did (even a
+    /// failed or abandoned write may have committed).
     async fn writing<T>(&self, touched: Touched, write: impl Future<Output = T>) -> T {
-        let result = write.await;
-        self.changes.moved_on(touched);
-        result
+        // Moved on when dropped: also when the caller goes away (a client
+        // that disconnects) after the write committed.
+        let _moved_on = MovesOn(&self.changes, touched);
+        write.await
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
@@ -338,8 +348,9 @@ impl Store {
 
     /// Applies one change (not a connection event) and records it.
     pub async fn apply(&self, line: LogLine) -> Result<LogLine, StoreError> {
-        self.writing(Touched::of(&line.record), async {
-            on_writer!(self, pool => backend::apply_one(pool, line, &self.rules).await)
+        let touched = Touched::of(&line.record);
+        self.writing(touched, async {
+            on_writer!(self, pool => backend::apply_one(pool, line, touched, &self.rules).await)
         })
         .await
     }

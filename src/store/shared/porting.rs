@@ -21,9 +21,9 @@ use crate::store::{ImportSummary, Rules, StoreError, Touched};
 pub(crate) async fn apply_one(
     pool: &Pool,
     line: LogLine,
+    touched: Touched,
     rules: &Rules,
 ) -> Result<LogLine, StoreError> {
-    let touched = Touched::of(&line.record);
     let mut tx = begin_write(pool).await?;
     let line = apply_record(&mut tx, line, Timestamp::now(), rules).await?;
     commit(tx, touched).await?;
