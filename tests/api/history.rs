@@ -476,6 +476,17 @@ async fn read_with_tag(app: &TestApp, tenant: &Tenant, path: &str) -> (String, S
     (response.text().await.unwrap(), tag)
 }
 
+/// The operator comps session 12 (Carl Guest's) through `node`.
+async fn comp_session_12(node: &TestApp) {
+    let comp = node
+        .operator(reqwest::Method::POST, "/operator/sessions/12/comp")
+        .json(&json!({ "Reason": "Video trouble" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(comp.status(), StatusCode::NO_CONTENT);
+}
+
 #[tokio::test]
 async fn kept_answers_are_never_served_once_the_data_changed() {
     let (app, tenant) = clinic().await;
@@ -507,13 +518,7 @@ async fn kept_answers_are_never_served_once_the_data_changed() {
     );
 
     // Comping session 12 changes every one of those answers.
-    let comp = app
-        .operator(reqwest::Method::POST, "/operator/sessions/12/comp")
-        .json(&json!({ "Reason": "Video trouble" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(comp.status(), StatusCode::NO_CONTENT);
+    comp_session_12(&app).await;
     for (path, (old_body, old_tag)) in paths.iter().zip(&before) {
         let (body, tag) = read_with_tag(&app, &tenant, path).await;
         assert_ne!(&tag, old_tag, "{path}");
@@ -537,13 +542,7 @@ async fn another_nodes_changes_end_what_this_node_reuses() {
     assert_eq!(read_with_tag(&app, &tenant, path).await.0, before, "kept");
     assert!(before.contains("Session #12 with Carl Guest - Counted Session"));
 
-    let comp = other
-        .operator(reqwest::Method::POST, "/operator/sessions/12/comp")
-        .json(&json!({ "Reason": "Video trouble" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(comp.status(), StatusCode::NO_CONTENT);
+    comp_session_12(&other).await;
     // Seen within one poll (SQLite, 50 ms) or one notification
     // (PostgreSQL); ten seconds is only a guard.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
