@@ -23,14 +23,14 @@ pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
     pub store: Store,
-    pub settings: Arc<Settings>,
+    pub settings: Settings,
     /// `None` when rate limiting is off.
     pub limits: Option<Arc<RateLimits>>,
     /// Encoded History answers; `None` when turned off.
     pub answers: Option<Arc<AnswerCache>>,
     /// API keys and companies' data versions as last read, reused while no
     /// commit could have changed them (`api::auth::KeyCache`).
-    pub keys: Arc<KeyCache>,
+    pub keys: KeyCache,
 }
 
 impl AppState {
@@ -45,8 +45,8 @@ impl AppState {
             limits: RateLimits::new(settings.rate_limit_per_second),
             answers: AnswerCache::new(settings.history_cache_mb as usize * 1024 * 1024)
                 .map(Arc::new),
-            settings: Arc::new(settings),
-            keys: Arc::default(),
+            settings,
+            keys: KeyCache::default(),
         })))
     }
 }
