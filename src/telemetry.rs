@@ -53,12 +53,15 @@ pub fn route_of(request: &Request) -> String {
 /// "Seventh session").
 pub async fn observe_request(request: Request, next: Next) -> Response {
     let route = route_of(&request);
-    let method = request.method().clone();
+    let method = request.method().as_str().to_owned();
     let request_id = request
         .headers()
         .get("x-request-id")
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
+    // The method, the routed path and the request id, never the raw URI:
+    // query strings may hold e-mail addresses. The tenant's company is
+    // recorded once its key checks out.
     let span = tracing::info_span!(
         "request",
         method = %method,
@@ -76,9 +79,9 @@ pub async fn observe_request(request: Request, next: Next) -> Response {
         status,
         "finished processing request"
     );
-    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string())
+    metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.to_string())
         .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method.to_string())
+    metrics::histogram!("http_request_duration_seconds", "route" => route, "method" => method)
         .record(latency.as_secs_f64());
     response
 }

@@ -54,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(crate::telemetry::observe_request))
         .with_state(state);
     let whole = ServiceBuilder::new()
+        // A bug must never cost the client its answer: a panic becomes a 500.
         .layer(CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 tracing::error!("a request handler panicked");
