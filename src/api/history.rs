@@ -493,7 +493,7 @@ impl Gathering {
 
 async fn collect(reader: &mut HistoryReader) -> Result<Vec<HistoryRow>, StoreError> {
     let mut rows = Vec::new();
-    while let Some(chunk) = reader.rows.recv().await {
+    while let Some(chunk) = reader.next_chunk().await {
         rows.extend(chunk?);
     }
     Ok(rows)
@@ -507,7 +507,7 @@ async fn streamed(
     encoder: Encoder,
     keep: Option<Keep>,
 ) -> Result<Body, StoreError> {
-    let first = reader.rows.recv().await.transpose()?.unwrap_or_default();
+    let first = reader.next_chunk().await.transpose()?.unwrap_or_default();
     let opening = encoder.open(&first);
     let gathering = keep.map(|keep| Gathering {
         keep,
@@ -549,7 +549,7 @@ fn async_stream(
                     return Some((Ok(bytes), (reader, encoder, wrote_any, None, gathering)));
                 }
                 let mut reader = reader?;
-                match reader.rows.recv().await {
+                match reader.next_chunk().await {
                     Some(Ok(rows)) => {
                         let bytes = Bytes::from(encoder.rows(&rows, &mut wrote_any));
                         if let Some(gathering) = &mut gathering {

@@ -106,12 +106,40 @@ pub struct HistoryRow {
     pub cursor: HistoryCursor,
 }
 
+/// Chunks of history rows, from the task that reads them.
+pub(crate) type RowChunks = mpsc::Receiver<Result<Vec<HistoryRow>, StoreError>>;
+
 /// A history answer read in one consistent snapshot: the company's data
-/// version at that snapshot, then the rows, in chunks, as they are read.
+/// version at that snapshot, then the rows, in chunks, as they are read
+/// ([`HistoryReader::next_chunk`]).
 #[derive(Debug)]
 pub struct HistoryReader {
     pub data_version: i64,
-    pub rows: mpsc::Receiver<Result<Vec<HistoryRow>, StoreError>>,
+    /// Rows already read, handed out first.
+    first: Option<Vec<HistoryRow>>,
+    /// The rest, from a task still reading them; `None` when the answer
+    /// was read whole.
+    rest: Option<RowChunks>,
+}
+
+impl HistoryReader {
+    pub(crate) fn new(data_version: i64, first: Vec<HistoryRow>, rest: Option<RowChunks>) -> Self {
+        Self {
+            data_version,
+            first: Some(first),
+            rest,
+        }
+    }
+
+    /// The next chunk of rows, or `None` at the end.
+    pub async fn next_chunk(&mut self) -> Option<Result<Vec<HistoryRow>, StoreError>> {
+        if let Some(first) = self.first.take()
+            && !first.is_empty()
+        {
+            return Some(Ok(first));
+        }
+        self.rest.as_mut()?.recv().await
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,11 +1,12 @@
 //! History and usage reads: each one indexed range scan over the stored
 //! derived fields, in one snapshot.
 
-use futures_util::TryStreamExt;
-use sqlx::QueryBuilder;
-use tokio::sync::{mpsc, oneshot};
+use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
+use sqlx::{Arguments, AssertSqlSafe, FromRow};
+use tokio::sync::mpsc;
 
-use super::{Conn, Db, Pool};
+use super::{Db, Pool};
 use crate::domain::{BillableStatus, Month, Timestamp};
 use crate::store::{
     HistoryCursor, HistoryQuery, HistoryReader, HistoryRow, StoreError, UsageCounts,
@@ -64,34 +65,80 @@ fn history_row(row: Row) -> (HistoryRow, i64) {
     (row, data_version)
 }
 
-fn history_sql(query: &HistoryQuery) -> QueryBuilder<Db> {
-    let mut sql = QueryBuilder::new(
+/// A statement and its values, both owned, so that a stream reading its
+/// rows can outlive the function that made it.
+struct Statement {
+    sql: String,
+    values: <Db as sqlx::Database>::Arguments,
+}
+
+impl Statement {
+    fn new(sql: &str) -> Self {
+        Self {
+            sql: sql.to_owned(),
+            values: Default::default(),
+        }
+    }
+
+    fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Binds a value and writes its placeholder (`$n` or `?`).
+    fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: sqlx::Encode<'static, Db> + sqlx::Type<Db>,
+    {
+        self.values
+            .add(value)
+            .expect("integers and text always encode");
+        self.values
+            .format_placeholder(&mut self.sql)
+            .expect("writing to a String cannot fail");
+        self
+    }
+
+    /// The rows it reads from `executor`, decoded.
+    fn rows<'e, E>(self, executor: E) -> BoxStream<'e, Result<Row, sqlx::Error>>
+    where
+        E: sqlx::Executor<'e, Database = Db>,
+    {
+        executor
+            .fetch(sqlx::query_with(AssertSqlSafe(self.sql), self.values))
+            .and_then(|row| std::future::ready(Row::from_row(&row)))
+            .boxed()
+    }
+}
+
+fn history_sql(query: &HistoryQuery) -> Statement {
+    let mut sql = Statement::new(
         "SELECT session_id, schedule_ts, billable_ts, duration_minutes, status, host_user_id, host_full_name,
                 guest_names, history_group, history_ts,
                 (SELECT data_version FROM companies WHERE company_id = ",
     );
-    sql.push_bind(query.company_id)
+    sql.bind(query.company_id)
         .push(") AS data_version FROM sessions WHERE company_id = ")
-        .push_bind(query.company_id);
+        .bind(query.company_id);
     if let Some(user_id) = query.host_user_id {
-        sql.push(" AND host_user_id = ").push_bind(user_id);
+        sql.push(" AND host_user_id = ").bind(user_id);
     }
     if !query.period.is_unbounded() {
         sql.push(" AND history_group = 0");
     }
     if let Some(start) = query.period.start {
-        sql.push(" AND history_ts >= ").push_bind(start.as_micros());
+        sql.push(" AND history_ts >= ").bind(start.as_micros());
     }
     if let Some(end) = query.period.end {
-        sql.push(" AND history_ts < ").push_bind(end.as_micros());
+        sql.push(" AND history_ts < ").bind(end.as_micros());
     }
     if let Some(after) = query.after {
         sql.push(" AND (history_group, history_ts, session_id) > (")
-            .push_bind(after.group)
+            .bind(after.group)
             .push(", ")
-            .push_bind(after.ts)
+            .bind(after.ts)
             .push(", ")
-            .push_bind(after.session_id)
+            .bind(after.session_id)
             .push(")");
     }
     sql.push(" AND state <> 'cancelled'");
@@ -101,46 +148,50 @@ fn history_sql(query: &HistoryQuery) -> QueryBuilder<Db> {
                JOIN participations p ON p.company_id = n.company_id AND p.person_id = n.person_id
                WHERE n.company_id = ",
         )
-        .push_bind(query.company_id)
+        .bind(query.company_id)
         .push(" AND n.email_key = ")
-        .push_bind(email.clone())
+        .bind(email.clone())
         .push(" AND p.removed_us IS NULL)");
     }
     sql.push(" ORDER BY history_group, history_ts, session_id");
     if let Some(limit) = query.limit {
-        sql.push(" LIMIT ").push_bind(limit);
+        sql.push(" LIMIT ").bind(limit);
     }
     sql
 }
 
-type Chunks = mpsc::Sender<Result<Vec<HistoryRow>, StoreError>>;
-
-/// Where the first row's data version goes: `None` when there is no row.
-type First = oneshot::Sender<Result<Option<i64>, StoreError>>;
-
-/// Streams the answer from a task of its own, so its size never sits in
-/// memory. One statement reads the rows and the company's data version, so
-/// both come from one snapshot without a transaction: a read after a change
-/// is one round trip to the database, not four (begin, version, host check,
-/// rows). A row proves the company and the host exist (sessions reference
-/// both). An answer without rows carries no version, so it is read again in
-/// a transaction that also checks the company and the host.
+/// Reads the answer with one statement that also reads the company's data
+/// version, so both come from one snapshot without a transaction: a read
+/// after a change is one round trip to the database, not four (begin,
+/// version, host check, rows). A row proves the company and the host exist
+/// (sessions reference both). An answer without rows carries no version, so
+/// it is read again in a transaction that also checks the company and the
+/// host.
+///
+/// The first chunk is read here, in the caller's task: an answer that fits
+/// in it (one host's month) is read whole without handing anything between
+/// tasks. The rest of a larger answer is read by a task of its own, ahead of
+/// the response, so its size never sits in memory.
 pub(crate) async fn read_history(
     pool: &Pool,
     query: HistoryQuery,
 ) -> Result<HistoryReader, StoreError> {
-    let mut conn = pool.acquire().await?;
-    let (first, first_read) = oneshot::channel();
-    let (sender, rows) = mpsc::channel(4);
-    let asked = query.clone();
-    tokio::spawn(async move { send_rows(&mut conn, &asked, Some(first), sender).await });
-    if let Some(data_version) = first_read
-        .await
-        .map_err(|_| StoreError::Database(sqlx::Error::WorkerCrashed))??
-    {
-        return Ok(HistoryReader { data_version, rows });
+    let mut rows = history_sql(&query).rows(pool);
+    let Some(row) = rows.try_next().await? else {
+        return read_history_checked(pool, query).await;
+    };
+    let (row, data_version) = history_row(row);
+    let mut first = Vec::with_capacity(CHUNK);
+    first.push(row);
+    while first.len() < CHUNK {
+        match rows.try_next().await? {
+            Some(row) => first.push(history_row(row).0),
+            None => return Ok(HistoryReader::new(data_version, first, None)),
+        }
     }
-    read_history_checked(pool, query).await
+    let (sender, rest) = mpsc::channel(4);
+    tokio::spawn(send_rows(rows, sender));
+    Ok(HistoryReader::new(data_version, first, Some(rest)))
 }
 
 /// Reads the answer in a transaction that first checks the company and the
@@ -164,31 +215,20 @@ async fn read_history_checked(
     if !host_found {
         return Err(StoreError::NotFound("User not found".into()));
     }
-    let (sender, rows) = mpsc::channel(4);
-    tokio::spawn(async move { send_rows(&mut tx, &query, None, sender).await });
-    Ok(HistoryReader { data_version, rows })
+    let (sender, rest) = mpsc::channel(4);
+    tokio::spawn(async move { send_rows(history_sql(&query).rows(&mut *tx), sender).await });
+    Ok(HistoryReader::new(data_version, Vec::new(), Some(rest)))
 }
 
-/// Sends the rows in chunks and, when asked for (`first`), the first row's
-/// data version (or that there is no row) as soon as it is known. Stops when
-/// the reader is gone.
-async fn send_rows(
-    conn: &mut Conn,
-    query: &HistoryQuery,
-    mut first: Option<First>,
-    sender: Chunks,
-) {
-    let mut sql = history_sql(query);
-    let mut stream = sql.build_query_as::<Row>().fetch(&mut *conn);
+type Chunks = mpsc::Sender<Result<Vec<HistoryRow>, StoreError>>;
+
+/// Sends the rows in chunks. Stops when the reader is gone.
+async fn send_rows(mut rows: BoxStream<'_, Result<Row, sqlx::Error>>, sender: Chunks) {
     let mut chunk = Vec::with_capacity(CHUNK);
     loop {
-        match stream.try_next().await {
+        match rows.try_next().await {
             Ok(Some(row)) => {
-                let (row, data_version) = history_row(row);
-                if let Some(first) = first.take() {
-                    let _ = first.send(Ok(Some(data_version)));
-                }
-                chunk.push(row);
+                chunk.push(history_row(row).0);
                 if chunk.len() == CHUNK
                     && sender.send(Ok(std::mem::take(&mut chunk))).await.is_err()
                 {
@@ -196,27 +236,13 @@ async fn send_rows(
                 }
             }
             Ok(None) => {
-                match first.take() {
-                    Some(first) => {
-                        let _ = first.send(Ok(None));
-                    }
-                    None => {
-                        if !chunk.is_empty() {
-                            let _ = sender.send(Ok(chunk)).await;
-                        }
-                    }
+                if !chunk.is_empty() {
+                    let _ = sender.send(Ok(chunk)).await;
                 }
                 return;
             }
             Err(error) => {
-                match first.take() {
-                    Some(first) => {
-                        let _ = first.send(Err(error.into()));
-                    }
-                    None => {
-                        let _ = sender.send(Err(error.into())).await;
-                    }
-                }
+                let _ = sender.send(Err(error.into())).await;
                 return;
             }
         }
