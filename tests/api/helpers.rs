@@ -331,6 +331,23 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
+    /// The value of one sample of `/metrics` (0 when it is not there yet),
+    /// named with its labels as rendered.
+    pub async fn metric(&self, sample: &str) -> f64 {
+        let text = self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(sample))
+            .map_or(0.0, |value| value.trim().parse().unwrap())
+    }
+
     /// Stops the server gracefully and hands back its database.
     pub async fn stop(mut self) -> TestDatabase {
         if let Some(shutdown) = self.shutdown.take() {

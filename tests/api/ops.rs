@@ -38,8 +38,23 @@ async fn metrics_count_requests_by_route_and_status_and_events() {
     let tenant = app.key_for(1).await;
     assert_eq!(app.post_events(seed_events()).await.status(), 200);
     app.history(&tenant, "/history/4?month=2016-11-01").await;
-    let missing = app.tenant(&tenant, "/history/999").send().await.unwrap();
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let missing_key =
+        r#"http_requests_total{route="/history/{user_id}",method="GET",status="404"}"#;
+    let before = app.metric(missing_key).await;
+    for _ in 0..3 {
+        let missing = app.tenant(&tenant, "/history/999").send().await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    }
+    // Other tests in this process count on the same route too.
+    assert!(app.metric(missing_key).await >= before + 3.0);
+    // A made-up method is counted, under a label of its own kind.
+    let brewed = app
+        .client
+        .request(Method::from_bytes(b"BREW").unwrap(), app.url("/history/4"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(brewed.status(), StatusCode::METHOD_NOT_ALLOWED);
 
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -61,6 +76,8 @@ async fn metrics_count_requests_by_route_and_status_and_events() {
         "{text}"
     );
     assert!(!text.contains("/history/999"), "{text}");
+    assert!(has(r#"method="OTHER",status="405"}"#), "{text}");
+    assert!(!text.contains("BREW"), "{text}");
     assert!(has("http_request_duration_seconds_bucket{"), "{text}");
     assert!(has(r#"route="/operator/events""#), "{text}");
     let ingested: f64 = text
