@@ -115,8 +115,8 @@ pub(crate) type RowChunks = mpsc::Receiver<Result<Vec<HistoryRow>, StoreError>>;
 #[derive(Debug)]
 pub struct HistoryReader {
     pub data_version: i64,
-    /// Rows already read, handed out first.
-    first: Option<Vec<HistoryRow>>,
+    /// Rows already read, handed out first (taken once handed out).
+    first: Vec<HistoryRow>,
     /// The rest, from a task still reading them; `None` when the answer
     /// was read whole.
     rest: Option<RowChunks>,
@@ -126,17 +126,15 @@ impl HistoryReader {
     pub(crate) fn new(data_version: i64, first: Vec<HistoryRow>, rest: Option<RowChunks>) -> Self {
         Self {
             data_version,
-            first: Some(first),
+            first,
             rest,
         }
     }
 
     /// The next chunk of rows, or `None` at the end.
     pub async fn next_chunk(&mut self) -> Option<Result<Vec<HistoryRow>, StoreError>> {
-        if let Some(first) = self.first.take()
-            && !first.is_empty()
-        {
-            return Some(Ok(first));
+        if !self.first.is_empty() {
+            return Some(Ok(std::mem::take(&mut self.first)));
         }
         self.rest.as_mut()?.recv().await
     }

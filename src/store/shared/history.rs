@@ -100,7 +100,7 @@ impl Statement {
     }
 
     /// The rows it reads from `executor`, decoded.
-    fn rows<'e, E>(self, executor: E) -> BoxStream<'e, Result<Row, sqlx::Error>>
+    fn rows<'e, E>(self, executor: E) -> Rows<'e>
     where
         E: sqlx::Executor<'e, Database = Db>,
     {
@@ -183,11 +183,8 @@ pub(crate) async fn read_history(
     let (row, data_version) = history_row(row);
     let mut first = Vec::with_capacity(CHUNK);
     first.push(row);
-    while first.len() < CHUNK {
-        match rows.try_next().await? {
-            Some(row) => first.push(history_row(row).0),
-            None => return Ok(HistoryReader::new(data_version, first, None)),
-        }
+    if fill(&mut rows, &mut first).await? {
+        return Ok(HistoryReader::new(data_version, first, None));
     }
     let (sender, rest) = mpsc::channel(4);
     tokio::spawn(send_rows(rows, sender));
@@ -220,26 +217,32 @@ async fn read_history_checked(
     Ok(HistoryReader::new(data_version, Vec::new(), Some(rest)))
 }
 
+type Rows<'e> = BoxStream<'e, Result<Row, sqlx::Error>>;
+
+/// Reads rows into `chunk` until it holds [`CHUNK`] of them or the rows
+/// end; true at the end.
+async fn fill(rows: &mut Rows<'_>, chunk: &mut Vec<HistoryRow>) -> Result<bool, sqlx::Error> {
+    while chunk.len() < CHUNK {
+        match rows.try_next().await? {
+            Some(row) => chunk.push(history_row(row).0),
+            None => return Ok(true),
+        }
+    }
+    Ok(false)
+}
+
 type Chunks = mpsc::Sender<Result<Vec<HistoryRow>, StoreError>>;
 
 /// Sends the rows in chunks. Stops when the reader is gone.
-async fn send_rows(mut rows: BoxStream<'_, Result<Row, sqlx::Error>>, sender: Chunks) {
-    let mut chunk = Vec::with_capacity(CHUNK);
+async fn send_rows(mut rows: Rows<'_>, sender: Chunks) {
     loop {
-        match rows.try_next().await {
-            Ok(Some(row)) => {
-                chunk.push(history_row(row).0);
-                if chunk.len() == CHUNK
-                    && sender.send(Ok(std::mem::take(&mut chunk))).await.is_err()
-                {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        match fill(&mut rows, &mut chunk).await {
+            Ok(ended) => {
+                let reader_gone = !chunk.is_empty() && sender.send(Ok(chunk)).await.is_err();
+                if reader_gone || ended {
                     return;
                 }
-            }
-            Ok(None) => {
-                if !chunk.is_empty() {
-                    let _ = sender.send(Ok(chunk)).await;
-                }
-                return;
             }
             Err(error) => {
                 let _ = sender.send(Err(error.into())).await;
