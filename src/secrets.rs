@@ -39,16 +39,24 @@ pub fn company_of_key(api_key: &str) -> Option<i64> {
 
 /// SHA-256 keyed by the API key, so equal secrets of two keys differ.
 pub fn hash_secret(api_key: &str, api_secret: &str) -> String {
+    hex::encode(secret_digest(api_key, api_secret))
+}
+
+/// Checked on every request: the presented secret's hash is hex-encoded on
+/// the stack, not into a new `String`.
+pub fn secret_matches(api_key: &str, api_secret: &str, stored_hash: &str) -> bool {
+    let mut presented = [0u8; 64];
+    hex::encode_to_slice(secret_digest(api_key, api_secret), &mut presented)
+        .expect("a SHA-256 digest is 64 hex digits");
+    presented.ct_eq(stored_hash.as_bytes()).into()
+}
+
+fn secret_digest(api_key: &str, api_secret: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
     hasher.update(api_key.as_bytes());
     hasher.update([0u8]);
     hasher.update(api_secret.as_bytes());
-    hex::encode(hasher.finalize())
-}
-
-pub fn secret_matches(api_key: &str, api_secret: &str, stored_hash: &str) -> bool {
-    let presented = hash_secret(api_key, api_secret);
-    presented.as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    hasher.finalize().into()
 }
 
 #[cfg(test)]
@@ -67,6 +75,22 @@ mod tests {
         ));
         assert!(!secret_matches(&key.api_key, "wrong", &key.secret_hash));
         assert_ne!(key.secret_hash, key.api_secret);
+    }
+
+    #[test]
+    fn stored_hashes_keep_their_format() {
+        // Hashes already stored must keep verifying: SHA-256 of key, NUL,
+        // secret, as 64 lower-case hex digits.
+        let stored = "f4316874beda0b7033e6175b6a641bd9559ec654b381e0fad315d0339688176d";
+        assert_eq!(hash_secret("k42_abcdef", "s3cret"), stored);
+        assert!(secret_matches("k42_abcdef", "s3cret", stored));
+        assert!(!secret_matches(
+            "k42_abcdef",
+            "s3cret",
+            &stored.to_uppercase()
+        ));
+        assert!(!secret_matches("k42_abcdef", "s3cret", &stored[..63]));
+        assert!(!secret_matches("k42_abcdef", "s3cret", ""));
     }
 
     #[test]
