@@ -1,7 +1,7 @@
 //! The command line (SPEC §9): subcommands, each operator action available
 //! directly against the database; creating commands print one line of JSON.
 
-use std::io::{BufWriter, IsTerminal};
+use std::io::BufWriter;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -102,7 +102,11 @@ pub enum SupportAgentAction {
 /// dropped while the guard lives: when the writer falls behind by more than
 /// its queue holds, the threads that log wait for it. The lines still queued
 /// are written when the returned guard is dropped, at the end of `run`
-/// (tracing-appender waits up to a second for that).
+/// (tracing-appender waits up to a second for that). Text lines carry no
+/// terminal colours: tracing-subscriber is built without its `ansi` feature,
+/// whose styling cost a kept History answer about 4,200 instructions even
+/// when switched off (bench/README.md, "Ninth session"); `with_ansi(false)`
+/// keeps them off should another crate turn the feature on.
 #[must_use = "logs stop when the guard is dropped"]
 pub fn init_logging(format: LogFormat) -> WorkerGuard {
     let filter =
@@ -113,7 +117,7 @@ pub fn init_logging(format: LogFormat) -> WorkerGuard {
         .finish(BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(false)
         .with_writer(writer);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
