@@ -137,3 +137,22 @@ Transfer/sec:    104.50MB
     assert_eq!(wrk.requests, 53210);
     assert_eq!(wrk.bad_responses, 3);
 }
+
+#[test]
+fn alternating_wrk_runs_are_summed_up_by_their_median_run() {
+    let run = |rate: f64, p50_ms: f64, bad_responses: u64| runner::Wrk {
+        requests_per_second: rate,
+        p50_ms,
+        bad_responses,
+        ..runner::Wrk::default()
+    };
+    let rounds = runner::Rounds::new(vec![
+        run(51_000.0, 1.0, 0),
+        run(62_000.0, 3.0, 2),
+        run(58_000.0, 2.0, 1),
+    ]);
+    assert_eq!(rounds.median.requests_per_second, 58_000.0);
+    assert_eq!(rounds.median.p50_ms, 2.0, "the median run's latencies");
+    assert_eq!(rounds.requests_per_second, [51_000.0, 58_000.0, 62_000.0]);
+    assert_eq!(rounds.bad_responses, 3, "non-2xx answers of every run");
+}

@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use super::dataset::{BUSY_MONTH, Plan};
-use super::runner::{Read, RunResult, SCALE_ROUNDS, StoreResult};
+use super::runner::{
+    COMPARE_ROUNDS, Read, Rounds, RunResult, SCALE_ROUNDS, SQL_RUNS_PER_ROUND, StoreResult,
+    WRK_ROUNDS,
+};
 
 /// One line of the ratio table.
 #[derive(Clone, Debug)]
@@ -56,10 +59,13 @@ pub fn ratios(result: &RunResult) -> Vec<Ratio> {
             {
                 rows.push(Ratio {
                     store: name.clone(),
-                    measure: format!("{what}, req/s vs nginx ({} B, {top} sessions)", read.bytes),
-                    ours: format!("{:.0} req/s", ours.requests_per_second),
-                    limit: format!("{:.0} req/s", nginx.requests_per_second),
-                    ratio: ours.requests_per_second / nginx.requests_per_second,
+                    measure: format!(
+                        "{what}, req/s vs nginx ({} B, {top} sessions; median of {WRK_ROUNDS} alternating runs each)",
+                        read.bytes
+                    ),
+                    ours: format!("{:.0} req/s", ours.median.requests_per_second),
+                    limit: format!("{:.0} req/s", nginx.median.requests_per_second),
+                    ratio: ours.median.requests_per_second / nginx.median.requests_per_second,
                     target: (true, target),
                 });
             }
@@ -70,7 +76,9 @@ pub fn ratios(result: &RunResult) -> Vec<Ratio> {
             {
                 rows.push(Ratio {
                     store: name.clone(),
-                    measure: format!("cold read (first after a change) of the {what} vs bare SQL"),
+                    measure: format!(
+                        "cold read (first after a change) of the {what} vs bare SQL (medians, alternating in {COMPARE_ROUNDS} rounds)"
+                    ),
                     ours: format!("{:.2} ms", read.cold_ms),
                     limit: format!("{sql_ms:.2} ms"),
                     ratio: read.cold_ms / sql_ms,
@@ -242,20 +250,29 @@ pub fn machine(bin: &std::path::Path, postgres: Option<&str>, commit: &str) -> S
     out
 }
 
-fn wrk_cell(wrk: &Option<super::runner::Wrk>) -> String {
-    match wrk {
-        Some(w) => format!(
-            "{:.0} req/s; p50 {:.2} / p90 {:.2} / p99 {:.2} ms{}",
-            w.requests_per_second,
-            w.p50_ms,
-            w.p90_ms,
-            w.p99_ms,
-            if w.bad_responses > 0 {
-                format!("; **{} non-2xx**", w.bad_responses)
-            } else {
-                String::new()
-            }
-        ),
+fn wrk_cell(rounds: &Option<Rounds>) -> String {
+    match rounds {
+        Some(rounds) => {
+            let w = &rounds.median;
+            let all: Vec<String> = rounds
+                .requests_per_second
+                .iter()
+                .map(|rate| format!("{rate:.0}"))
+                .collect();
+            format!(
+                "{:.0} req/s (runs: {}); p50 {:.2} / p90 {:.2} / p99 {:.2} ms{}",
+                w.requests_per_second,
+                all.join(", "),
+                w.p50_ms,
+                w.p90_ms,
+                w.p99_ms,
+                if rounds.bad_responses > 0 {
+                    format!("; **{} non-2xx**", rounds.bad_responses)
+                } else {
+                    String::new()
+                }
+            )
+        }
         None => "—".into(),
     }
 }
@@ -320,6 +337,12 @@ pub fn details(result: &RunResult, plan: &Plan, wrk: &str) -> String {
                 wrk_cell(&read.nginx),
                 read.sql_ms
                     .map_or_else(|| "—".into(), |ms| format!("{ms:.2}"))
+            );
+        }
+        if store.reads.iter().any(|read| read.ours.is_some()) {
+            let _ = writeln!(
+                out,
+                "\nCold reads (median) alternate with the bare query in {COMPARE_ROUNDS} rounds, {SQL_RUNS_PER_ROUND} runs of the bare query a round (sqlite3: a new process each; psql: one session a round, its first run left out). wrk alternates between our server and nginx, {WRK_ROUNDS} runs each: the median run is shown, with every run's req/s, lowest first."
             );
         }
         let i = &store.ingest;

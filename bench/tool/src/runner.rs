@@ -74,6 +74,46 @@ pub struct Wrk {
     pub bad_responses: u64,
 }
 
+/// wrk runs on our server and on nginx, alternating, this many times each.
+pub const WRK_ROUNDS: usize = 3;
+
+/// The cold reads (`Config::cold_samples` rounded up to a multiple of this)
+/// alternate with the bare query in this many rounds, the bare query run
+/// this many times a round.
+pub const COMPARE_ROUNDS: usize = 3;
+pub const SQL_RUNS_PER_ROUND: usize = 4;
+
+/// The wrk runs on one server: the median run (by requests per second)
+/// stands for them, every run's rate beside it.
+#[derive(Clone, Debug, Default)]
+pub struct Rounds {
+    pub median: Wrk,
+    /// Every run's, lowest first.
+    pub requests_per_second: Vec<f64>,
+    /// Non-2xx answers in all the runs.
+    pub bad_responses: u64,
+}
+
+impl Rounds {
+    /// Of at least one run.
+    pub fn new(mut runs: Vec<Wrk>) -> Self {
+        assert!(!runs.is_empty(), "at least one wrk run");
+        runs.sort_by(|a, b| {
+            a.requests_per_second
+                .partial_cmp(&b.requests_per_second)
+                .expect("no NaN")
+        });
+        let requests_per_second = runs.iter().map(|run| run.requests_per_second).collect();
+        let bad_responses = runs.iter().map(|run| run.bad_responses).sum();
+        let median = runs.swap_remove(runs.len() / 2);
+        Rounds {
+            median,
+            requests_per_second,
+            bad_responses,
+        }
+    }
+}
+
 /// One read (the busy company's month, or one host's month) at one scale.
 #[derive(Clone, Debug, Default)]
 pub struct Read {
@@ -86,8 +126,8 @@ pub struct Read {
     pub cold_ms: f64,
     /// Sequential requests on a warm server (median).
     pub warm_ms: f64,
-    pub ours: Option<Wrk>,
-    pub nginx: Option<Wrk>,
+    pub ours: Option<Rounds>,
+    pub nginx: Option<Rounds>,
     /// The bare SQL query for those rows in the store's own client (median).
     pub sql_ms: Option<f64>,
     pub sql_rows: Option<u64>,
@@ -426,12 +466,15 @@ pub fn count_elements(body: &[u8]) -> u64 {
     counter.count
 }
 
+/// The middle value; of an even count, the mean of the two middle ones.
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
-    if values.is_empty() {
-        return f64::NAN;
+    let middle = values.len() / 2;
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 0 => (values[middle - 1] + values[middle]) / 2.0,
+        _ => values[middle],
     }
-    values[values.len() / 2]
 }
 
 fn month_micros(month: &str) -> (i64, i64) {
@@ -526,15 +569,14 @@ impl Config {
         })
     }
 
-    /// The bare query in the store's own command-line client, and the number
-    /// of rows. sqlite3: the median of eleven fresh processes (the service's
-    /// connections lose their page cache when the data changes too), each
-    /// the larger of wall time (printed to the millisecond) and CPU time;
-    /// psql: the median of eleven runs in one session (\timing; PostgreSQL's
-    /// shared buffers survive a change, and the service's connections are
-    /// warm).
-    fn bare_sql(&self, store: &Store, sql: &str) -> io::Result<(f64, u64)> {
-        let runs = 11;
+    /// `runs` times of the bare query in the store's own command-line
+    /// client (ms), and the number of rows. sqlite3: a fresh process each
+    /// (the service's connections lose their page cache when the data
+    /// changes too), each the larger of wall time (printed to the
+    /// millisecond) and CPU time; psql: runs in one session (\timing;
+    /// PostgreSQL's shared buffers survive a change, and the service's
+    /// connections are warm), after one left out.
+    fn bare_sql(&self, store: &Store, sql: &str, runs: usize) -> io::Result<(Vec<f64>, u64)> {
         let count_sql = format!("SELECT COUNT(*) FROM ({sql}) AS q;");
         match &store.kind {
             StoreKind::Sqlite => {
@@ -572,7 +614,7 @@ impl Config {
                 if times.len() != runs {
                     return Err(io::Error::other("sqlite3 printed no timings"));
                 }
-                Ok((median(times), rows))
+                Ok((times, rows))
             }
             StoreKind::Postgres(_) => {
                 let count = psql(&store.url)
@@ -583,7 +625,9 @@ impl Config {
                     .parse()
                     .map_err(|_| io::Error::other("psql printed no count"))?;
                 let mut script = String::from("\\o /dev/null\n\\timing on\n");
-                for _ in 0..runs {
+                // One more than asked: the first runs in a new backend, which
+                // loads its catalog caches, and is left out.
+                for _ in 0..=runs {
                     script.push_str(&format!("{sql};\n"));
                 }
                 let output = run_with_input(&mut psql(&store.url), &script)?;
@@ -596,11 +640,12 @@ impl Config {
                             .parse()
                             .ok()
                     })
+                    .skip(1)
                     .collect();
                 if times.len() != runs {
                     return Err(io::Error::other("psql printed no timings"));
                 }
-                Ok((median(times), rows))
+                Ok((times, rows))
             }
         }
     }
@@ -920,17 +965,17 @@ fn run_store(config: &Config, store: &Store, meta: &Meta) -> io::Result<StoreRes
     Ok(result)
 }
 
-/// `config.cold_samples` cold reads of a probe (times in ms), the last
+/// `samples` cold reads of a probe (times in ms), the last
 /// answer, and its number of sessions, checked against the generator's.
 fn cold_reads(
-    config: &Config,
     client: &mut Client,
     probe: &Probe,
+    samples: usize,
 ) -> io::Result<(Vec<f64>, Vec<u8>, u64)> {
     let headers = [("Authorization", probe.authorization.as_str())];
     let mut cold = Vec::new();
     let mut body = Vec::new();
-    for _ in 0..config.cold_samples.max(1) {
+    for _ in 0..samples.max(1) {
         touch_company(client, probe.company)?;
         let started = Instant::now();
         let response = client.get(&probe.path, &headers)?;
@@ -1041,7 +1086,7 @@ fn scale_checks(
             let mut client = Client::new(&server.address);
             client.get("/readyz", &[])?;
             for (probe, taken) in probes.iter().zip(samples.iter_mut()) {
-                let (cold, ..) = cold_reads(config, &mut client, probe)?;
+                let (cold, ..) = cold_reads(&mut client, probe, config.cold_samples)?;
                 taken[side].extend(cold);
             }
             server.stop();
@@ -1072,8 +1117,30 @@ fn reads(config: &Config, store: &Store, probes: &[Probe], scale: u64) -> io::Re
         client.get("/readyz", &[])?;
         // Cold: the first read after the company's data changed (a plan
         // change to the same values moves its data version on), on a
-        // running server: no answer kept from before can serve it.
-        let (cold, body, elements) = cold_reads(config, &mut client, probe)?;
+        // running server: no answer kept from before can serve it. With
+        // the external tools, the cold reads alternate with the bare query
+        // in rounds, so that a slower stretch of this machine falls on
+        // both alike.
+        let rounds = if config.external { COMPARE_ROUNDS } else { 1 };
+        let mut cold = Vec::new();
+        let mut sql = Vec::new();
+        let mut answer = None;
+        for _ in 0..rounds {
+            let (times, body, elements) =
+                cold_reads(&mut client, probe, config.cold_samples.div_ceil(rounds))?;
+            cold.extend(times);
+            if config.external {
+                let (times, rows) = config.bare_sql(store, &probe.sql, SQL_RUNS_PER_ROUND)?;
+                if rows != elements {
+                    return Err(io::Error::other(format!(
+                        "the bare query found {rows} rows, the API {elements}"
+                    )));
+                }
+                sql.extend(times);
+            }
+            answer = Some((body, elements));
+        }
+        let (body, elements) = answer.expect("at least one round");
         let mut warm = Vec::new();
         for _ in 0..config.warm_samples.max(1) + 1 {
             let started = Instant::now();
@@ -1097,9 +1164,6 @@ fn reads(config: &Config, store: &Store, probes: &[Probe], scale: u64) -> io::Re
             ..Read::default()
         };
         if config.external {
-            let url = format!("http://{}{}", server.address, probe.path);
-            read.ours = Some(config.wrk(&url, Some(&probe.authorization))?);
-            server.stop();
             let dir =
                 std::env::temp_dir().join(format!("ledger-bench-nginx-{}", std::process::id()));
             let _ = fs::remove_dir_all(&dir);
@@ -1112,19 +1176,24 @@ fn reads(config: &Config, store: &Store, probes: &[Probe], scale: u64) -> io::Re
                 if served.body != body {
                     return Err(io::Error::other("nginx served other bytes"));
                 }
-                let url = format!("http://{}/answer.json", nginx.address);
-                read.nginx = Some(config.wrk(&url, None)?);
+                // Both stay up; wrk alternates between them, so a slower
+                // stretch of this machine falls on both alike.
+                let ours_url = format!("http://{}{}", server.address, probe.path);
+                let nginx_url = format!("http://{}/answer.json", nginx.address);
+                let mut ours = Vec::with_capacity(WRK_ROUNDS);
+                let mut theirs = Vec::with_capacity(WRK_ROUNDS);
+                for _ in 0..WRK_ROUNDS {
+                    ours.push(config.wrk(&ours_url, Some(&probe.authorization))?);
+                    theirs.push(config.wrk(&nginx_url, None)?);
+                }
+                read.ours = Some(Rounds::new(ours));
+                read.nginx = Some(Rounds::new(theirs));
                 drop(nginx);
             }
+            server.stop();
             let _ = fs::remove_dir_all(&dir);
-            let (sql_ms, rows) = config.bare_sql(store, &probe.sql)?;
-            if rows != elements {
-                return Err(io::Error::other(format!(
-                    "the bare query found {rows} rows, the API {elements}"
-                )));
-            }
-            read.sql_ms = Some(sql_ms);
-            read.sql_rows = Some(rows);
+            read.sql_ms = Some(median(sql));
+            read.sql_rows = Some(elements);
         } else {
             server.stop();
         }
