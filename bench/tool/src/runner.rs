@@ -569,23 +569,36 @@ impl Config {
         })
     }
 
+    /// The number of rows the bare query finds, in the store's own
+    /// command-line client.
+    fn bare_count(&self, store: &Store, sql: &str) -> io::Result<u64> {
+        let count_sql = format!("SELECT COUNT(*) FROM ({sql}) AS q;");
+        let count = match &store.kind {
+            StoreKind::Sqlite => Command::new("sqlite3")
+                .arg(store.sqlite_file.as_ref().expect("sqlite"))
+                .arg(&count_sql)
+                .output()?,
+            StoreKind::Postgres(_) => psql(&store.url)
+                .args(["-t", "-A", "-c", &count_sql])
+                .output()?,
+        };
+        String::from_utf8_lossy(&count.stdout)
+            .trim()
+            .parse()
+            .map_err(|_| io::Error::other(format!("{} printed no count", store.name())))
+    }
+
     /// `runs` times of the bare query in the store's own command-line
-    /// client (ms), and the number of rows. sqlite3: a fresh process each
+    /// client (ms). sqlite3: a fresh process each
     /// (the service's connections lose their page cache when the data
     /// changes too), each the larger of wall time (printed to the
     /// millisecond) and CPU time; psql: runs in one session (\timing;
     /// PostgreSQL's shared buffers survive a change, and the service's
     /// connections are warm), after one left out.
-    fn bare_sql(&self, store: &Store, sql: &str, runs: usize) -> io::Result<(Vec<f64>, u64)> {
-        let count_sql = format!("SELECT COUNT(*) FROM ({sql}) AS q;");
+    fn bare_sql(&self, store: &Store, sql: &str, runs: usize) -> io::Result<Vec<f64>> {
         match &store.kind {
             StoreKind::Sqlite => {
                 let file = store.sqlite_file.as_ref().expect("sqlite");
-                let count = Command::new("sqlite3").arg(file).arg(&count_sql).output()?;
-                let rows: u64 = String::from_utf8_lossy(&count.stdout)
-                    .trim()
-                    .parse()
-                    .map_err(|_| io::Error::other("sqlite3 printed no count"))?;
                 // Each run in a fresh process: after a change, the service's
                 // connections start with an empty page cache too.
                 let mut output = Vec::new();
@@ -614,16 +627,9 @@ impl Config {
                 if times.len() != runs {
                     return Err(io::Error::other("sqlite3 printed no timings"));
                 }
-                Ok((times, rows))
+                Ok(times)
             }
             StoreKind::Postgres(_) => {
-                let count = psql(&store.url)
-                    .args(["-t", "-A", "-c", &count_sql])
-                    .output()?;
-                let rows: u64 = String::from_utf8_lossy(&count.stdout)
-                    .trim()
-                    .parse()
-                    .map_err(|_| io::Error::other("psql printed no count"))?;
                 let mut script = String::from("\\o /dev/null\n\\timing on\n");
                 // One more than asked: the first runs in a new backend, which
                 // loads its catalog caches, and is left out.
@@ -645,7 +651,7 @@ impl Config {
                 if times.len() != runs {
                     return Err(io::Error::other("psql printed no timings"));
                 }
-                Ok((times, rows))
+                Ok(times)
             }
         }
     }
@@ -1130,17 +1136,19 @@ fn reads(config: &Config, store: &Store, probes: &[Probe], scale: u64) -> io::Re
                 cold_reads(&mut client, probe, config.cold_samples.div_ceil(rounds))?;
             cold.extend(times);
             if config.external {
-                let (times, rows) = config.bare_sql(store, &probe.sql, SQL_RUNS_PER_ROUND)?;
-                if rows != elements {
-                    return Err(io::Error::other(format!(
-                        "the bare query found {rows} rows, the API {elements}"
-                    )));
-                }
-                sql.extend(times);
+                sql.extend(config.bare_sql(store, &probe.sql, SQL_RUNS_PER_ROUND)?);
             }
             answer = Some((body, elements));
         }
         let (body, elements) = answer.expect("at least one round");
+        if config.external {
+            let rows = config.bare_count(store, &probe.sql)?;
+            if rows != elements {
+                return Err(io::Error::other(format!(
+                    "the bare query found {rows} rows, the API {elements}"
+                )));
+            }
+        }
         let mut warm = Vec::new();
         for _ in 0..config.warm_samples.max(1) + 1 {
             let started = Instant::now();
