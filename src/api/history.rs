@@ -306,6 +306,9 @@ fn matches_tag(headers: &HeaderMap, tag: &str) -> bool {
 /// again outright, which costs about as much as reading the version would.
 const CHECK_VERSION_ABOVE: usize = 16 * 1024;
 
+/// The store reads below are boxed where they are awaited: inline, their
+/// state made this future several KB, which the router's layers copy on
+/// every request, kept answers included (bench/README.md, "Ninth session").
 async fn respond(
     state: &AppState,
     tenant: Tenant,
