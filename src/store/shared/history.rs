@@ -3,7 +3,7 @@
 
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
-use sqlx::{Arguments, AssertSqlSafe, FromRow};
+use sqlx::{Arguments, AssertSqlSafe};
 use tokio::sync::mpsc;
 
 use super::{Db, Pool};
@@ -31,6 +31,29 @@ type Row = (
     i64,
     i64,
 );
+
+/// Reads a row by position. Without sqlx's check of each column's type
+/// against the Rust type (`try_get`), which compared and cloned type infos
+/// eleven times a row: 14 % of the server's instructions for a busy month
+/// on PostgreSQL (bench/README.md, "Tenth session"). The columns and their
+/// types are the statement's own ([`history_sql`]); the tests read every
+/// one of them on both backends.
+fn decode(row: &<Db as sqlx::Database>::Row) -> Result<Row, sqlx::Error> {
+    use sqlx::Row as _;
+    Ok((
+        row.try_get_unchecked(0)?,
+        row.try_get_unchecked(1)?,
+        row.try_get_unchecked(2)?,
+        row.try_get_unchecked(3)?,
+        row.try_get_unchecked(4)?,
+        row.try_get_unchecked(5)?,
+        row.try_get_unchecked(6)?,
+        row.try_get_unchecked(7)?,
+        row.try_get_unchecked(8)?,
+        row.try_get_unchecked(9)?,
+        row.try_get_unchecked(10)?,
+    ))
+}
 
 /// A row's history element, and the data version read with it.
 fn history_row(row: Row) -> (HistoryRow, i64) {
@@ -100,14 +123,24 @@ impl Statement {
     }
 
     /// The rows it reads from `executor`, decoded.
+    ///
+    /// The stream is made where no span is current. sqlx's streams enter
+    /// the span that was current when they were made each time they are
+    /// polled, and they are polled once a row: made inside a request, a
+    /// busy month's 5,000 rows entered and left the request's span 20,000
+    /// times, a tenth of the server's work for the answer (bench/README.md,
+    /// "Tenth session"). Whatever sqlx logs while the rows are read still
+    /// carries the span current then.
     fn rows<'e, E>(self, executor: E) -> Rows<'e>
     where
         E: sqlx::Executor<'e, Database = Db>,
     {
-        executor
-            .fetch(sqlx::query_with(AssertSqlSafe(self.sql), self.values))
-            .and_then(|row| std::future::ready(Row::from_row(&row)))
-            .boxed()
+        tracing::dispatcher::with_default(&tracing::Dispatch::none(), move || {
+            executor
+                .fetch(sqlx::query_with(AssertSqlSafe(self.sql), self.values))
+                .and_then(|row| std::future::ready(decode(&row)))
+                .boxed()
+        })
     }
 }
 
