@@ -3,14 +3,27 @@
 
 pub type Db = sqlx::Postgres;
 pub(crate) const BEGIN_WRITE: &str = "BEGIN";
+/// The tables of the schema, which an import writes and whose statistics it
+/// refreshes. Named: a bare `ANALYZE` or `VACUUM` also takes the catalogs
+/// every database of the server shares, and so waits for any open
+/// transaction that analyzed them in another database (another import): an
+/// import of the small benchmark stood 292 s in one (bench/README.md, "Tenth
+/// session"). A test holds the list to the migrations.
+macro_rules! tables {
+    () => {
+        "companies, api_keys, support_agents, persons, person_emails, users, session_directory, \
+         sessions, participations, calls, status_audit, journal"
+    };
+}
+
 /// Inside the import's transaction, ANALYZE sees the rows the import wrote.
-pub(crate) const REFRESH_STATISTICS: Option<&str> = Some("ANALYZE");
+pub(crate) const REFRESH_STATISTICS: Option<&str> = Some(concat!("ANALYZE ", tables!()));
 /// An import rewrites each session row once per change it replays (its
 /// derived fields, its last activity), leaving about two dead row versions
 /// per live one until autovacuum comes: the small benchmark's busy month
 /// read in 10.1 ms right after its import, in 5.6 to 7.1 ms once vacuumed.
 /// The import vacuums the database when it has committed.
-pub(crate) const AFTER_IMPORT: Option<&str> = Some("VACUUM (ANALYZE)");
+pub(crate) const AFTER_IMPORT: Option<&str> = Some(concat!("VACUUM (ANALYZE) ", tables!()));
 /// Locks the selected rows one by one in id order, so two writers that
 /// lock overlapping sets of companies never wait for each other in a cycle.
 pub(crate) const LOCK_IN_ID_ORDER: &str = " ORDER BY company_id FOR UPDATE";
@@ -50,3 +63,27 @@ pub(crate) async fn next_block(
 #[allow(clippy::duplicate_mod)]
 #[path = "shared/mod.rs"]
 pub(crate) mod shared;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn an_import_refreshes_the_statistics_of_every_table_and_no_other() {
+        let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres");
+        let mut created = BTreeSet::new();
+        for entry in std::fs::read_dir(migrations).expect("the migrations") {
+            let text = std::fs::read_to_string(entry.expect("a migration").path())
+                .expect("a migration's text");
+            let words: Vec<&str> = text.split_whitespace().collect();
+            for window in words.windows(3) {
+                if let ["CREATE", "TABLE", name] = window {
+                    created.insert(name.trim_end_matches('(').to_owned());
+                }
+            }
+        }
+        let named: BTreeSet<String> = tables!().split(", ").map(str::to_owned).collect();
+        assert!(created.len() >= 12, "tables found: {created:?}");
+        assert_eq!(named, created);
+    }
+}
