@@ -584,6 +584,8 @@ fn async_stream(
     )
 }
 
+// The schema of a History element. `write_json_entry` writes the
+// elements, byte for byte as serde_json would serialize this (tested).
 /// History JSON: exactly these keys, in this order.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
