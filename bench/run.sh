@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark of issue 5, side by side with the limits of this machine.
 #
-#   bench/run.sh [--smoke|--small|--medium|--full] [--sqlite-only] [--wrk-seconds N] [--clients N]
+#   bench/run.sh [--smoke|--small|--medium|--full] [--sqlite-only|--postgres-only] [--wrk-seconds N] [--clients N]
 #
 # Default --full: 200 companies, 1,000,000 sessions (measured at 100,000 and
 # at 1,000,000), a busy company with 5,000 sessions in one month. --medium is
@@ -11,19 +11,23 @@
 # answers; the run creates and drops its own database there.
 # Needs wrk, nginx and sqlite3 (apt-get install -y wrk nginx sqlite3), and psql
 # for PostgreSQL. --full writes bench/results/LATEST.md, --medium
-# bench/results/MEDIUM.md, --smoke only its work directory's REPORT.md.
+# bench/results/MEDIUM.md, --small bench/results/SMALL.md; --smoke and
+# --postgres-only (PostgreSQL alone, to look into it) only their work
+# directory's REPORT.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 size=--full
 sqlite_only=
+postgres_only=
 passthrough=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke|--small|--medium|--full) size=$1 ;;
     --sqlite-only) sqlite_only=--sqlite-only ;;
+    --postgres-only) postgres_only=--postgres-only ;;
     --wrk-seconds|--clients) passthrough+=("$1" "$2"); shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see bench/run.sh --help)" >&2; exit 2 ;;
   esac
   shift
@@ -47,11 +51,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 postgres=()
+if [ -n "$sqlite_only" ] && [ -n "$postgres_only" ]; then
+  echo "bench: --sqlite-only and --postgres-only exclude each other" >&2
+  exit 2
+fi
 if [ -z "$sqlite_only" ]; then
   url=${SESSION_LEDGER_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
   if command -v psql >/dev/null 2>&1 && psql -X -q -d "$url" -c 'SELECT 1' >/dev/null 2>&1; then
     postgres=(--postgres "$url")
   else
+    if [ -n "$postgres_only" ]; then
+      echo "bench: PostgreSQL at $url does not answer, and --postgres-only measures nothing else" >&2
+      exit 1
+    fi
     echo "bench: PostgreSQL at $url does not answer: measuring SQLite only" >&2
   fi
 fi
@@ -60,11 +72,11 @@ echo "bench: building session-ledger and the benchmark tool (release)" >&2
 cargo build --release --quiet --bin session-ledger
 CARGO_TARGET_DIR=target/bench-tool cargo build --release --quiet --manifest-path bench/tool/Cargo.toml
 
-name=${size#--}
+name=${size#--}${postgres_only:+-postgres}
 work=${BENCH_WORK_DIR:-target/bench-work}/$name
 rm -rf "$work"
 mkdir -p "$work"
-case "$size" in
+case "$postgres_only$size" in
   --full) out=bench/results/LATEST.md ;;
   --medium) out=bench/results/MEDIUM.md ;;
   --small) out=bench/results/SMALL.md ;;
@@ -72,6 +84,6 @@ case "$size" in
 esac
 
 exec target/bench-tool/release/ledger-bench run \
-  --bin target/release/session-ledger --work "$work" "$size" $sqlite_only \
+  --bin target/release/session-ledger --work "$work" "$size" $sqlite_only $postgres_only \
   ${postgres[@]+"${postgres[@]}"} ${passthrough[@]+"${passthrough[@]}"} \
-  --out "$out" --command "bench/run.sh $size${sqlite_only:+ $sqlite_only}"
+  --out "$out" --command "bench/run.sh $size${sqlite_only:+ $sqlite_only}${postgres_only:+ $postgres_only}"

@@ -8,7 +8,7 @@ use ledger_bench::report;
 use ledger_bench::runner::{self, Config, StoreKind};
 
 const USAGE: &str = "usage: ledger-bench run|generate --bin PATH --work DIR [--smoke|--small|--medium|--full] \
-[--sqlite-only] [--postgres URL] [--no-external] [--wrk-seconds N] [--clients N] [--out FILE] [--command TEXT]";
+[--sqlite-only|--postgres-only] [--postgres URL] [--no-external] [--wrk-seconds N] [--clients N] [--out FILE] [--command TEXT]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,6 +22,7 @@ fn main() -> ExitCode {
     let mut size = "full".to_owned();
     let mut postgres: Option<String> = None;
     let mut sqlite_only = false;
+    let mut postgres_only = false;
     let mut external = true;
     let mut wrk_seconds = None;
     let mut clients = 4;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
             "--medium" => size = "medium".into(),
             "--full" => size = "full".into(),
             "--sqlite-only" => sqlite_only = true,
+            "--postgres-only" => postgres_only = true,
             "--postgres" => {
                 postgres = Some(value());
                 i += 1;
@@ -82,7 +84,14 @@ fn main() -> ExitCode {
         "medium" => Plan::medium(),
         _ => Plan::full(),
     };
-    let mut stores = vec![StoreKind::Sqlite];
+    if postgres_only && (sqlite_only || postgres.is_none()) {
+        eprintln!("--postgres-only needs --postgres URL and no --sqlite-only\n{USAGE}");
+        return ExitCode::from(2);
+    }
+    let mut stores = Vec::new();
+    if !postgres_only {
+        stores.push(StoreKind::Sqlite);
+    }
     if !sqlite_only && let Some(url) = &postgres {
         stores.push(StoreKind::Postgres(url.clone()));
     }
