@@ -27,11 +27,15 @@ while [ $# -gt 0 ]; do
     --sqlite-only) sqlite_only=--sqlite-only ;;
     --postgres-only) postgres_only=--postgres-only ;;
     --wrk-seconds|--clients) passthrough+=("$1" "$2"); shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see bench/run.sh --help)" >&2; exit 2 ;;
   esac
   shift
 done
+if [ -n "$sqlite_only" ] && [ -n "$postgres_only" ]; then
+  echo "bench: --sqlite-only and --postgres-only exclude each other" >&2
+  exit 2
+fi
 
 missing=()
 for tool in wrk nginx sqlite3; do
@@ -51,10 +55,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 postgres=()
-if [ -n "$sqlite_only" ] && [ -n "$postgres_only" ]; then
-  echo "bench: --sqlite-only and --postgres-only exclude each other" >&2
-  exit 2
-fi
 if [ -z "$sqlite_only" ]; then
   url=${SESSION_LEDGER_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}
   if command -v psql >/dev/null 2>&1 && psql -X -q -d "$url" -c 'SELECT 1' >/dev/null 2>&1; then
