@@ -273,3 +273,58 @@ async fn an_imported_database_serves_after_a_restart() {
     let restarted = spawn_on(database, |_| {}).await;
     assert_eq!(restarted.history(&tenant, "/history").await, before);
 }
+
+#[tokio::test]
+async fn an_import_moves_each_company_it_changes_on_once_and_its_reads_follow() {
+    // Arrange: the seed company, read once so that its answer is kept, and a
+    // second company the import leaves alone.
+    let app = spawn_app().await;
+    app.import(SEED_SETUP).await;
+    app.import(r#"{"Type":"Company","CompanyId":2,"Name":"Other Clinic"}"#)
+        .await;
+    let tenant = app.key_for(1).await;
+    let before = app.history(&tenant, "/history").await;
+    assert_eq!(before.as_array().unwrap().len(), 2);
+    let app = &app;
+    let version = |company_id| async move {
+        let company = app.store.company(company_id).await.unwrap().unwrap();
+        company.data_version
+    };
+    let (seed_before, other_before) = (version(1).await, version(2).await);
+
+    // Act: one import of many changes to the seed company: a plan, a user, two
+    // sessions, a batch of events and a lone one, a deactivation.
+    let lines = [
+        r#"{"Type":"CompanyPlan","CompanyId":1,"IncludedSessionsPerMonth":12,"OveragePriceCents":500}"#,
+        r#"{"Type":"User","CompanyId":1,"UserId":30,"FullName":"Nina Host","EmailAddress":"nina@seed.example"}"#,
+        r#"{"Type":"Session","CompanyId":1,"SessionId":31,"UserId":30,"ScheduleTs":"2016-11-04T10:00:00","Participants":[{"ParticipationId":32,"ParticipantFullName":"Paul Guest","ParticipantEmailAddress":"paul@patients.example"}]}"#,
+        r#"{"Type":"Session","CompanyId":1,"SessionId":33,"UserId":30,"ScheduleTs":"2016-11-05T10:00:00"}"#,
+        r#"{"Type":"Connect","EventId":"n-h-in","SessionId":31,"Party":"Host","CallId":"nh","Ts":"2016-11-04T10:00:00","Batch":40}"#,
+        r#"{"Type":"Connect","EventId":"n-p-in","SessionId":31,"Party":"Participant","ParticipationId":32,"CallId":"np","Ts":"2016-11-04T10:01:00","Batch":40}"#,
+        r#"{"Type":"Disconnect","EventId":"n-p-out","SessionId":31,"Party":"Participant","ParticipationId":32,"CallId":"np","Ts":"2016-11-04T10:20:00","Batch":40}"#,
+        r#"{"Type":"Disconnect","EventId":"n-h-out","SessionId":31,"Party":"Host","CallId":"nh","Ts":"2016-11-04T10:21:00"}"#,
+        r#"{"Type":"Deactivate","SessionId":31,"Ts":"2016-11-05T10:21:00","Automatic":true}"#,
+    ]
+    .join("\n");
+    app.import(&lines).await;
+
+    // Assert: one transaction, one new data version for the company it
+    // changed, none for the other; the kept answer is not served again.
+    assert_eq!(version(1).await, seed_before + 1);
+    assert_eq!(version(2).await, other_before);
+    let after = app.history(&tenant, "/history").await;
+    let sessions: Vec<i64> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|session| session["SessionId"].as_i64().unwrap())
+        .collect();
+    assert!(sessions.contains(&31), "{after}");
+    let imported = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|session| session["SessionId"] == 31)
+        .unwrap();
+    assert_eq!(imported["DurationMinutes"], 19, "{imported}");
+}

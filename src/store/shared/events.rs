@@ -8,7 +8,7 @@ use super::derive::{
 };
 use sqlx::QueryBuilder;
 
-use super::journal::{self, next_id};
+use super::journal::{self, Held, next_id};
 use super::{Conn, Db, Pool, begin_write, commit, next_block, push_id_list, push_keys};
 use crate::domain::{Call, Party, Timestamp};
 use crate::records::{ConnectionEvent, EventKind, LogLine, PartyKind, Record};
@@ -51,7 +51,7 @@ async fn apply_together(
 ) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
     let mut tx = begin_write(pool).await?;
     if let [(events, now)] = batches {
-        let outcome = apply_events(&mut tx, events, *now, None, rules).await;
+        let outcome = apply_events(&mut tx, &mut Held::default(), events, *now, None, rules).await;
         if outcome.is_ok() {
             commit(tx, crate::store::Touched::Data).await?;
         }
@@ -60,7 +60,9 @@ async fn apply_together(
     let mut outcomes = Vec::with_capacity(batches.len());
     for (events, now) in batches {
         let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-        let outcome = apply_events(&mut savepoint, events, *now, None, rules).await;
+        // What a batch locked and moved on is undone with its savepoint.
+        let mut held = Held::default();
+        let outcome = apply_events(&mut savepoint, &mut held, events, *now, None, rules).await;
         if outcome.is_ok() {
             savepoint.commit().await?;
         } else {
@@ -149,6 +151,7 @@ pub(super) fn party_kind(name: &str) -> PartyKind {
 /// or none. `batch` is the number of a replayed batch, if any.
 pub(super) async fn apply_events(
     conn: &mut Conn,
+    held: &mut Held,
     events: &[(EventKind, ConnectionEvent)],
     now: Timestamp,
     batch: Option<i64>,
@@ -174,9 +177,9 @@ pub(super) async fn apply_events(
     let mut company_ids: Vec<i64> = companies.values().copied().collect();
     company_ids.sort_unstable();
     company_ids.dedup();
-    journal::lock_companies(&mut *conn, &company_ids).await?;
+    journal::lock_companies(&mut *conn, held, &company_ids).await?;
     let touched = apply_sessions(&mut *conn, sessions, events, (now, batch), rules).await?;
-    journal::touch_companies(&mut *conn, &touched.companies).await?;
+    journal::touch_companies(&mut *conn, held, &touched.companies).await?;
     // Every event was either new or seen before: a bad one fails the batch.
     Ok(EventOutcome {
         accepted: touched.events as u64,

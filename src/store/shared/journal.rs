@@ -27,10 +27,23 @@ pub(super) async fn reserve_id(conn: &mut Conn, id: i64) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The companies one transaction has locked and whose data version it has
+/// moved on. A transaction needs each only once: the row lock lasts until
+/// commit, and readers see the changes (and the new version) only then. An
+/// import makes all its changes in one transaction; in PostgreSQL each
+/// further `UPDATE` of a company's row left one more version of it that every
+/// later statement on the row had to walk, so the import slowed as it went.
+#[derive(Debug, Default)]
+pub(super) struct Held {
+    locked: HashSet<i64>,
+    touched: HashSet<i64>,
+}
+
 /// Records a change of `company_id` (0 for platform-wide ones) and moves the
 /// company's data version on.
 pub(super) async fn append(
     conn: &mut Conn,
+    held: &mut Held,
     company_id: i64,
     event_id: Option<&str>,
     line: &LogLine,
@@ -44,7 +57,7 @@ pub(super) async fn append(
         .bind(text)
         .execute(&mut *conn)
         .await?;
-    touch_company(conn, company_id).await
+    touch_company(conn, held, company_id).await
 }
 
 /// One journal line of a connection event, numbered by `next_block(…, Counter::Journal, …)`.
@@ -78,8 +91,12 @@ pub(super) async fn append_events(conn: &mut Conn, lines: &[EventLine]) -> Resul
 pub(super) const ROWS_PER_INSERT: usize = 500;
 
 /// Moves the company's data version on, which changes the ETag of its reads.
-pub(super) async fn touch_company(conn: &mut Conn, company_id: i64) -> Result<(), StoreError> {
-    if company_id != 0 {
+async fn touch_company(
+    conn: &mut Conn,
+    held: &mut Held,
+    company_id: i64,
+) -> Result<(), StoreError> {
+    if company_id != 0 && held.touched.insert(company_id) {
         sqlx::query("UPDATE companies SET data_version = data_version + 1 WHERE company_id = $1")
             .bind(company_id)
             .execute(conn)
@@ -109,9 +126,21 @@ pub(super) async fn known_events(
 
 /// `lock_company` for several companies in one statement, in id order
 /// (PostgreSQL; SQLite's writer lock is already exclusive).
-pub(super) async fn lock_companies(conn: &mut Conn, company_ids: &[i64]) -> Result<(), StoreError> {
+pub(super) async fn lock_companies(
+    conn: &mut Conn,
+    held: &mut Held,
+    company_ids: &[i64],
+) -> Result<(), StoreError> {
+    let company_ids: Vec<i64> = company_ids
+        .iter()
+        .copied()
+        .filter(|&company_id| held.locked.insert(company_id))
+        .collect();
+    if company_ids.is_empty() {
+        return Ok(());
+    }
     let mut sql = QueryBuilder::<Db>::new("SELECT company_id FROM companies WHERE company_id IN ");
-    push_id_list(&mut sql, company_ids);
+    push_id_list(&mut sql, &company_ids);
     sql.push(LOCK_IN_ID_ORDER);
     sql.build().execute(&mut *conn).await?;
     Ok(())
@@ -120,15 +149,21 @@ pub(super) async fn lock_companies(conn: &mut Conn, company_ids: &[i64]) -> Resu
 /// `touch_company` for several companies in one statement.
 pub(super) async fn touch_companies(
     conn: &mut Conn,
+    held: &mut Held,
     company_ids: &[i64],
 ) -> Result<(), StoreError> {
+    let company_ids: Vec<i64> = company_ids
+        .iter()
+        .copied()
+        .filter(|&company_id| held.touched.insert(company_id))
+        .collect();
     if company_ids.is_empty() {
         return Ok(());
     }
     let mut sql = QueryBuilder::<Db>::new(
         "UPDATE companies SET data_version = data_version + 1 WHERE company_id IN ",
     );
-    push_id_list(&mut sql, company_ids);
+    push_id_list(&mut sql, &company_ids);
     sql.build().execute(&mut *conn).await?;
     Ok(())
 }
@@ -138,7 +173,14 @@ pub(super) async fn touch_companies(
 /// locks its company first, so one company's writes are serialized, the rules
 /// that span sessions (duplicates) see a consistent company, and its journal
 /// is in commit order; other companies write in parallel.
-pub(super) async fn lock_company(conn: &mut Conn, company_id: i64) -> Result<(), StoreError> {
+pub(super) async fn lock_company(
+    conn: &mut Conn,
+    held: &mut Held,
+    company_id: i64,
+) -> Result<(), StoreError> {
+    if !held.locked.insert(company_id) {
+        return Ok(());
+    }
     sqlx::query("UPDATE companies SET data_version = data_version WHERE company_id = $1")
         .bind(company_id)
         .execute(conn)

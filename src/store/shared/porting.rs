@@ -6,7 +6,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::actions::{comp, deactivate, uncomp};
 use super::events::apply_events;
-use super::journal;
+use super::journal::{self, Held};
 use super::{
     AFTER_IMPORT, Conn, Pool, REFRESH_STATISTICS, begin_write, commit, entities, sessions, users,
 };
@@ -25,7 +25,7 @@ pub(crate) async fn apply_one(
     rules: &Rules,
 ) -> Result<LogLine, StoreError> {
     let mut tx = begin_write(pool).await?;
-    let line = apply_record(&mut tx, line, Timestamp::now(), rules).await?;
+    let line = apply_record(&mut tx, &mut Held::default(), line, Timestamp::now(), rules).await?;
     commit(tx, touched).await?;
     Ok(line)
 }
@@ -34,6 +34,7 @@ pub(crate) async fn apply_one(
 /// says when it happened.
 async fn apply_record(
     conn: &mut Conn,
+    held: &mut Held,
     line: LogLine,
     now: Timestamp,
     rules: &Rules,
@@ -43,7 +44,7 @@ async fn apply_record(
     // one company are serialized (and journaled in the order they commit)
     // while other companies' go on in parallel.
     if let Some(company_id) = company_to_lock(&mut *conn, &line.record).await? {
-        journal::lock_company(&mut *conn, company_id).await?;
+        journal::lock_company(&mut *conn, held, company_id).await?;
     }
     let (company_id, record) = match line.record {
         Record::Company(record) => {
@@ -136,7 +137,7 @@ async fn apply_record(
         recorded_ts: Some(now),
         batch: None,
     };
-    journal::append(conn, company_id, None, &line).await?;
+    journal::append(conn, held, company_id, None, &line).await?;
     Ok(line)
 }
 
@@ -177,6 +178,8 @@ pub(crate) async fn import(
     rules: &Rules,
 ) -> Result<ImportSummary, StoreError> {
     let mut tx = begin_write(pool).await?;
+    // One transaction: each company is locked and moved on once.
+    let mut held = Held::default();
     let mut text = String::new();
     let mut line_number = 0u64;
     // Consecutive events of one recorded batch are applied together, as they
@@ -218,7 +221,7 @@ pub(crate) async fn import(
         };
         if !joins_pending && let Some((_, at, first_line)) = pending_batch.take() {
             let events = std::mem::take(&mut pending);
-            apply_events(&mut tx, &events, at, None, rules)
+            apply_events(&mut tx, &mut held, &events, at, None, rules)
                 .await
                 .map_err(|error| fail(first_line, error))?;
         }
@@ -244,13 +247,20 @@ pub(crate) async fn import(
                     pending.push((kind, event.clone()));
                 }
                 None => {
-                    apply_events(&mut tx, &[(kind, event.clone())], now, None, rules)
-                        .await
-                        .map_err(|error| fail(line_number, error))?;
+                    apply_events(
+                        &mut tx,
+                        &mut held,
+                        &[(kind, event.clone())],
+                        now,
+                        None,
+                        rules,
+                    )
+                    .await
+                    .map_err(|error| fail(line_number, error))?;
                 }
             }
         } else {
-            apply_record(&mut tx, line, now, rules)
+            apply_record(&mut tx, &mut held, line, now, rules)
                 .await
                 .map_err(|error| fail(line_number, error))?;
         }
