@@ -11,9 +11,10 @@
 # answers; the run creates and drops its own database there.
 # Needs wrk, nginx and sqlite3 (apt-get install -y wrk nginx sqlite3), and psql
 # for PostgreSQL. --full writes bench/results/LATEST.md, --medium
-# bench/results/MEDIUM.md, --small bench/results/SMALL.md; --smoke and
-# --postgres-only (PostgreSQL alone, to look into it) only their work
-# directory's REPORT.md.
+# bench/results/MEDIUM.md, --small bench/results/SMALL.md, and --full
+# --postgres-only (PostgreSQL alone) bench/results/LATEST-POSTGRES.md;
+# --smoke and the smaller --postgres-only runs (to look into PostgreSQL)
+# only their work directory's REPORT.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,7 +28,7 @@ while [ $# -gt 0 ]; do
     --sqlite-only) sqlite_only=--sqlite-only ;;
     --postgres-only) postgres_only=--postgres-only ;;
     --wrk-seconds|--clients) passthrough+=("$1" "$2"); shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see bench/run.sh --help)" >&2; exit 2 ;;
   esac
   shift
@@ -78,6 +79,7 @@ rm -rf "$work"
 mkdir -p "$work"
 case "$postgres_only$size" in
   --full) out=bench/results/LATEST.md ;;
+  --postgres-only--full) out=bench/results/LATEST-POSTGRES.md ;;
   --medium) out=bench/results/MEDIUM.md ;;
   --small) out=bench/results/SMALL.md ;;
   *) out=$work/REPORT.md ;;
