@@ -64,7 +64,10 @@ pub(super) async fn append(
         .bind(text)
         .execute(&mut *conn)
         .await?;
-    touch_company(conn, held, company_id).await
+    if company_id == 0 {
+        return Ok(());
+    }
+    touch_companies(conn, held, &[company_id]).await
 }
 
 /// One journal line of a connection event, numbered by `next_block(…, Counter::Journal, …)`.
@@ -96,21 +99,6 @@ pub(super) async fn append_events(conn: &mut Conn, lines: &[EventLine]) -> Resul
 
 /// Rows per multi-row INSERT.
 pub(super) const ROWS_PER_INSERT: usize = 500;
-
-/// Moves the company's data version on, which changes the ETag of its reads.
-async fn touch_company(
-    conn: &mut Conn,
-    held: &mut Held,
-    company_id: i64,
-) -> Result<(), StoreError> {
-    if company_id != 0 && held.touched.insert(company_id) {
-        sqlx::query("UPDATE companies SET data_version = data_version + 1 WHERE company_id = $1")
-            .bind(company_id)
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
-}
 
 /// Which of the (company, event id) pairs are journaled already.
 pub(super) async fn known_events(
@@ -149,7 +137,8 @@ pub(super) async fn lock_companies(
     Ok(())
 }
 
-/// `touch_company` for several companies in one statement.
+/// Moves the companies' data versions on, which changes the ETags of their
+/// reads: in one statement, and each company once a transaction.
 pub(super) async fn touch_companies(
     conn: &mut Conn,
     held: &mut Held,
