@@ -313,18 +313,11 @@ async fn an_import_moves_each_company_it_changes_on_once_and_its_reads_follow() 
     assert_eq!(version(1).await, seed_before + 1);
     assert_eq!(version(2).await, other_before);
     let after = app.history(&tenant, "/history").await;
-    let sessions: Vec<i64> = after
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|session| session["SessionId"].as_i64().unwrap())
-        .collect();
-    assert!(sessions.contains(&31), "{after}");
     let imported = after
         .as_array()
         .unwrap()
         .iter()
         .find(|session| session["SessionId"] == 31)
-        .unwrap();
+        .unwrap_or_else(|| panic!("session 31 is in the history: {after}"));
     assert_eq!(imported["DurationMinutes"], 19, "{imported}");
 }
