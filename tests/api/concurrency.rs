@@ -209,6 +209,68 @@ async fn a_failing_batch_posted_with_good_ones_fails_alone() {
     );
 }
 
+/// Three batches that reach the store together, the middle one failing. On
+/// SQLite they are one group (each call queues its batch before any group
+/// is taken, as this runtime has one thread), applied in one transaction
+/// with no savepoint per batch: the failure rolls the group back and each
+/// batch is applied again alone. The good ones land, the later one seeing
+/// the earlier one's events; nothing of the failing one is kept.
+#[tokio::test]
+async fn a_failing_batch_in_a_group_leaves_the_others_applied_in_order() {
+    let app = spawn_app().await;
+    setup(&app).await;
+    let parse = |batch: Value| {
+        session_ledger::api::operator::parse_events(&serde_json::to_vec(&batch).unwrap()).unwrap()
+    };
+    let all = batches();
+    let first = all[0].clone();
+    let failing = json!([
+        late_guest_call(0, "poisoned-0"),
+        event(
+            "unknown-0",
+            999_999,
+            "Connect",
+            "Host",
+            "h",
+            "2016-11-01T10:00:00"
+        ),
+    ]);
+    // One event of the first batch again, beside a new one.
+    let mut last = all[2].clone();
+    last.as_array_mut().unwrap().push(first[0].clone());
+    let now = session_ledger::domain::Timestamp::now();
+
+    let (first_outcome, failing_outcome, last_outcome) = tokio::join!(
+        app.store.apply_events(parse(first.clone()), now),
+        app.store.apply_events(parse(failing), now),
+        app.store.apply_events(parse(last), now),
+    );
+
+    let first_outcome = first_outcome.unwrap();
+    assert_eq!((first_outcome.accepted, first_outcome.duplicates), (2, 0));
+    let error = failing_outcome.unwrap_err().to_string();
+    assert!(error.contains("session 999999 does not exist"), "{error}");
+    let last_outcome = last_outcome.unwrap();
+    assert_eq!((last_outcome.accepted, last_outcome.duplicates), (2, 1));
+    // The good batches were kept: the first one again is all duplicates.
+    let body: Value = app.post_events(first).await.json().await.unwrap();
+    assert_eq!(
+        (body["Accepted"].clone(), body["Duplicates"].clone()),
+        (json!(0), json!(2))
+    );
+    // Nothing of the failing batch was journaled: its good event is new.
+    let body: Value = app
+        .post_events(json!([late_guest_call(0, "poisoned-0")]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (body["Accepted"].clone(), body["Duplicates"].clone()),
+        (json!(1), json!(0))
+    );
+}
+
 /// 64 clients at once, each with its own key, mixing event batches and
 /// history reads: every answer is a 2xx, none a database-busy error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

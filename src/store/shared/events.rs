@@ -9,7 +9,9 @@ use super::derive::{
 use sqlx::QueryBuilder;
 
 use super::journal::{self, Held, next_id};
-use super::{Conn, Db, Pool, begin_write, commit, next_block, push_id_list, push_keys};
+use super::{
+    Conn, Db, Pool, UPDATE_MANY, begin_write, commit, next_block, push_id_list, push_keys,
+};
 use crate::domain::{Call, Party, Timestamp};
 use crate::records::{ConnectionEvent, EventKind, LogLine, PartyKind, Record};
 use crate::store::{Counter, EventBatch, EventOutcome, Rules, StoreError};
@@ -22,16 +24,24 @@ const EVENTS: Cause<'static> = Cause {
 };
 
 /// Applies batches of connection events in one transaction, one outcome per
-/// batch. With more than one, each batch has a savepoint of its own: a batch
-/// that fails changes nothing and leaves the others to commit. A failure of
-/// the transaction itself (begin, commit) fails every batch.
+/// batch. A batch that fails changes nothing and leaves the others to
+/// commit: the transaction is then rolled back and the batches applied again,
+/// a transaction each. A failure of the transaction itself (begin, commit)
+/// fails every batch.
 pub(crate) async fn apply_event_batches(
     pool: &Pool,
     batches: &[EventBatch],
     rules: &Rules,
 ) -> Vec<Result<EventOutcome, StoreError>> {
     match apply_together(pool, batches, rules).await {
-        Ok(outcomes) => outcomes,
+        Ok(Together::Applied(outcomes)) => outcomes,
+        Ok(Together::OneFailed) => {
+            let mut outcomes = Vec::with_capacity(batches.len());
+            for batch in batches {
+                outcomes.push(apply_alone(pool, batch, rules).await);
+            }
+            outcomes
+        }
         Err(error) => {
             let message = error.to_string();
             let mut outcomes = vec![Err(error)];
@@ -44,34 +54,56 @@ pub(crate) async fn apply_event_batches(
     }
 }
 
+/// What applying a group of batches together came to.
+enum Together {
+    /// Every batch applied, and committed (a lone batch: its outcome, either way).
+    Applied(Vec<Result<EventOutcome, StoreError>>),
+    /// One of several batches failed, and the transaction was rolled back.
+    OneFailed,
+}
+
+/// Applies the batches one after the other in one transaction with no
+/// savepoints. A savepoint per batch would let a failing batch be undone
+/// alone, but SQLite copies every page a batch changes into the savepoint's
+/// journal before changing it (at full size, about 7 % of the ingest rate;
+/// bench/README.md, "Thirteenth session"), and batches rarely fail.
 async fn apply_together(
     pool: &Pool,
     batches: &[EventBatch],
     rules: &Rules,
-) -> Result<Vec<Result<EventOutcome, StoreError>>, StoreError> {
-    let mut tx = begin_write(pool).await?;
-    if let [(events, now)] = batches {
-        let outcome = apply_events(&mut tx, &mut Held::default(), events, *now, None, rules).await;
-        if outcome.is_ok() {
-            commit(tx, crate::store::Touched::Data).await?;
-        }
-        return Ok(vec![outcome]);
+) -> Result<Together, StoreError> {
+    if let [batch] = batches {
+        return Ok(Together::Applied(vec![
+            apply_alone(pool, batch, rules).await,
+        ]));
     }
+    let mut tx = begin_write(pool).await?;
+    // One transaction: each company is locked and moved on once for all.
+    let mut held = Held::default();
     let mut outcomes = Vec::with_capacity(batches.len());
     for (events, now) in batches {
-        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-        // What a batch locked and moved on is undone with its savepoint.
-        let mut held = Held::default();
-        let outcome = apply_events(&mut savepoint, &mut held, events, *now, None, rules).await;
-        if outcome.is_ok() {
-            savepoint.commit().await?;
-        } else {
-            savepoint.rollback().await?;
+        match apply_events(&mut tx, &mut held, events, *now, None, rules).await {
+            Ok(outcome) => outcomes.push(Ok(outcome)),
+            Err(_) => {
+                tx.rollback().await?;
+                return Ok(Together::OneFailed);
+            }
         }
-        outcomes.push(outcome);
     }
     commit(tx, crate::store::Touched::Data).await?;
-    Ok(outcomes)
+    Ok(Together::Applied(outcomes))
+}
+
+/// Applies one batch in a transaction of its own: its outcome, whichever it is.
+async fn apply_alone(
+    pool: &Pool,
+    (events, now): &EventBatch,
+    rules: &Rules,
+) -> Result<EventOutcome, StoreError> {
+    let mut tx = begin_write(pool).await?;
+    let outcome = apply_events(&mut tx, &mut Held::default(), events, *now, None, rules).await?;
+    commit(tx, crate::store::Touched::Data).await?;
+    Ok(outcome)
 }
 
 fn describe(index: usize, event: &ConnectionEvent) -> String {
@@ -495,7 +527,8 @@ async fn mark_activity(
     keys: &[Key],
     now: Timestamp,
 ) -> Result<HashMap<Key, SessionFacts>, StoreError> {
-    let mut sql = QueryBuilder::<Db>::new("UPDATE sessions SET last_activity_us = ");
+    let mut sql =
+        QueryBuilder::<Db>::new(format!("{UPDATE_MANY} sessions SET last_activity_us = "));
     sql.push_bind(now.as_micros()).push(" FROM ");
     push_keys(&mut sql, keys);
     sql.push(
