@@ -2,6 +2,7 @@
 //! batches one after the other, with no server error.
 
 use serde_json::{Value, json};
+use session_ledger::domain::Timestamp;
 
 use crate::helpers::{TestApp, event, participant_event, spawn_app};
 
@@ -209,12 +210,13 @@ async fn a_failing_batch_posted_with_good_ones_fails_alone() {
     );
 }
 
-/// Three batches that reach the store together, the middle one failing. On
-/// SQLite they are one group (each call queues its batch before any group
-/// is taken, as this runtime has one thread), applied in one transaction
-/// with no savepoint per batch: the failure rolls the group back and each
-/// batch is applied again alone. The good ones land, the later one seeing
-/// the earlier one's events; nothing of the failing one is kept.
+/// Three batches that reach the store together, the middle one failing
+/// after it has written (its session's last activity). On SQLite they are
+/// one group (each call queues its batch before any group is taken, as this
+/// runtime has one thread), applied in one transaction with no savepoint per
+/// batch: the failure rolls the group back and each batch is applied again
+/// alone. The good ones land, the later one seeing the earlier one's events;
+/// nothing of the failing one is kept.
 #[tokio::test]
 async fn a_failing_batch_in_a_group_leaves_the_others_applied_in_order() {
     let app = spawn_app().await;
@@ -224,32 +226,35 @@ async fn a_failing_batch_in_a_group_leaves_the_others_applied_in_order() {
     };
     let all = batches();
     let first = all[0].clone();
+    // Session 100's host connects again at another time: refused once the
+    // session's activity is marked.
     let failing = json!([
         late_guest_call(0, "poisoned-0"),
         event(
-            "unknown-0",
-            999_999,
+            "poisoned-h",
+            100,
             "Connect",
             "Host",
             "h",
-            "2016-11-01T10:00:00"
+            "2016-11-01T10:01:00"
         ),
     ]);
-    // One event of the first batch again, beside a new one.
+    // One event of the first batch again, beside two new ones.
     let mut last = all[2].clone();
     last.as_array_mut().unwrap().push(first[0].clone());
-    let now = session_ledger::domain::Timestamp::now();
+    let now = Timestamp::now();
+    let a_day_later = now.plus_minutes(24 * 60);
 
     let (first_outcome, failing_outcome, last_outcome) = tokio::join!(
         app.store.apply_events(parse(first.clone()), now),
-        app.store.apply_events(parse(failing), now),
+        app.store.apply_events(parse(failing), a_day_later),
         app.store.apply_events(parse(last), now),
     );
 
     let first_outcome = first_outcome.unwrap();
     assert_eq!((first_outcome.accepted, first_outcome.duplicates), (2, 0));
     let error = failing_outcome.unwrap_err().to_string();
-    assert!(error.contains("session 999999 does not exist"), "{error}");
+    assert!(error.contains("call 'h' already connected"), "{error}");
     let last_outcome = last_outcome.unwrap();
     assert_eq!((last_outcome.accepted, last_outcome.duplicates), (2, 1));
     // The good batches were kept: the first one again is all duplicates.
@@ -258,6 +263,14 @@ async fn a_failing_batch_in_a_group_leaves_the_others_applied_in_order() {
         (body["Accepted"].clone(), body["Duplicates"].clone()),
         (json!(0), json!(2))
     );
+    // Session 100's last activity is the first batch's, not the failing
+    // one's a day later: idle for a minute then, it is due for deactivation.
+    let due = app
+        .store
+        .sessions_due_for_deactivation(a_day_later.plus_minutes(24 * 60), now.plus_minutes(1))
+        .await
+        .unwrap();
+    assert!(due.contains(&100), "{due:?}");
     // Nothing of the failing batch was journaled: its good event is new.
     let body: Value = app
         .post_events(json!([late_guest_call(0, "poisoned-0")]))
