@@ -241,11 +241,11 @@ impl Store {
                     options
                         .clone()
                         .pragma("cache_size", SQLITE_WRITER_CACHE_KIB)
-                        // Statement and savepoint journals in memory: a
-                        // batch's multi-row statements and each batch's
-                        // savepoint copy every page they change there first,
-                        // and in a temp file that was a `pwrite` a page (half
-                        // the writer's `pwrite` time, bench/README.md).
+                        // Statement journals in memory: a multi-row statement
+                        // that may fail half-way (the calls' upsert, an
+                        // import's writes) copies every page it changes there
+                        // first, and in a temp file that was a `pwrite` a page
+                        // (half the writer's `pwrite` time, bench/README.md).
                         .pragma("temp_store", "memory"),
                 )
                 .await?;
