@@ -242,10 +242,10 @@ impl Store {
                         .clone()
                         .pragma("cache_size", SQLITE_WRITER_CACHE_KIB)
                         // Statement journals in memory: a multi-row statement
-                        // that may fail half-way (the calls' upsert, an
-                        // import's writes) copies every page it changes there
-                        // first, and in a temp file that was a `pwrite` a page
-                        // (half the writer's `pwrite` time, bench/README.md).
+                        // copies every page it changes there first (to be
+                        // undone alone if it fails half-way), and in a temp
+                        // file that was a `pwrite` a page (half the writer's
+                        // `pwrite` time, bench/README.md).
                         .pragma("temp_store", "memory"),
                 )
                 .await?;

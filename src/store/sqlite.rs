@@ -11,16 +11,6 @@ pub(crate) const AFTER_IMPORT: Option<&str> = None;
 pub(crate) const LOCK_IN_ID_ORDER: &str = "";
 /// Other processes' commits are seen by polling (see `changes`).
 pub(crate) const ANNOUNCE_CHANGE: Option<&str> = None;
-/// How the multi-row writes of connection events begin. Every caller rolls
-/// its whole transaction back when a statement fails, so a failing statement
-/// need not be undone alone. With the default (`ABORT`), SQLite keeps a
-/// statement journal for it anyway, a copy of every page the statement
-/// changes (about 5 % of the writer's CPU under the full-size ingest;
-/// bench/README.md, "Thirteenth session"). `OR FAIL` stops at the failing
-/// row and keeps no such copy. (The calls' upsert keeps one all the same:
-/// an immediate foreign key can always fail.)
-pub(crate) const INSERT_MANY: &str = "INSERT OR FAIL INTO";
-pub(crate) const UPDATE_MANY: &str = "UPDATE OR FAIL";
 
 /// Ids and journal numbers come from a counter row (`next_block`); SQLite
 /// has one writer at a time, so the row is never contended.
