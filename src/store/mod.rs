@@ -237,6 +237,19 @@ impl Store {
                 .max_connections(1)
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(SQLITE_WRITE_WAIT_SECONDS))
+                // A transaction that SQLite ended by itself (a full disk, an
+                // I/O error in a statement with no statement journal) leaves
+                // sqlx counting it open: its ROLLBACK fails, and so would
+                // every later BEGIN on the connection. Such a connection is
+                // closed when it comes back, and the pool opens another. The
+                // ping first lets the rollback a dropped transaction queued
+                // run.
+                .after_release(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::Connection::ping(&mut *conn).await?;
+                        Ok(!sqlx::Connection::is_in_transaction(&*conn))
+                    })
+                })
                 .connect_with(
                     options
                         .clone()
@@ -524,5 +537,39 @@ impl Store {
         idle_since: Timestamp,
     ) -> Result<Vec<i64>, StoreError> {
         on_backend!(self, pool => backend::sessions_due_for_deactivation(pool, today_starts, idle_since).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a full disk does to a statement with no statement journal:
+    /// SQLite rolls the whole transaction back, and sqlx's `ROLLBACK` fails.
+    /// The one writing connection must not stay stuck in sqlx's count of
+    /// open transactions: the next write begins and commits.
+    #[tokio::test]
+    async fn the_writer_writes_again_after_sqlite_ended_a_transaction_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+        let store = Store::open(&url, Rules::default()).await.unwrap();
+        let Backend::Sqlite { writer, .. } = &store.backend else {
+            unreachable!("a sqlite: URL");
+        };
+        let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+        assert!(tx.rollback().await.is_err(), "sqlx counted it open");
+
+        let mut tx = writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .expect("the writer begins again");
+        sqlx::query(
+            "UPDATE id_counters SET last_value = last_value + 1 WHERE counter_name = 'entity'",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
     }
 }
