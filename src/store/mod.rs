@@ -241,14 +241,12 @@ impl Store {
                 // I/O error in a statement with no statement journal) leaves
                 // sqlx counting it open: its ROLLBACK fails, and so would
                 // every later BEGIN on the connection. Such a connection is
-                // closed when it comes back, and the pool opens another. The
-                // ping first lets the rollback a dropped transaction queued
-                // run.
-                .after_release(|conn, _| {
-                    Box::pin(async move {
-                        sqlx::Connection::ping(&mut *conn).await?;
-                        Ok(!sqlx::Connection::is_in_transaction(&*conn))
-                    })
+                // closed instead of handed out, and the pool opens another.
+                // No hop to the connection's thread: the ping sqlx makes when
+                // a connection comes back has already run any rollback a
+                // dropped transaction queued.
+                .before_acquire(|conn, _| {
+                    Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(&*conn)) })
                 })
                 .connect_with(
                     options
