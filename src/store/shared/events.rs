@@ -31,8 +31,11 @@ pub(crate) async fn apply_event_batches(
     batches: &[EventBatch],
     rules: &Rules,
 ) -> Vec<Result<EventOutcome, StoreError>> {
+    if let [batch] = batches {
+        return vec![apply_alone(pool, batch, rules).await];
+    }
     match apply_together(pool, batches, rules).await {
-        Ok(Together::Applied(outcomes)) => outcomes,
+        Ok(Together::Applied(outcomes)) => outcomes.into_iter().map(Ok).collect(),
         Ok(Together::OneFailed) => {
             let mut outcomes = Vec::with_capacity(batches.len());
             for batch in batches {
@@ -54,8 +57,8 @@ pub(crate) async fn apply_event_batches(
 
 /// What applying a group of batches together came to.
 enum Together {
-    /// Every batch applied, and committed (a lone batch: its outcome, either way).
-    Applied(Vec<Result<EventOutcome, StoreError>>),
+    /// Every batch applied, and committed.
+    Applied(Vec<EventOutcome>),
     /// One of several batches failed, and the transaction was rolled back.
     OneFailed,
 }
@@ -70,18 +73,13 @@ async fn apply_together(
     batches: &[EventBatch],
     rules: &Rules,
 ) -> Result<Together, StoreError> {
-    if let [batch] = batches {
-        return Ok(Together::Applied(vec![
-            apply_alone(pool, batch, rules).await,
-        ]));
-    }
     let mut tx = begin_write(pool).await?;
     // One transaction: each company is locked and moved on once for all.
     let mut held = Held::default();
     let mut outcomes = Vec::with_capacity(batches.len());
     for (events, now) in batches {
         match apply_events(&mut tx, &mut held, events, *now, None, rules).await {
-            Ok(outcome) => outcomes.push(Ok(outcome)),
+            Ok(outcome) => outcomes.push(outcome),
             Err(_) => {
                 tx.rollback().await?;
                 return Ok(Together::OneFailed);
