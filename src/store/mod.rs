@@ -253,10 +253,12 @@ impl Store {
                         .clone()
                         .pragma("cache_size", SQLITE_WRITER_CACHE_KIB)
                         // Statement journals in memory: a multi-row statement
-                        // copies every page it changes there first (to be
-                        // undone alone if it fails half-way), and in a temp
-                        // file that was a `pwrite` a page (half the writer's
-                        // `pwrite` time, bench/README.md).
+                        // not written `OR FAIL` (the calls' upsert, whose
+                        // foreign key can fail) copies every page it changes
+                        // there first, to be undone alone if it fails
+                        // half-way, and in a temp file that was a `pwrite` a
+                        // page (half the writer's `pwrite` time,
+                        // bench/README.md).
                         .pragma("temp_store", "memory"),
                 )
                 .await?;
@@ -541,6 +543,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::records::PartyKind;
 
     /// What a full disk does to a statement with no statement journal:
     /// SQLite rolls the whole transaction back, and sqlx's `ROLLBACK` fails.
@@ -569,5 +572,92 @@ mod tests {
         .await
         .unwrap();
         tx.commit().await.unwrap();
+    }
+
+    /// The multi-row writes of a batch of events keep no statement journal
+    /// (`OR FAIL`), so a full disk in one of them makes SQLite roll the
+    /// whole transaction back itself. The batch must keep nothing, and once
+    /// there is room again the same batch must be applied whole.
+    #[tokio::test]
+    async fn a_batch_that_finds_the_disk_full_keeps_nothing_and_applies_once_there_is_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("ledger.db").display());
+        let store = Store::open(&url, Rules::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        let setup = concat!(
+            r#"{"Type":"Company","CompanyId":1,"Name":"Clinic","IncludedSessionsPerMonth":0,"OveragePriceCents":0}"#,
+            "\n",
+            r#"{"Type":"User","CompanyId":1,"UserId":4,"FullName":"Host","EmailAddress":"host@clinic.example"}"#,
+            "\n",
+            r#"{"Type":"Session","CompanyId":1,"SessionId":105236,"UserId":4,"ScheduleTs":"2016-11-03T21:45:09","ScheduleType":"MeetNow","Participants":[]}"#,
+            "\n",
+        );
+        store.import(setup.as_bytes()).await.unwrap();
+        // 500 calls of the host, each connected and disconnected; long event
+        // ids make the journal's rows and index need many pages.
+        let events: Vec<(EventKind, ConnectionEvent)> = (0..500)
+            .flat_map(|call| {
+                [(EventKind::Connect, 0), (EventKind::Disconnect, 30)].map(|(kind, second)| {
+                    let event = ConnectionEvent {
+                        event_id: format!("{call:04}-{second:02}-{}", "x".repeat(100)),
+                        session_id: 105236,
+                        party: PartyKind::Host,
+                        participation_id: None,
+                        support_agent_id: None,
+                        call_id: format!("c{call}"),
+                        ts: Timestamp::parse(&format!(
+                            "2016-11-03T22:{:02}:{second:02}",
+                            call % 60
+                        ))
+                        .unwrap(),
+                    };
+                    (kind, event)
+                })
+            })
+            .collect();
+        let Backend::Sqlite { writer, pool } = &store.backend else {
+            unreachable!("a sqlite: URL");
+        };
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(writer)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {}",
+            pages + 20
+        )))
+        .execute(writer)
+        .await
+        .unwrap();
+        let journaled = || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM journal WHERE event_id IS NOT NULL")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        };
+
+        let now = Timestamp::parse("2016-11-03T23:00:00").unwrap();
+        let error = store
+            .apply_events(events.clone(), now)
+            .await
+            .expect_err("20 more pages do not hold the batch");
+        assert!(
+            error.to_string().contains("full"),
+            "a full database, not: {error}"
+        );
+        assert_eq!(journaled().await, 0, "no event of the batch is journaled");
+        assert!(
+            store.calls(1, 105236).await.unwrap().is_empty(),
+            "no call is kept"
+        );
+
+        sqlx::query("PRAGMA max_page_count = 1073741823")
+            .execute(writer)
+            .await
+            .unwrap();
+        let outcome = store.apply_events(events, now).await.unwrap();
+        assert_eq!((outcome.accepted, outcome.duplicates), (1000, 0));
+        assert_eq!(journaled().await, 1000);
+        assert_eq!(store.calls(1, 105236).await.unwrap().len(), 500);
     }
 }

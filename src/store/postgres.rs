@@ -32,6 +32,10 @@ pub(crate) const LOCK_IN_ID_ORDER: &str = " ORDER BY company_id FOR UPDATE";
 /// (`changes::Touched::payload`).
 pub(crate) const ANNOUNCE_CHANGE: Option<&str> =
     Some("SELECT pg_notify('session_ledger_changes', $1)");
+/// Plain multi-row writes (see SQLite's `INSERT OR FAIL`, which PostgreSQL
+/// has no need of).
+pub(crate) const INSERT_MANY: &str = "INSERT INTO";
+pub(crate) const UPDATE_MANY: &str = "UPDATE";
 
 /// Ids and journal numbers come from sequences (`next_block`), which never
 /// hold a lock across a transaction (a counter row would serialize every

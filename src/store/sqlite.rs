@@ -11,6 +11,21 @@ pub(crate) const AFTER_IMPORT: Option<&str> = None;
 pub(crate) const LOCK_IN_ID_ORDER: &str = "";
 /// Other processes' commits are seen by polling (see `changes`).
 pub(crate) const ANNOUNCE_CHANGE: Option<&str> = None;
+/// How the multi-row writes of connection events and derived fields begin.
+/// Every caller rolls its whole transaction back when a statement fails, so
+/// a failing statement need not be undone alone. With the default (`ABORT`),
+/// SQLite keeps a statement journal for it anyway, a copy of every page the
+/// statement changes (9 % of the writer's CPU samples under the full-size
+/// ingest; bench/README.md, "Fifteenth session"). `OR FAIL` stops at the
+/// failing row and keeps no such copy. (The calls' upsert keeps one all the
+/// same: an immediate foreign key can always fail.) Without a statement
+/// journal, a full disk or an I/O error makes SQLite roll the whole
+/// transaction back itself, as it does for any single-row write: the
+/// caller's `ROLLBACK` then fails, and the writer pool replaces the
+/// connection sqlx still counts in a transaction (`Store::open`,
+/// `before_acquire`).
+pub(crate) const INSERT_MANY: &str = "INSERT OR FAIL INTO";
+pub(crate) const UPDATE_MANY: &str = "UPDATE OR FAIL";
 
 /// Ids and journal numbers come from a counter row (`next_block`); SQLite
 /// has one writer at a time, so the row is never contended.

@@ -8,7 +8,7 @@ use sqlx::QueryBuilder;
 
 use super::events::party_kind;
 use super::journal::ROWS_PER_INSERT;
-use super::{Conn, Db, next_block, push_keys};
+use super::{Conn, Db, INSERT_MANY, UPDATE_MANY, next_block, push_keys};
 use crate::domain::calls::{duration_minutes, first_overlap, guests_in_order_of_arrival};
 use crate::domain::status::{
     BillableSession, StatusFacts, billable_status, is_duplicate_of, join_guest_names,
@@ -270,12 +270,12 @@ impl Pending {
             .map(|(_, row)| row)
             .collect();
         for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let mut sql = QueryBuilder::<Db>::new(
-                "UPDATE sessions SET billable_ts = v.column3, duration_minutes = v.column4,
+            let mut sql = QueryBuilder::<Db>::new(format!(
+                "{UPDATE_MANY} sessions SET billable_ts = v.column3, duration_minutes = v.column4,
                      status = v.column5, guest_names = v.column6, history_group = v.column7,
                      history_ts = v.column8
-                 FROM (",
-            );
+                 FROM ("
+            ));
             sql.push_values(chunk, |mut values, row| {
                 values
                     .push_bind(row.company_id)
@@ -697,9 +697,9 @@ async fn store_audits(conn: &mut Conn, audits: &[StatusChange]) -> Result<(), St
     let ids = next_block(&mut *conn, Counter::Entity, audits.len()).await?;
     let rows: Vec<(i64, &StatusChange)> = ids.into_iter().zip(audits).collect();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut sql = QueryBuilder::<Db>::new(
-            "INSERT INTO status_audit (company_id, audit_id, session_id, at_us, old_status, new_status, reason, actor) ",
-        );
+        let mut sql = QueryBuilder::<Db>::new(format!(
+            "{INSERT_MANY} status_audit (company_id, audit_id, session_id, at_us, old_status, new_status, reason, actor) "
+        ));
         sql.push_values(chunk, |mut row, (audit_id, change)| {
             row.push_bind(change.company_id)
                 .push_bind(*audit_id)

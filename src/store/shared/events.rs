@@ -9,7 +9,9 @@ use super::derive::{
 use sqlx::QueryBuilder;
 
 use super::journal::{self, Held, next_id};
-use super::{Conn, Db, Pool, begin_write, commit, next_block, push_id_list, push_keys};
+use super::{
+    Conn, Db, Pool, UPDATE_MANY, begin_write, commit, next_block, push_id_list, push_keys,
+};
 use crate::domain::{Call, Party, Timestamp};
 use crate::records::{ConnectionEvent, EventKind, LogLine, PartyKind, Record};
 use crate::store::{Counter, EventBatch, EventOutcome, Rules, StoreError};
@@ -24,8 +26,8 @@ const EVENTS: Cause<'static> = Cause {
 /// Applies batches of connection events in one transaction, one outcome per
 /// batch. A batch that fails changes nothing and leaves the others to
 /// commit: the transaction is then rolled back and the batches applied again,
-/// a transaction each. A failure of the group's transaction itself (begin,
-/// rollback, commit) fails every batch.
+/// a transaction each. A failure of the transaction itself (begin, commit)
+/// fails every batch.
 pub(crate) async fn apply_event_batches(
     pool: &Pool,
     batches: &[EventBatch],
@@ -523,7 +525,8 @@ async fn mark_activity(
     keys: &[Key],
     now: Timestamp,
 ) -> Result<HashMap<Key, SessionFacts>, StoreError> {
-    let mut sql = QueryBuilder::<Db>::new("UPDATE sessions SET last_activity_us = ");
+    let mut sql =
+        QueryBuilder::<Db>::new(format!("{UPDATE_MANY} sessions SET last_activity_us = "));
     sql.push_bind(now.as_micros()).push(" FROM ");
     push_keys(&mut sql, keys);
     sql.push(

@@ -4,7 +4,9 @@ use std::collections::HashSet;
 
 use sqlx::QueryBuilder;
 
-use super::{Conn, Db, LOCK_IN_ID_ORDER, Pool, RESERVE_ENTITY_ID, next_block, push_id_list};
+use super::{
+    Conn, Db, INSERT_MANY, LOCK_IN_ID_ORDER, Pool, RESERVE_ENTITY_ID, next_block, push_id_list,
+};
 use crate::records::LogLine;
 use crate::store::{Counter, StoreError};
 
@@ -83,8 +85,9 @@ pub(super) struct EventLine {
 pub(super) async fn append_events(conn: &mut Conn, lines: &[EventLine]) -> Result<(), StoreError> {
     // 4 parameters a row stays far below either backend's parameter limit.
     for chunk in lines.chunks(ROWS_PER_INSERT) {
-        let mut sql =
-            QueryBuilder::<Db>::new("INSERT INTO journal (company_id, seq, event_id, record) ");
+        let mut sql = QueryBuilder::<Db>::new(format!(
+            "{INSERT_MANY} journal (company_id, seq, event_id, record) "
+        ));
         sql.push_values(chunk, |mut row, line| {
             let text = serde_json::to_string(&line.line).expect("log lines always serialize");
             row.push_bind(line.company_id)

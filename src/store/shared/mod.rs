@@ -25,8 +25,8 @@ pub(crate) use session_reads::{
 pub(crate) use users::{user, user_by_external_id, users};
 
 use super::{
-    AFTER_IMPORT, ANNOUNCE_CHANGE, BEGIN_WRITE, Db, LOCK_IN_ID_ORDER, REFRESH_STATISTICS,
-    RESERVE_ENTITY_ID, next_block,
+    AFTER_IMPORT, ANNOUNCE_CHANGE, BEGIN_WRITE, Db, INSERT_MANY, LOCK_IN_ID_ORDER,
+    REFRESH_STATISTICS, RESERVE_ENTITY_ID, UPDATE_MANY, next_block,
 };
 use crate::store::{StoreError, Touched};
 
