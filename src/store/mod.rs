@@ -576,8 +576,10 @@ mod tests {
 
     /// The multi-row writes of a batch of events keep no statement journal
     /// (`OR FAIL`), so a full disk in one of them makes SQLite roll the
-    /// whole transaction back itself. The batch must keep nothing, and once
-    /// there is room again the same batch must be applied whole.
+    /// whole transaction back itself. The batch must keep nothing, a group of
+    /// batches must fail with that error too (not with its failed
+    /// `ROLLBACK`'s), and once there is room again the same batch must be
+    /// applied whole.
     #[tokio::test]
     async fn a_batch_that_finds_the_disk_full_keeps_nothing_and_applies_once_there_is_room() {
         let dir = tempfile::tempdir().unwrap();
@@ -622,13 +624,18 @@ mod tests {
             .fetch_one(writer)
             .await
             .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "PRAGMA max_page_count = {}",
-            pages + 20
-        )))
-        .execute(writer)
-        .await
-        .unwrap();
+        // On the one writing connection, which the pool replaces after a
+        // transaction SQLite ended itself: set again before each write.
+        let cap = || async {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "PRAGMA max_page_count = {}",
+                pages + 20
+            )))
+            .execute(writer)
+            .await
+            .unwrap();
+        };
+        cap().await;
         let journaled = || async {
             sqlx::query_scalar::<_, i64>("SELECT count(*) FROM journal WHERE event_id IS NOT NULL")
                 .fetch_one(pool)
@@ -650,6 +657,22 @@ mod tests {
             store.calls(1, 105236).await.unwrap().is_empty(),
             "no call is kept"
         );
+
+        // The same events as a group of two batches in one transaction: each
+        // fails with the error that ended it, not with the failed ROLLBACK's.
+        let (first, second) = events.split_at(500);
+        let group = [(first.to_vec(), now), (second.to_vec(), now)];
+        cap().await;
+        let outcomes = sqlite::shared::apply_event_batches(writer, &group, &store.rules).await;
+        assert_eq!(outcomes.len(), 2);
+        for outcome in outcomes {
+            let error = outcome.expect_err("the group does not fit either");
+            assert!(
+                error.to_string().contains("full"),
+                "a full database, not: {error}"
+            );
+        }
+        assert_eq!(journaled().await, 0, "no event of the group is journaled");
 
         sqlx::query("PRAGMA max_page_count = 1073741823")
             .execute(writer)

@@ -26,8 +26,11 @@ const EVENTS: Cause<'static> = Cause {
 /// Applies batches of connection events in one transaction, one outcome per
 /// batch. A batch that fails changes nothing and leaves the others to
 /// commit: the transaction is then rolled back and the batches applied again,
-/// a transaction each. A failure of the transaction itself (begin, commit)
-/// fails every batch.
+/// a transaction each. A failure of the group's transaction itself (begin,
+/// rollback, commit) fails every batch: after a full disk, say, SQLite has
+/// already rolled back a transaction whose failing statement had no
+/// statement journal (`INSERT OR FAIL`), and each batch then fails with the
+/// error that ended it.
 pub(crate) async fn apply_event_batches(
     pool: &Pool,
     batches: &[EventBatch],
@@ -82,8 +85,12 @@ async fn apply_together(
     for (events, now) in batches {
         match apply_events(&mut tx, &mut held, events, *now, None, rules).await {
             Ok(outcome) => outcomes.push(outcome),
-            Err(_) => {
-                tx.rollback().await?;
+            Err(error) => {
+                if tx.rollback().await.is_err() {
+                    // SQLite ended the transaction itself (or the connection
+                    // is gone): `error` says why.
+                    return Err(error);
+                }
                 return Ok(Together::OneFailed);
             }
         }
