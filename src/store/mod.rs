@@ -626,16 +626,15 @@ mod tests {
             .unwrap();
         // On the one writing connection, which the pool replaces after a
         // transaction SQLite ended itself: set again before each write.
-        let cap = || async {
+        let cap = |most: i64| async move {
             sqlx::query(sqlx::AssertSqlSafe(format!(
-                "PRAGMA max_page_count = {}",
-                pages + 20
+                "PRAGMA max_page_count = {most}"
             )))
             .execute(writer)
             .await
             .unwrap();
         };
-        cap().await;
+        cap(pages + 20).await;
         let journaled = || async {
             sqlx::query_scalar::<_, i64>("SELECT count(*) FROM journal WHERE event_id IS NOT NULL")
                 .fetch_one(pool)
@@ -662,7 +661,7 @@ mod tests {
         // fails with the error that ended it, not with the failed ROLLBACK's.
         let (first, second) = events.split_at(500);
         let group = [(first.to_vec(), now), (second.to_vec(), now)];
-        cap().await;
+        cap(pages + 20).await;
         let outcomes = sqlite::shared::apply_event_batches(writer, &group, &store.rules).await;
         assert_eq!(outcomes.len(), 2);
         for outcome in outcomes {
@@ -674,10 +673,7 @@ mod tests {
         }
         assert_eq!(journaled().await, 0, "no event of the group is journaled");
 
-        sqlx::query("PRAGMA max_page_count = 1073741823")
-            .execute(writer)
-            .await
-            .unwrap();
+        cap(1_073_741_823).await;
         let outcome = store.apply_events(events, now).await.unwrap();
         assert_eq!((outcome.accepted, outcome.duplicates), (1000, 0));
         assert_eq!(journaled().await, 1000);
