@@ -39,7 +39,7 @@ const SQLITE_ROW_BUFFER: usize = 8192;
 /// default of 1,000 pages. The checkpoint still waits for two fsyncs, 80 to
 /// 100 ms on the benchmark machine: at 65,536 pages (256 MiB at 4 KiB a
 /// page) it comes every fifty batches instead of every dozen at 16,384
-/// (docs/decisions.md, "Storage").
+/// (docs/decisions.md, "SQLite writes").
 const SQLITE_CHECKPOINT_PAGES: &str = "65536";
 
 /// The writing connection's page cache, in KiB as `PRAGMA cache_size` takes
