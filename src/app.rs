@@ -8,57 +8,9 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::answer_cache::AnswerCache;
-use crate::api::auth::KeyCache;
 use crate::api::limits::RateLimits;
-use crate::config::Settings;
+use crate::api::state::AppState;
 use crate::deactivation::Policy;
-use crate::store::{Rules, Store, StoreError};
-
-/// What every handler shares, behind one `Arc`: axum clones the state into
-/// each request (several times, with the middleware around each route), and
-/// one reference count is cheaper to move than a count per field
-/// (bench/README.md, "Seventh session").
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-pub struct Shared {
-    pub store: Store,
-    pub settings: Settings,
-    /// `None` when rate limiting is off.
-    pub limits: Option<Arc<RateLimits>>,
-    /// Encoded History answers; `None` when turned off.
-    pub answers: Option<Arc<AnswerCache>>,
-    /// API keys and companies' data versions as last read, reused while no
-    /// commit could have changed them (`api::auth::KeyCache`).
-    pub keys: KeyCache,
-}
-
-impl AppState {
-    /// Opens the database (applying migrations) named by the settings.
-    pub async fn open(settings: Settings) -> Result<Self, StoreError> {
-        let rules = Rules {
-            duplicate_window_minutes: settings.duplicate_window_minutes,
-        };
-        let store = Store::open(settings.database_url.expose(), rules).await?;
-        Ok(Self(Arc::new(Shared {
-            store,
-            limits: RateLimits::new(settings.rate_limit_per_second),
-            answers: AnswerCache::new(settings.history_cache_mb as usize * 1024 * 1024)
-                .map(Arc::new),
-            settings,
-            keys: KeyCache::default(),
-        })))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish
 /// and closes the database. Automatic deactivation runs alongside.

@@ -11,7 +11,8 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
-use crate::app::{AppState, launch, shutdown_signal};
+use crate::api::state::AppState;
+use crate::app::{launch, shutdown_signal};
 use crate::config::{LogFormat, Settings};
 use crate::records::{
     ApiKeyRecord, CompanyRecord, LogLine, Record, RevokeApiKeyRecord, SupportAgentRecord,

@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::IntoResponses;
 
 use crate::store::StoreError;
 
@@ -86,4 +87,28 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Errors every tenant endpoint can answer, whatever its input.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum TenantErrors {
+    /// Missing or wrong credentials (with `WWW-Authenticate: Basic`).
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// Rate limited; retry after the seconds in `Retry-After`.
+    #[response(status = 429, headers(("Retry-After" = u64)))]
+    TooManyRequests(ErrorBody),
+}
+
+/// Errors every operator endpoint can answer, whatever its input.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum OperatorErrors {
+    /// Missing or wrong Bearer token.
+    #[response(status = 401)]
+    Unauthorized(ErrorBody),
+    /// No such thing; also every operator path when no operator token is configured.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
 }

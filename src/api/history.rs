@@ -16,10 +16,10 @@ use utoipa_axum::routes;
 
 use super::answer_cache::AnswerCache;
 use super::auth::Tenant;
+use super::error::TenantErrors;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Params, PathText, path_id};
-use super::openapi::TenantErrors;
-use crate::app::AppState;
+use super::state::AppState;
 use crate::domain::status::usage_description;
 use crate::domain::timestamp::parse_date;
 use crate::domain::{Month, Period, Timestamp, normalize_email};

@@ -14,7 +14,7 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
 
-use super::auth::parse_basic;
+use super::credentials::parse_basic;
 use super::error::ApiError;
 
 type KeyedLimiter =

@@ -3,15 +3,19 @@
 
 pub mod answer_cache;
 pub mod auth;
+pub mod credentials;
 pub mod error;
 pub mod extract;
 pub mod history;
+pub mod key_cache;
 pub mod limits;
 pub mod openapi;
 pub mod operator;
 pub mod ops;
 pub mod participants;
+pub mod routes;
 pub mod sessions;
+pub mod state;
 pub mod usage;
 pub mod users;
 
@@ -27,15 +31,15 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 
-use crate::app::AppState;
 use error::{ApiError, ErrorBody};
+use state::AppState;
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     // Routes and the OpenAPI document come from the same registrations.
-    let (routes, _) = openapi::api().split_for_parts();
+    let (routes, _) = routes::api().split_for_parts();
     let mut routed = routes
         .merge(openapi::docs_page())
         .fallback(not_found)

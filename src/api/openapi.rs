@@ -1,20 +1,16 @@
-//! The OpenAPI 3.1 document (SPEC §10), built from the same `routes!()`
-//! registrations as the router, and the Swagger UI page that reads it.
+//! What the OpenAPI 3.1 document (SPEC §10) says besides its paths: its
+//! title, tags and security schemes, how a timestamp is described, and the
+//! Swagger UI page that reads it. The paths come from the same `routes!()`
+//! registrations as the router (`routes`).
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
 
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
-use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use super::error::ErrorBody;
-use crate::app::AppState;
 use crate::domain::Timestamp;
 
 /// Where the document is served, and where the docs page reads it from.
@@ -103,77 +99,8 @@ impl ToSchema for Timestamp {
     }
 }
 
-/// Errors every tenant endpoint can answer, whatever its input.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum TenantErrors {
-    /// Missing or wrong credentials (with `WWW-Authenticate: Basic`).
-    #[response(status = 401)]
-    Unauthorized(ErrorBody),
-    /// Rate limited; retry after the seconds in `Retry-After`.
-    #[response(status = 429, headers(("Retry-After" = u64)))]
-    TooManyRequests(ErrorBody),
-}
-
-/// Errors every operator endpoint can answer, whatever its input.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum OperatorErrors {
-    /// Missing or wrong Bearer token.
-    #[response(status = 401)]
-    Unauthorized(ErrorBody),
-    /// No such thing; also every operator path when no operator token is configured.
-    #[response(status = 404)]
-    NotFound(ErrorBody),
-}
-
-/// The document itself (serialized once).
-#[utoipa::path(
-    get,
-    path = "/openapi.json",
-    tag = "operations",
-    responses((status = 200, description = "This OpenAPI 3.1 document", content_type = "application/json", body = Object))
-)]
-async fn document() -> Response {
-    static JSON: OnceLock<String> = OnceLock::new();
-    let json = JSON.get_or_init(|| {
-        openapi()
-            .to_json()
-            .expect("the document serializes to JSON")
-    });
-    let mut response = json.as_str().into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    response
-}
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(document))
-}
-
-/// Every documented route and its handler, in one place: the router is
-/// built from this, so nothing can be routed but not documented.
-pub fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(super::history::router())
-        .merge(super::usage::router())
-        .merge(super::users::router())
-        .merge(super::sessions::router())
-        .merge(super::participants::router())
-        .merge(super::operator::router())
-        .merge(super::ops::router())
-        .merge(router())
-}
-
-/// The OpenAPI document of every endpoint.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
-}
-
 /// The Swagger UI page, reading the document from [`DOCUMENT_PATH`].
-pub fn docs_page() -> axum::Router<AppState> {
+pub fn docs_page<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
     SwaggerUi::new(DOCS_PATH)
         .config(Config::new([DOCUMENT_PATH]))
         .into()

@@ -12,10 +12,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Operator;
+use super::error::OperatorErrors;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, PathText, path_id};
-use super::openapi::OperatorErrors;
-use crate::app::AppState;
+use super::state::AppState;
 use crate::domain::Timestamp;
 use crate::records::{
     ApiKeyRecord, CompRecord, CompanyPlanRecord, CompanyRecord, ConnectionEvent, EventKind,

@@ -12,10 +12,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Tenant;
+use super::error::TenantErrors;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, PathText, path_id};
-use super::openapi::TenantErrors;
-use crate::app::AppState;
+use super::state::AppState;
 use crate::records::{
     AddParticipantRecord, LogLine, ParticipantRecord, Record, RemoveParticipantRecord,
 };

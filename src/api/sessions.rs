@@ -12,11 +12,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Tenant;
+use super::error::TenantErrors;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, Params, PathText, path_id};
-use super::openapi::TenantErrors;
 use super::participants::ParticipantInput;
-use crate::app::AppState;
+use super::state::AppState;
 use crate::domain::{Timestamp, normalize_email};
 use crate::records::{CancelRecord, LogLine, Record, RescheduleRecord, SessionRecord};
 use crate::store::{CallView, Session, SessionQuery};

@@ -8,10 +8,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Tenant;
+use super::error::TenantErrors;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Params;
-use super::openapi::TenantErrors;
-use crate::app::AppState;
+use super::state::AppState;
 use crate::domain::Month;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -11,10 +11,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Tenant;
+use super::error::TenantErrors;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, Params, PathText, path_id};
-use super::openapi::TenantErrors;
-use crate::app::AppState;
+use super::state::AppState;
 use crate::records::{LogLine, Record, UserDeleteRecord, UserRecord, UserUpdateRecord};
 use crate::store::User;
 

@@ -3,7 +3,8 @@
 
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-use session_ledger::app::{AppState, launch};
+use session_ledger::api::state::AppState;
+use session_ledger::app::launch;
 use session_ledger::config::{DatabaseUrl, LogFormat, Settings};
 use session_ledger::store::Store;
 use tempfile::TempDir;
