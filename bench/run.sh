@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# The benchmark of issue 5, side by side with the limits of this machine.
+# session-ledger's benchmark: each figure beside a limit measured on the same
+# machine in the same run (bench/README.md).
 #
 #   bench/run.sh [--smoke|--small|--medium|--full] [--sqlite-only|--postgres-only] [--wrk-seconds N] [--clients N]
 #
 # Default --full: 200 companies, 1,000,000 sessions (measured at 100,000 and
 # at 1,000,000), a busy company with 5,000 sessions in one month. --medium is
-# a tenth of that, --small a hundredth (for PostgreSQL, whose import is
-# slow); --smoke is tiny (seconds). PostgreSQL is measured too when
-# $SESSION_LEDGER_BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test)
-# answers; the run creates and drops its own database there.
+# a tenth of that, --small a hundredth; --smoke is tiny (seconds). PostgreSQL
+# is measured too when $SESSION_LEDGER_BENCH_POSTGRES_URL (default
+# postgres://postgres@127.0.0.1:5432/test) answers; the run creates and drops
+# its own database there; --sqlite-only skips it, --postgres-only measures it
+# alone. --wrk-seconds N: each wrk run (default 10); --clients N: ingest
+# clients (default 4).
 # Needs wrk, nginx and sqlite3 (apt-get install -y wrk nginx sqlite3), and psql
-# for PostgreSQL. --full writes bench/results/LATEST.md, --medium
-# bench/results/MEDIUM.md, --small bench/results/SMALL.md, and --full
-# --postgres-only (PostgreSQL alone) bench/results/LATEST-POSTGRES.md;
-# --smoke and the smaller --postgres-only runs (to look into PostgreSQL)
-# only their work directory's REPORT.md.
+# for PostgreSQL. --full writes bench/results/FULL.md, --full --postgres-only
+# bench/results/FULL-POSTGRES.md, --medium bench/results/MEDIUM.md, --small
+# bench/results/SMALL.md; --smoke, and --medium or --small with
+# --postgres-only, only their work directory's REPORT.md
+# (${BENCH_WORK_DIR:-target/bench-work}/<size>[-postgres]/).
 set -euo pipefail
+script="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$0")/.."
 
 size=--full
@@ -28,7 +32,7 @@ while [ $# -gt 0 ]; do
     --sqlite-only) sqlite_only=--sqlite-only ;;
     --postgres-only) postgres_only=--postgres-only ;;
     --wrk-seconds|--clients) passthrough+=("$1" "$2"); shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$script"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see bench/run.sh --help)" >&2; exit 2 ;;
   esac
   shift
@@ -78,8 +82,8 @@ work=${BENCH_WORK_DIR:-target/bench-work}/$name
 rm -rf "$work"
 mkdir -p "$work"
 case "$postgres_only$size" in
-  --full) out=bench/results/LATEST.md ;;
-  --postgres-only--full) out=bench/results/LATEST-POSTGRES.md ;;
+  --full) out=bench/results/FULL.md ;;
+  --postgres-only--full) out=bench/results/FULL-POSTGRES.md ;;
   --medium) out=bench/results/MEDIUM.md ;;
   --small) out=bench/results/SMALL.md ;;
   *) out=$work/REPORT.md ;;

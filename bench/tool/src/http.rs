@@ -113,31 +113,7 @@ impl Client {
         stream.write_all(request.as_bytes())?;
         stream.write_all(body)?;
 
-        let mut line = String::new();
-        conn.read_line(&mut line)?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| io::Error::other(format!("bad status line {line:?}")))?;
-        let mut response = Response {
-            status,
-            headers: Vec::new(),
-            body: Vec::new(),
-        };
-        loop {
-            line.clear();
-            conn.read_line(&mut line)?;
-            let trimmed = line.trim_end();
-            if trimmed.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = trimmed.split_once(':') {
-                response
-                    .headers
-                    .push((name.trim().to_owned(), value.trim().to_owned()));
-            }
-        }
+        let mut response = read_head(conn)?;
         let mut deliver = |bytes: &[u8], response: &mut Response| {
             sink(bytes);
             if keep {
@@ -147,45 +123,15 @@ impl Client {
         let chunked = response
             .header("transfer-encoding")
             .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-        let mut buffer = vec![0u8; 64 * 1024];
         if chunked {
-            loop {
-                line.clear();
-                conn.read_line(&mut line)?;
-                let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
-                    .map_err(|_| io::Error::other(format!("bad chunk size {line:?}")))?;
-                if size == 0 {
-                    // Trailers end with an empty line.
-                    loop {
-                        line.clear();
-                        conn.read_line(&mut line)?;
-                        if line.trim().is_empty() {
-                            break;
-                        }
-                    }
-                    break;
-                }
-                let mut left = size;
-                while left > 0 {
-                    let n = left.min(buffer.len());
-                    conn.read_exact(&mut buffer[..n])?;
-                    deliver(&buffer[..n], &mut response);
-                    left -= n;
-                }
-                line.clear();
-                conn.read_line(&mut line)?;
-            }
+            read_chunked(conn, &mut response, &mut deliver)?;
         } else {
-            let mut left: usize = response
+            let length: usize = response
                 .header("content-length")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
-            while left > 0 {
-                let n = left.min(buffer.len());
-                conn.read_exact(&mut buffer[..n])?;
-                deliver(&buffer[..n], &mut response);
-                left -= n;
-            }
+            let mut buffer = vec![0u8; 64 * 1024];
+            read_exactly(conn, length, &mut buffer, &mut response, &mut deliver)?;
         }
         if response
             .header("connection")
@@ -208,6 +154,86 @@ impl Client {
     ) -> io::Result<Response> {
         self.send("POST", path, headers, body, true, &mut |_| {})
     }
+}
+
+/// Hands each piece of a body to the caller (and to the response's body).
+type Deliver<'a> = dyn FnMut(&[u8], &mut Response) + 'a;
+
+/// The status line and the headers.
+fn read_head(conn: &mut BufReader<TcpStream>) -> io::Result<Response> {
+    let mut line = String::new();
+    conn.read_line(&mut line)?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("bad status line {line:?}")))?;
+    let mut response = Response {
+        status,
+        headers: Vec::new(),
+        body: Vec::new(),
+    };
+    loop {
+        line.clear();
+        conn.read_line(&mut line)?;
+        let trimmed = line.trim_end();
+        if trimmed.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = trimmed.split_once(':') {
+            response
+                .headers
+                .push((name.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    Ok(response)
+}
+
+/// A chunked body, up to and including its trailers.
+fn read_chunked(
+    conn: &mut BufReader<TcpStream>,
+    response: &mut Response,
+    deliver: &mut Deliver<'_>,
+) -> io::Result<()> {
+    let mut line = String::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        line.clear();
+        conn.read_line(&mut line)?;
+        let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+            .map_err(|_| io::Error::other(format!("bad chunk size {line:?}")))?;
+        if size == 0 {
+            // Trailers end with an empty line.
+            loop {
+                line.clear();
+                conn.read_line(&mut line)?;
+                if line.trim().is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        read_exactly(conn, size, &mut buffer, response, deliver)?;
+        line.clear();
+        conn.read_line(&mut line)?;
+    }
+}
+
+/// `length` bytes of the body, delivered a buffer at a time.
+fn read_exactly(
+    conn: &mut BufReader<TcpStream>,
+    length: usize,
+    buffer: &mut [u8],
+    response: &mut Response,
+    deliver: &mut Deliver<'_>,
+) -> io::Result<()> {
+    let mut left = length;
+    while left > 0 {
+        let n = left.min(buffer.len());
+        conn.read_exact(&mut buffer[..n])?;
+        deliver(&buffer[..n], response);
+        left -= n;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
