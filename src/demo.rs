@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use time::{Duration, OffsetDateTime, Weekday};
 
-use crate::domain::{Month, Timestamp};
+use crate::domain::{EventBatch, Month, Timestamp};
 use crate::records::{
     ApiKeyRecord, CancelRecord, CompRecord, CompanyRecord, ConnectionEvent, EventKind, LogLine,
     ParticipantRecord, PartyKind, Record, RescheduleRecord, SessionActionRecord, SessionRecord,
@@ -288,7 +288,9 @@ async fn create_demo(store: &Store, month: Month) -> Result<i64, StoreError> {
                         "h1",
                         host_out,
                     ));
-                    store.apply_events(events, host_out).await?;
+                    store
+                        .apply_events(EventBatch::parse(events)?, host_out)
+                        .await?;
                     let ended = host_out.plus_minutes(24 * 60);
                     let deactivate = SessionActionRecord {
                         session_id,

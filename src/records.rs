@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Timestamp;
+pub use crate::domain::events::{ConnectionEvent, EventKind, PartyKind};
 
 /// One line of the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -232,45 +233,6 @@ pub struct ParticipantRecord {
     pub connect_code: Option<String>,
     #[serde(default)]
     pub should_auto_deliver_code: Option<String>,
-}
-
-/// A connection event as the video infrastructure reports it (SPEC §7); its
-/// `Type` (`Connect` or `Disconnect`) is the record's type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ConnectionEvent {
-    pub event_id: String,
-    pub session_id: i64,
-    pub party: PartyKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub participation_id: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub support_agent_id: Option<i64>,
-    pub call_id: String,
-    pub ts: Timestamp,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub enum PartyKind {
-    Host,
-    Participant,
-    Support,
-}
-
-impl PartyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Host => "Host",
-            Self::Participant => "Participant",
-            Self::Support => "Support",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EventKind {
-    Connect,
-    Disconnect,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

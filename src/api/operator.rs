@@ -16,7 +16,7 @@ use super::error::OperatorErrors;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, PathText, path_id};
 use super::state::AppState;
-use crate::domain::Timestamp;
+use crate::domain::{EventBatch, Timestamp};
 use crate::records::{
     ApiKeyRecord, CompRecord, CompanyPlanRecord, CompanyRecord, ConnectionEvent, EventKind,
     LogLine, PartyKind, Record, RevokeApiKeyRecord, SessionActionRecord, SupportAgentRecord,
@@ -409,7 +409,8 @@ async fn report_events(
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<EventOutcome>, ApiError> {
     let body = body.map_err(super::extract::body_error)?;
-    let events = parse_events(&body)?;
+    let events = EventBatch::parse(parse_events(&body)?)
+        .map_err(|invalid| ApiError::BadRequest(invalid.0))?;
     let outcome = state.store.apply_events(events, Timestamp::now()).await?;
     metrics::counter!("events_ingested_total").increment(outcome.accepted);
     metrics::counter!("events_duplicate_total").increment(outcome.duplicates);

@@ -1,11 +1,13 @@
 //! The product's rules as pure functions: no I/O, no SQL, no HTTP.
 
 pub mod calls;
+pub mod events;
 pub mod period;
 pub mod status;
 pub mod timestamp;
 
 pub use calls::{Call, Party};
+pub use events::{ConnectionEvent, EventBatch, EventKind, PartyKind};
 pub use period::{Month, Period};
 pub use status::BillableStatus;
 pub use timestamp::Timestamp;

@@ -1,12 +1,12 @@
-//! Storage. One set of SQL, in `shared/`, is compiled once per backend with
+//! Storage. One set of SQL, in `sql/`, is compiled once per backend with
 //! `Db` bound to that backend's sqlx driver, so SQLite and PostgreSQL cannot
 //! drift apart; what must differ lives in the two small backend modules below.
 //! `Store` picks the backend once, from the database URL.
 
 mod changes;
 mod checkpoints;
-mod types;
-mod views;
+mod model;
+mod resources;
 
 use std::str::FromStr;
 use std::sync::{Arc, PoisonError};
@@ -18,11 +18,12 @@ use tokio::io::{AsyncBufRead, AsyncWrite};
 use tokio::sync::oneshot;
 
 pub use changes::{Changes, Generation, POLL as CHANGES_POLL, Touched};
-pub use types::*;
-pub use views::*;
+pub use model::*;
+pub use resources::*;
 
+use crate::domain::EventBatch;
 use crate::domain::{Month, Timestamp};
-use crate::records::{ConnectionEvent, EventKind, LogLine};
+use crate::records::LogLine;
 
 pub mod postgres;
 pub mod sqlite;
@@ -82,7 +83,7 @@ impl Default for Rules {
 }
 
 /// A batch of connection events as posted, with the time it arrived.
-pub(crate) type EventBatch = (Vec<(EventKind, ConnectionEvent)>, Timestamp);
+pub(crate) type TimedBatch = (EventBatch, Timestamp);
 
 /// Most batches of connection events one SQLite transaction applies: up to
 /// 8,000 events, and every batch of a group is answered after the group
@@ -123,7 +124,7 @@ struct WaitingEvents {
 
 #[derive(Debug)]
 struct WaitingBatch {
-    batch: EventBatch,
+    batch: TimedBatch,
     done: oneshot::Sender<Result<EventOutcome, StoreError>>,
 }
 
@@ -161,16 +162,16 @@ enum Backend {
     Postgres(sqlx::PgPool),
 }
 
-/// Runs the same shared function on whichever backend this store is.
+/// Runs the same SQL function on whichever backend this store is.
 macro_rules! on_backend {
     ($store:expr, $pool:ident => $call:expr) => {
         match &$store.backend {
             Backend::Sqlite { pool: $pool, .. } => {
-                use self::sqlite::shared as backend;
+                use self::sqlite::sql as backend;
                 $call
             }
             Backend::Postgres($pool) => {
-                use self::postgres::shared as backend;
+                use self::postgres::sql as backend;
                 $call
             }
         }
@@ -182,11 +183,11 @@ macro_rules! on_writer {
     ($store:expr, $pool:ident => $call:expr) => {
         match &$store.backend {
             Backend::Sqlite { writer: $pool, .. } => {
-                use self::sqlite::shared as backend;
+                use self::sqlite::sql as backend;
                 $call
             }
             Backend::Postgres($pool) => {
-                use self::postgres::shared as backend;
+                use self::postgres::sql as backend;
                 $call
             }
         }
@@ -373,7 +374,7 @@ impl Store {
     /// it (see [`WaitingEvents`]); its outcome is its own either way.
     pub async fn apply_events(
         &self,
-        events: Vec<(EventKind, ConnectionEvent)>,
+        events: EventBatch,
         now: Timestamp,
     ) -> Result<EventOutcome, StoreError> {
         match &self.backend {
@@ -381,7 +382,7 @@ impl Store {
                 let batches = [(events, now)];
                 self.writing(
                     Touched::Data,
-                    postgres::shared::apply_event_batches(pool, &batches, &self.rules),
+                    postgres::sql::apply_event_batches(pool, &batches, &self.rules),
                 )
                 .await
                 .pop()
@@ -423,7 +424,7 @@ impl Store {
         let outcomes = self
             .writing(
                 Touched::Data,
-                sqlite::shared::apply_event_batches(writer, &batches, &self.rules),
+                sqlite::sql::apply_event_batches(writer, &batches, &self.rules),
             )
             .await;
         for (done, outcome) in done.into_iter().zip(outcomes) {
@@ -543,7 +544,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::PartyKind;
+    use crate::domain::{ConnectionEvent, EventKind, PartyKind};
 
     /// What a full disk does to a statement with no statement journal:
     /// SQLite rolls the whole transaction back, and sqlx's `ROLLBACK` fails.
@@ -644,7 +645,7 @@ mod tests {
 
         let now = Timestamp::parse("2016-11-03T23:00:00").unwrap();
         let error = store
-            .apply_events(events.clone(), now)
+            .apply_events(EventBatch::parse(events.clone()).unwrap(), now)
             .await
             .expect_err("20 more pages do not hold the batch");
         assert!(
@@ -660,9 +661,12 @@ mod tests {
         // The same events as a group of two batches in one transaction: each
         // fails with the error that ended it, not with the failed ROLLBACK's.
         let (first, second) = events.split_at(500);
-        let group = [(first.to_vec(), now), (second.to_vec(), now)];
+        let group = [
+            (EventBatch::parse(first.to_vec()).unwrap(), now),
+            (EventBatch::parse(second.to_vec()).unwrap(), now),
+        ];
         cap(pages + 20).await;
-        let outcomes = sqlite::shared::apply_event_batches(writer, &group, &store.rules).await;
+        let outcomes = sqlite::sql::apply_event_batches(writer, &group, &store.rules).await;
         assert_eq!(outcomes.len(), 2);
         for outcome in outcomes {
             let error = outcome.expect_err("the group does not fit either");
@@ -674,7 +678,10 @@ mod tests {
         assert_eq!(journaled().await, 0, "no event of the group is journaled");
 
         cap(1_073_741_823).await;
-        let outcome = store.apply_events(events, now).await.unwrap();
+        let outcome = store
+            .apply_events(EventBatch::parse(events).unwrap(), now)
+            .await
+            .unwrap();
         assert_eq!((outcome.accepted, outcome.duplicates), (1000, 0));
         assert_eq!(journaled().await, 1000);
         assert_eq!(store.calls(1, 105236).await.unwrap().len(), 500);

@@ -65,8 +65,8 @@ pub(crate) async fn next_block(
 
 // The same source for both backends, compiled against each: deliberate.
 #[allow(clippy::duplicate_mod)]
-#[path = "shared/mod.rs"]
-pub(crate) mod shared;
+#[path = "sql/mod.rs"]
+pub(crate) mod sql;
 
 #[cfg(test)]
 mod tests {

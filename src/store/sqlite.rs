@@ -57,5 +57,5 @@ pub(crate) async fn next_block(
 
 // The same source for both backends, compiled against each: deliberate.
 #[allow(clippy::duplicate_mod)]
-#[path = "shared/mod.rs"]
-pub(crate) mod shared;
+#[path = "sql/mod.rs"]
+pub(crate) mod sql;

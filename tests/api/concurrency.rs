@@ -224,7 +224,10 @@ async fn a_failing_batch_in_a_group_leaves_the_others_applied_in_order() {
     let app = spawn_app().await;
     setup(&app).await;
     let parse = |batch: Value| {
-        session_ledger::api::operator::parse_events(&serde_json::to_vec(&batch).unwrap()).unwrap()
+        let events =
+            session_ledger::api::operator::parse_events(&serde_json::to_vec(&batch).unwrap())
+                .unwrap();
+        session_ledger::domain::EventBatch::parse(events).unwrap()
     };
     let all = batches();
     let first = all[0].clone();

@@ -1,7 +1,7 @@
 //! The operator's actions on a session: deactivate, comp and withdraw a
 //! comp, each re-deriving the session; and the session's status audit.
 
-use super::derive::{Cause, refresh, refresh_with_neighbours};
+use super::billing::{Cause, refresh, refresh_with_neighbours};
 use super::{Conn, Pool};
 use crate::domain::Timestamp;
 use crate::records::{CompRecord, SessionActionRecord};

@@ -8,9 +8,9 @@ use super::actions::{comp, deactivate, uncomp};
 use super::events::apply_events;
 use super::journal::{self, Held};
 use super::{
-    AFTER_IMPORT, Conn, Pool, REFRESH_STATISTICS, begin_write, commit, entities, sessions, users,
+    AFTER_IMPORT, Conn, Pool, REFRESH_STATISTICS, begin_write, commit, companies, sessions, users,
 };
-use crate::domain::Timestamp;
+use crate::domain::{EventBatch, Timestamp};
 use crate::records::{
     CompRecord, ConnectionEvent, EventKind, LogLine, Record, SessionActionRecord,
 };
@@ -48,29 +48,29 @@ async fn apply_record(
     }
     let (company_id, record) = match line.record {
         Record::Company(record) => {
-            let record = entities::create_company(&mut *conn, record, now).await?;
+            let record = companies::create_company(&mut *conn, record, now).await?;
             (
                 record.company_id.expect("assigned"),
                 Record::Company(record),
             )
         }
         Record::CompanyPlan(record) => {
-            entities::update_plan(&mut *conn, &record).await?;
+            companies::update_plan(&mut *conn, &record).await?;
             (record.company_id, Record::CompanyPlan(record))
         }
         Record::ApiKey(record) => {
-            entities::create_api_key(&mut *conn, &record, now).await?;
+            companies::create_api_key(&mut *conn, &record, now).await?;
             (record.company_id, Record::ApiKey(record))
         }
         Record::RevokeApiKey(record) => {
             let company_id = crate::secrets::company_of_key(&record.api_key)
                 .ok_or_else(|| StoreError::NotFound("API key not found".into()))?;
-            entities::revoke_api_key(&mut *conn, &record, company_id, now).await?;
+            companies::revoke_api_key(&mut *conn, &record, company_id, now).await?;
             (company_id, Record::RevokeApiKey(record))
         }
         Record::SupportAgent(record) => (
             0,
-            Record::SupportAgent(entities::create_support_agent(&mut *conn, record).await?),
+            Record::SupportAgent(companies::create_support_agent(&mut *conn, record).await?),
         ),
         Record::User(record) => {
             let record = users::create_user(&mut *conn, record, now).await?;
@@ -220,7 +220,8 @@ pub(crate) async fn import(
             _ => false,
         };
         if !joins_pending && let Some((_, at, first_line)) = pending_batch.take() {
-            let events = std::mem::take(&mut pending);
+            let events = EventBatch::parse(std::mem::take(&mut pending))
+                .map_err(|invalid| fail(first_line, invalid.into()))?;
             apply_events(&mut tx, &mut held, &events, at, None, rules)
                 .await
                 .map_err(|error| fail(first_line, error))?;
@@ -247,16 +248,11 @@ pub(crate) async fn import(
                     pending.push((kind, event.clone()));
                 }
                 None => {
-                    apply_events(
-                        &mut tx,
-                        &mut held,
-                        &[(kind, event.clone())],
-                        now,
-                        None,
-                        rules,
-                    )
-                    .await
-                    .map_err(|error| fail(line_number, error))?;
+                    let events = EventBatch::parse(vec![(kind, event.clone())])
+                        .map_err(|invalid| fail(line_number, invalid.into()))?;
+                    apply_events(&mut tx, &mut held, &events, now, None, rules)
+                        .await
+                        .map_err(|error| fail(line_number, error))?;
                 }
             }
         } else {

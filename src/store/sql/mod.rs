@@ -2,23 +2,23 @@
 //! `super::Db` is that backend's sqlx driver.
 
 mod actions;
-mod derive;
-mod entities;
+mod billing;
+mod companies;
 mod events;
 mod history;
 mod journal;
 mod persons;
-mod porting;
+mod replay;
 mod session_reads;
 mod sessions;
 mod users;
 
 pub(crate) use actions::audit;
-pub(crate) use entities::{api_key, company, company_named, session_company};
+pub(crate) use companies::{api_key, company, company_named, session_company};
 pub(crate) use events::apply_event_batches;
 pub(crate) use history::{read_history, usage};
 pub(crate) use journal::company_changes;
-pub(crate) use porting::{apply_one, export, import};
+pub(crate) use replay::{apply_one, export, import};
 pub(crate) use session_reads::{
     calls, participation, session, sessions, sessions_due_for_deactivation,
 };

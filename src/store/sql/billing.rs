@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::QueryBuilder;
 
-use super::events::party_kind;
 use super::journal::ROWS_PER_INSERT;
 use super::{Conn, Db, INSERT_MANY, UPDATE_MANY, next_block, push_keys};
 use crate::domain::calls::{duration_minutes, first_overlap, guests_in_order_of_arrival};
@@ -450,7 +449,11 @@ fn named_call(
         person_id,
     }: ConnectedCall,
 ) -> NamedCall {
-    let party = match (party_kind(&party), participation_id, support_agent_id) {
+    let party = match (
+        PartyKind::from_stored(&party),
+        participation_id,
+        support_agent_id,
+    ) {
         (PartyKind::Participant, Some(id), _) => Party::Participation(id),
         (PartyKind::Support, _, Some(id)) => Party::Support(id),
         _ => Party::Host,

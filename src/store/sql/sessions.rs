@@ -4,7 +4,7 @@
 use rand::Rng;
 
 use super::Conn;
-use super::entities::{check_name, id_for, require_company};
+use super::companies::{check_name, id_for, require_company};
 use super::journal::reserve_id;
 use super::persons::{resolve_person, set_current_email, user_facts};
 use crate::domain::{Timestamp, is_plausible_email, normalize_name};

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::derive::{
+use super::billing::{
     Cause, Deriving, Loaded, NamedCall, SessionFacts, refresh_all_with_neighbours,
 };
 use sqlx::QueryBuilder;
@@ -12,11 +12,10 @@ use super::journal::{self, Held, next_id};
 use super::{
     Conn, Db, Pool, UPDATE_MANY, begin_write, commit, next_block, push_id_list, push_keys,
 };
+use crate::domain::events::{EventBatch, describe};
 use crate::domain::{Call, Party, Timestamp};
 use crate::records::{ConnectionEvent, EventKind, LogLine, PartyKind, Record};
-use crate::store::{Counter, EventBatch, EventOutcome, Rules, StoreError};
-
-pub const MAX_BATCH: usize = 1_000;
+use crate::store::{Counter, EventOutcome, Rules, StoreError, TimedBatch};
 
 const EVENTS: Cause<'static> = Cause {
     reason: "connection events",
@@ -33,7 +32,7 @@ const EVENTS: Cause<'static> = Cause {
 /// error that ended it.
 pub(crate) async fn apply_event_batches(
     pool: &Pool,
-    batches: &[EventBatch],
+    batches: &[TimedBatch],
     rules: &Rules,
 ) -> Vec<Result<EventOutcome, StoreError>> {
     if let [batch] = batches {
@@ -75,7 +74,7 @@ enum Together {
 /// bench/README.md, "Thirteenth session"), and batches rarely fail.
 async fn apply_together(
     pool: &Pool,
-    batches: &[EventBatch],
+    batches: &[TimedBatch],
     rules: &Rules,
 ) -> Result<Together, StoreError> {
     let mut tx = begin_write(pool).await?;
@@ -102,57 +101,13 @@ async fn apply_together(
 /// Applies one batch in a transaction of its own: its outcome, whichever it is.
 async fn apply_alone(
     pool: &Pool,
-    (events, now): &EventBatch,
+    (events, now): &TimedBatch,
     rules: &Rules,
 ) -> Result<EventOutcome, StoreError> {
     let mut tx = begin_write(pool).await?;
     let outcome = apply_events(&mut tx, &mut Held::default(), events, *now, None, rules).await?;
     commit(tx, crate::store::Touched::Data).await?;
     Ok(outcome)
-}
-
-fn describe(index: usize, event: &ConnectionEvent) -> String {
-    format!("event {index} (EventId '{}')", event.event_id)
-}
-
-/// What can be checked without the database.
-fn check_shape(events: &[(EventKind, ConnectionEvent)]) -> Result<(), StoreError> {
-    if events.is_empty() || events.len() > MAX_BATCH {
-        return Err(StoreError::Invalid(format!(
-            "a batch holds 1 to {MAX_BATCH} events, not {}",
-            events.len()
-        )));
-    }
-    for (index, (_, event)) in events.iter().enumerate() {
-        let what = || describe(index, event);
-        if event.event_id.is_empty() || event.event_id.chars().count() > 128 {
-            return Err(StoreError::Invalid(format!(
-                "event {index}: EventId must be 1 to 128 characters"
-            )));
-        }
-        if event.call_id.is_empty() || event.call_id.chars().count() > 128 {
-            return Err(StoreError::Invalid(format!(
-                "{}: CallId must be 1 to 128 characters",
-                what()
-            )));
-        }
-        let ids = (
-            event.participation_id.is_some(),
-            event.support_agent_id.is_some(),
-        );
-        let consistent = match event.party {
-            PartyKind::Host => ids == (false, false),
-            PartyKind::Participant => ids == (true, false),
-            PartyKind::Support => ids == (false, true),
-        };
-        if !consistent {
-            return Err(StoreError::Invalid(format!(
-                "{}: Party Host takes no ids, Participant takes ParticipationId, Support takes SupportAgentId",
-                what()
-            )));
-        }
-    }
-    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -176,25 +131,17 @@ type CallRow = (
     Option<i64>,
 );
 
-pub(super) fn party_kind(name: &str) -> PartyKind {
-    match name {
-        "Host" => PartyKind::Host,
-        "Participant" => PartyKind::Participant,
-        _ => PartyKind::Support,
-    }
-}
-
 /// Applies a batch in the caller's transaction: checked whole, every event
 /// or none. `batch` is the number of a replayed batch, if any.
 pub(super) async fn apply_events(
     conn: &mut Conn,
     held: &mut Held,
-    events: &[(EventKind, ConnectionEvent)],
+    events: &EventBatch,
     now: Timestamp,
     batch: Option<i64>,
     rules: &Rules,
 ) -> Result<EventOutcome, StoreError> {
-    check_shape(events)?;
+    let events = events.events();
     let batch = match batch {
         Some(number) => number,
         None => next_id(&mut *conn).await?,
@@ -485,7 +432,7 @@ async fn apply_sessions(
     })
 }
 
-/// A session's connected calls, named, as `derive` reads them from the database.
+/// A session's connected calls, named, as `billing` reads them from the database.
 fn named_calls(
     calls: HashMap<String, StoredCall>,
     participations: &HashMap<i64, Participant>,
@@ -646,7 +593,7 @@ async fn calls_of(conn: &mut Conn, keys: &[Key]) -> Result<HashMap<Key, Calls>, 
     ) in rows
     {
         let call = StoredCall {
-            party: party_kind(&party),
+            party: PartyKind::from_stored(&party),
             participation_id,
             support_agent_id,
             connect,

@@ -1,7 +1,7 @@
 //! Users (SPEC §5): each one a person of its company; updates follow the
 //! user into its person and the sessions it hosts; deletion hides it.
 
-use super::entities::{check_name, id_for, require_company};
+use super::companies::{check_name, id_for, require_company};
 use super::persons::{insert_person, set_current_email, set_identity};
 use super::{Conn, Pool};
 use crate::domain::{Timestamp, is_plausible_email, normalize_email};

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::domain::events::InvalidBatch;
 use crate::domain::{BillableStatus, Period, Timestamp};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +26,12 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<InvalidBatch> for StoreError {
+    fn from(invalid: InvalidBatch) -> Self {
+        Self::Invalid(invalid.0)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
