@@ -14,10 +14,9 @@ use tracing_subscriber::EnvFilter;
 use crate::api::state::AppState;
 use crate::app::{launch, shutdown_signal};
 use crate::config::{LogFormat, Settings};
-use crate::records::{
-    ApiKeyRecord, CompanyRecord, LogLine, Record, RevokeApiKeyRecord, SupportAgentRecord,
-};
+use crate::records::{ApiKeyRecord, CompanyRecord, SupportAgentRecord};
 use crate::secrets::new_key;
+use crate::store::Store;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -127,14 +126,6 @@ pub fn init_logging(format: LogFormat) -> WorkerGuard {
     guard
 }
 
-fn line(record: Record) -> LogLine {
-    LogLine {
-        record,
-        recorded_ts: None,
-        batch: None,
-    }
-}
-
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let _logs = init_logging(cli.settings.log_format);
     let state = AppState::open(cli.settings.clone())
@@ -142,117 +133,124 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_context(|| format!("opening the database {}", cli.settings.database_url))?;
     let store = state.store.clone();
     match cli.command {
-        Command::Serve { demo } => {
-            let listener = tokio::net::TcpListener::bind(&cli.settings.bind)
-                .await
-                .with_context(|| format!("binding {}", cli.settings.bind))?;
-            let address = listener.local_addr()?;
-            if demo {
-                let access = crate::demo::ensure_demo(&store).await?;
-                println!(
-                    "Demo company {} ({}).",
-                    access.company_name, access.company_id
-                );
-                println!("API key:    {}", access.api_key);
-                println!("API secret: {}", access.api_secret);
-                println!(
-                    "Try: curl -u '{}:{}' 'http://{address}/history?month={}'",
-                    access.api_key, access.api_secret, access.month
-                );
-            }
-            tracing::info!(%address, "listening");
-            launch(listener, state, shutdown_signal()).await?;
-        }
+        Command::Serve { demo } => serve(state, &cli.settings, demo).await?,
         Command::Migrate => {
             store.migrate().await?;
             println!("{}", json!({ "Migrated": true }));
         }
-        Command::Company {
-            action:
-                CompanyAction::Create {
-                    name,
-                    included_sessions,
-                    overage_cents,
-                },
-        } => {
-            let record = CompanyRecord {
-                company_id: None,
-                name,
-                included_sessions_per_month: included_sessions,
-                overage_price_cents: overage_cents,
-            };
-            let applied = store.apply(line(Record::Company(record))).await?;
-            if let Record::Company(created) = applied.record {
-                println!("{}", serde_json::to_string(&created)?);
-            }
-        }
-        Command::Key {
-            action: KeyAction::Create { company },
-        } => {
+        Command::Import { file } => import(&store, &file).await?,
+        Command::Export { file } => export(&store, &file).await?,
+        Command::Company { action } => company(&store, action).await?,
+        Command::Key { action } => key(&store, action).await?,
+        Command::SupportAgent { action } => support_agent(&store, action).await?,
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn serve(state: AppState, settings: &Settings, demo: bool) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&settings.bind)
+        .await
+        .with_context(|| format!("binding {}", settings.bind))?;
+    let address = listener.local_addr()?;
+    if demo {
+        let access = crate::demo::ensure_demo(&state.store).await?;
+        println!(
+            "Demo company {} ({}).",
+            access.company_name, access.company_id
+        );
+        println!("API key:    {}", access.api_key);
+        println!("API secret: {}", access.api_secret);
+        println!(
+            "Try: curl -u '{}:{}' 'http://{address}/history?month={}'",
+            access.api_key, access.api_secret, access.month
+        );
+    }
+    tracing::info!(%address, "listening");
+    launch(listener, state, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn company(store: &Store, action: CompanyAction) -> anyhow::Result<()> {
+    let CompanyAction::Create {
+        name,
+        included_sessions,
+        overage_cents,
+    } = action;
+    let record = CompanyRecord {
+        company_id: None,
+        name,
+        included_sessions_per_month: included_sessions,
+        overage_price_cents: overage_cents,
+    };
+    let (_, created) = store.write().create_company(record).await?;
+    println!("{}", serde_json::to_string(&created)?);
+    Ok(())
+}
+
+async fn key(store: &Store, action: KeyAction) -> anyhow::Result<()> {
+    match action {
+        KeyAction::Create { company } => {
             let key = new_key(company);
             let record = ApiKeyRecord {
                 company_id: company,
                 api_key: key.api_key.clone(),
                 secret_hash: key.secret_hash,
             };
-            store.apply(line(Record::ApiKey(record))).await?;
+            store.write().create_api_key(record).await?;
             println!(
                 "{}",
                 json!({ "ApiKey": key.api_key, "ApiSecret": key.api_secret })
             );
         }
-        Command::Key {
-            action: KeyAction::Revoke { key },
-        } => {
-            store
-                .apply(line(Record::RevokeApiKey(RevokeApiKeyRecord {
-                    api_key: key.clone(),
-                })))
-                .await?;
+        KeyAction::Revoke { key } => {
+            store.write().revoke_api_key(key.clone()).await?;
             println!("{}", json!({ "ApiKey": key, "Revoked": true }));
         }
-        Command::SupportAgent {
-            action: SupportAgentAction::Create { name, email },
-        } => {
-            let record = SupportAgentRecord {
-                support_agent_id: None,
-                full_name: name,
-                email_address: email,
-            };
-            let applied = store.apply(line(Record::SupportAgent(record))).await?;
-            if let Record::SupportAgent(created) = applied.record {
-                println!("{}", serde_json::to_string(&created)?);
-            }
-        }
-        Command::Import { file } => {
-            let summary = if file.as_os_str() == "-" {
-                store.import(BufReader::new(tokio::io::stdin())).await?
-            } else {
-                let input = tokio::fs::File::open(&file)
-                    .await
-                    .with_context(|| format!("opening {}", file.display()))?;
-                store.import(BufReader::new(input)).await?
-            };
-            println!("{}", json!({ "ImportedLines": summary.lines }));
-        }
-        Command::Export { file } => {
-            let count = if file.as_os_str() == "-" {
-                let mut output = tokio::io::stdout();
-                let count = store.export(&mut output).await?;
-                output.flush().await?;
-                count
-            } else {
-                let output = tokio::fs::File::create(&file)
-                    .await
-                    .with_context(|| format!("creating {}", file.display()))?;
-                let mut output = tokio::io::BufWriter::new(output);
-                let count = store.export(&mut output).await?;
-                output.flush().await?;
-                count
-            };
-            eprintln!("{}", json!({ "ExportedLines": count }));
-        }
     }
-    store.close().await;
+    Ok(())
+}
+
+async fn support_agent(store: &Store, action: SupportAgentAction) -> anyhow::Result<()> {
+    let SupportAgentAction::Create { name, email } = action;
+    let record = SupportAgentRecord {
+        support_agent_id: None,
+        full_name: name,
+        email_address: email,
+    };
+    let (_, created) = store.write().create_support_agent(record).await?;
+    println!("{}", serde_json::to_string(&created)?);
+    Ok(())
+}
+
+async fn import(store: &Store, file: &std::path::Path) -> anyhow::Result<()> {
+    let summary = if file.as_os_str() == "-" {
+        store.import(BufReader::new(tokio::io::stdin())).await?
+    } else {
+        let input = tokio::fs::File::open(file)
+            .await
+            .with_context(|| format!("opening {}", file.display()))?;
+        store.import(BufReader::new(input)).await?
+    };
+    println!("{}", json!({ "ImportedLines": summary.lines }));
+    Ok(())
+}
+
+async fn export(store: &Store, file: &std::path::Path) -> anyhow::Result<()> {
+    let count = if file.as_os_str() == "-" {
+        let mut output = tokio::io::stdout();
+        let count = store.export(&mut output).await?;
+        output.flush().await?;
+        count
+    } else {
+        let output = tokio::fs::File::create(file)
+            .await
+            .with_context(|| format!("creating {}", file.display()))?;
+        let mut output = tokio::io::BufWriter::new(output);
+        let count = store.export(&mut output).await?;
+        output.flush().await?;
+        count
+    };
+    eprintln!("{}", json!({ "ExportedLines": count }));
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::domain::Timestamp;
-use crate::records::{LogLine, Record, SessionActionRecord};
+use crate::records::SessionActionRecord;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
@@ -36,7 +36,7 @@ pub async fn deactivate_idle_sessions(
             ts: None,
             automatic: true,
         };
-        match store.apply(LogLine::new(Record::Deactivate(record))).await {
+        match store.write().deactivate(record).await {
             Ok(_) => deactivated += 1,
             // Deactivated, or cancelled, since the scan: nothing left to do.
             Err(StoreError::Conflict(_) | StoreError::NotFound(_)) => {}

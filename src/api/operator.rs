@@ -19,7 +19,7 @@ use super::state::AppState;
 use crate::domain::{EventBatch, Timestamp};
 use crate::records::{
     ApiKeyRecord, CompRecord, CompanyPlanRecord, CompanyRecord, ConnectionEvent, EventKind,
-    LogLine, PartyKind, Record, RevokeApiKeyRecord, SessionActionRecord, SupportAgentRecord,
+    LogLine, PartyKind, Record, SessionActionRecord, SupportAgentRecord,
 };
 use crate::secrets::new_key;
 use crate::store::{AuditEntry, Company, EventOutcome};
@@ -36,14 +36,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(comp, uncomp))
         .routes(routes!(audit))
         .routes(routes!(company_audit))
-}
-
-fn line(record: Record) -> LogLine {
-    LogLine {
-        record,
-        recorded_ts: None,
-        batch: None,
-    }
 }
 
 /// A company (tenant) and its plan.
@@ -108,12 +100,9 @@ async fn create_company(
         included_sessions_per_month: input.included_sessions_per_month,
         overage_price_cents: input.overage_price_cents,
     };
-    let applied = state.store.apply(line(Record::Company(record))).await?;
-    let Record::Company(created) = applied.record else {
-        unreachable!("a company record is applied as one")
-    };
+    let (company_id, created) = state.store.write().create_company(record).await?;
     let body = CompanyJson {
-        company_id: created.company_id.expect("assigned"),
+        company_id,
         name: created.name,
         included_sessions_per_month: created.included_sessions_per_month,
         overage_price_cents: created.overage_price_cents,
@@ -193,7 +182,7 @@ async fn change_plan(
             .overage_price_cents
             .unwrap_or(company.overage_price_cents),
     };
-    state.store.apply(line(Record::CompanyPlan(record))).await?;
+    state.store.write().change_plan(record).await?;
     Ok(Json(find_company(&state, &raw).await?.into()))
 }
 
@@ -230,7 +219,7 @@ async fn create_key(
         api_key: key.api_key.clone(),
         secret_hash: key.secret_hash,
     };
-    state.store.apply(line(Record::ApiKey(record))).await?;
+    state.store.write().create_api_key(record).await?;
     let body = CreatedKey {
         api_key: key.api_key,
         api_secret: key.api_secret,
@@ -257,10 +246,7 @@ async fn revoke_key(
     _: Operator,
     PathText(api_key): PathText,
 ) -> Result<StatusCode, ApiError> {
-    state
-        .store
-        .apply(line(Record::RevokeApiKey(RevokeApiKeyRecord { api_key })))
-        .await?;
+    state.store.write().revoke_api_key(api_key).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -299,15 +285,9 @@ async fn create_support_agent(
         full_name: input.full_name,
         email_address: input.email_address,
     };
-    let applied = state
-        .store
-        .apply(line(Record::SupportAgent(record)))
-        .await?;
-    let Record::SupportAgent(created) = applied.record else {
-        unreachable!("a support agent record is applied as one")
-    };
+    let (support_agent_id, created) = state.store.write().create_support_agent(record).await?;
     let body = SupportAgent {
-        support_agent_id: created.support_agent_id.expect("assigned"),
+        support_agent_id,
         full_name: created.full_name,
         email_address: created.email_address,
     };
@@ -422,11 +402,6 @@ async fn report_events(
     Ok(Json(outcome))
 }
 
-async fn session_action(state: &AppState, record: Record) -> Result<StatusCode, ApiError> {
-    state.store.apply(line(record)).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 /// Deactivates a session: it takes no more events.
 #[utoipa::path(
     post,
@@ -448,15 +423,13 @@ async fn deactivate(
     PathText(raw): PathText,
 ) -> Result<StatusCode, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
-    session_action(
-        &state,
-        Record::Deactivate(SessionActionRecord {
-            session_id,
-            ts: None,
-            automatic: false,
-        }),
-    )
-    .await
+    let action = SessionActionRecord {
+        session_id,
+        ts: None,
+        automatic: false,
+    };
+    state.store.write().deactivate(action).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -496,7 +469,8 @@ async fn comp(
         reason: request.reason,
         ts: None,
     };
-    session_action(&state, Record::Comp(record)).await
+    state.store.write().comp(record).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Withdraws a comp.
@@ -520,15 +494,13 @@ async fn uncomp(
     PathText(raw): PathText,
 ) -> Result<StatusCode, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
-    session_action(
-        &state,
-        Record::Uncomp(SessionActionRecord {
-            session_id,
-            ts: None,
-            automatic: false,
-        }),
-    )
-    .await
+    let action = SessionActionRecord {
+        session_id,
+        ts: None,
+        automatic: false,
+    };
+    state.store.write().uncomp(action).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Every change of a session's billing status, oldest first.

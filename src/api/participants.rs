@@ -16,9 +16,7 @@ use super::error::TenantErrors;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, PathText, path_id};
 use super::state::AppState;
-use crate::records::{
-    AddParticipantRecord, LogLine, ParticipantRecord, Record, RemoveParticipantRecord,
-};
+use crate::records::{AddParticipantRecord, ParticipantRecord, RemoveParticipantRecord};
 use crate::store::Participation;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -145,14 +143,7 @@ async fn add_participant(
         session_id,
         participant: input.into_record(),
     };
-    let applied = state
-        .store
-        .apply(LogLine::new(Record::AddParticipant(record)))
-        .await?;
-    let Record::AddParticipant(added) = applied.record else {
-        unreachable!("an added participant is applied as one")
-    };
-    let participation_id = added.participant.participation_id.expect("assigned");
+    let participation_id = state.store.write().add_participant(record).await?;
     tracing::info!(session_id, participation_id, "participant added");
     let participation = state
         .store
@@ -187,9 +178,6 @@ async fn remove_participant(
         company_id: tenant.company_id,
         participation_id,
     };
-    state
-        .store
-        .apply(LogLine::new(Record::RemoveParticipant(record)))
-        .await?;
+    state.store.write().remove_participant(record).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -18,7 +18,7 @@ use super::extract::{JsonBody, Params, PathText, path_id};
 use super::participants::ParticipantInput;
 use super::state::AppState;
 use crate::domain::{Timestamp, normalize_email};
-use crate::records::{CancelRecord, LogLine, Record, RescheduleRecord, SessionRecord};
+use crate::records::{CancelRecord, RescheduleRecord, SessionRecord};
 use crate::store::{CallView, Session, SessionQuery};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -163,14 +163,7 @@ async fn create_session(
             .map(ParticipantInput::into_record)
             .collect(),
     };
-    let applied = state
-        .store
-        .apply(LogLine::new(Record::Session(record)))
-        .await?;
-    let Record::Session(created) = applied.record else {
-        unreachable!("a session record is applied as one")
-    };
-    let session_id = created.session_id.expect("assigned");
+    let session_id = state.store.write().create_session(record).await?.session_id;
     tracing::info!(session_id, "session created");
     let session = state
         .store
@@ -219,10 +212,7 @@ async fn reschedule(
         session_id,
         schedule_ts,
     };
-    state
-        .store
-        .apply(LogLine::new(Record::Reschedule(record)))
-        .await?;
+    state.store.write().reschedule(record).await?;
     state
         .store
         .session(tenant.company_id, session_id)
@@ -256,10 +246,7 @@ async fn cancel(
         company_id: tenant.company_id,
         session_id,
     };
-    state
-        .store
-        .apply(LogLine::new(Record::Cancel(record)))
-        .await?;
+    state.store.write().cancel(record).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

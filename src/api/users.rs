@@ -15,7 +15,7 @@ use super::error::TenantErrors;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{JsonBody, Params, PathText, path_id};
 use super::state::AppState;
-use crate::records::{LogLine, Record, UserDeleteRecord, UserRecord, UserUpdateRecord};
+use crate::records::{UserDeleteRecord, UserRecord, UserUpdateRecord};
 use crate::store::User;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -138,14 +138,7 @@ async fn create_user(
         help_number: input.help_number.unwrap_or_default(),
         external_id: input.external_id.unwrap_or_default(),
     };
-    let applied = state
-        .store
-        .apply(LogLine::new(Record::User(record)))
-        .await?;
-    let Record::User(created) = applied.record else {
-        unreachable!("a user record is applied as one")
-    };
-    let user_id = created.user_id.expect("assigned");
+    let user_id = state.store.write().create_user(record).await?;
     tracing::info!(user_id, "user created");
     let user = state
         .store
@@ -198,10 +191,7 @@ async fn update_user(
         help_number: input.help_number.unwrap_or(current.help_number),
         external_id: input.external_id.unwrap_or(current.external_id),
     };
-    state
-        .store
-        .apply(LogLine::new(Record::UserUpdate(record)))
-        .await?;
+    state.store.write().update_user(record).await?;
     state
         .store
         .user(tenant.company_id, user_id)
@@ -234,9 +224,6 @@ async fn delete_user(
         company_id: tenant.company_id,
         user_id,
     };
-    state
-        .store
-        .apply(LogLine::new(Record::UserDelete(record)))
-        .await?;
+    state.store.write().delete_user(record).await?;
     Ok(StatusCode::NO_CONTENT)
 }
