@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::domain::normalize_email;
 
 /// A JSON body; malformed or mistyped input is a 400 that says what is wrong.
 pub struct JsonBody<T>(pub T);
@@ -121,4 +122,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
             .collect();
         Ok(Self { values, pairs })
     }
+}
+
+/// The `ParticipantEmail` filter of History and the Session API, normalized
+/// for matching; empty is a 400.
+pub fn participant_email(params: &Params) -> Result<Option<String>, ApiError> {
+    params
+        .get("ParticipantEmail")
+        .map(|raw| {
+            let email = normalize_email(raw);
+            if email.is_empty() {
+                Err(ApiError::BadRequest(
+                    "ParticipantEmail must not be empty".into(),
+                ))
+            } else {
+                Ok(email)
+            }
+        })
+        .transpose()
 }

@@ -14,10 +14,10 @@ use utoipa_axum::routes;
 use super::auth::Tenant;
 use super::error::TenantErrors;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBody, Params, PathText, path_id};
+use super::extract::{JsonBody, Params, PathText, participant_email, path_id};
 use super::participants::ParticipantInput;
 use super::state::AppState;
-use crate::domain::{Timestamp, normalize_email};
+use crate::domain::Timestamp;
 use crate::records::{CancelRecord, RescheduleRecord, SessionRecord};
 use crate::store::{CallView, Session, SessionQuery};
 
@@ -30,22 +30,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 fn session_not_found() -> ApiError {
     ApiError::NotFound("Session not found".into())
-}
-
-fn participant_email(params: &Params) -> Result<Option<String>, ApiError> {
-    params
-        .get("ParticipantEmail")
-        .map(|raw| {
-            let email = normalize_email(raw);
-            if email.is_empty() {
-                Err(ApiError::BadRequest(
-                    "ParticipantEmail must not be empty".into(),
-                ))
-            } else {
-                Ok(email)
-            }
-        })
-        .transpose()
 }
 
 /// The company's active sessions.

@@ -201,9 +201,23 @@ async fn docs_page_is_served_from_the_binary() {
 /// missing from the document.
 #[test]
 fn no_route_bypasses_the_document() {
-    let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/src/api");
-    for entry in std::fs::read_dir(folder).unwrap() {
-        let path = entry.unwrap().path();
+    let mut folders = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/api"
+    ))];
+    let mut files = Vec::new();
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 10, "the API's files are found: {files:?}");
+    for path in files {
         let source = std::fs::read_to_string(&path).unwrap();
         for forbidden in [".route(", "axum::routing", ".nest("] {
             assert!(
