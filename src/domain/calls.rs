@@ -65,6 +65,13 @@ fn intersection(a: &[(i64, End)], b: &[(i64, End)]) -> Vec<(i64, End)> {
 
 /// The first instant at which two or more distinct parties are connected at
 /// once, or `None` if that never happened. Open calls extend to infinity.
+/// When a session became billable (SPEC §3.1): once stored it never
+/// changes, even if a late event reveals an earlier overlap; until then,
+/// the first overlap of its calls.
+pub fn billable_instant(stored: Option<Timestamp>, calls: &[Call]) -> Option<Timestamp> {
+    stored.or_else(|| first_overlap(calls))
+}
+
 pub fn first_overlap(calls: &[Call]) -> Option<Timestamp> {
     let mut by_party: BTreeMap<Party, Vec<(i64, End)>> = BTreeMap::new();
     for call in calls {
@@ -161,6 +168,15 @@ mod tests {
     const P1: Party = Party::Participation(1);
     const P2: Party = Party::Participation(2);
     const AGENT: Party = Party::Support(7);
+
+    #[test]
+    fn a_stored_billable_instant_never_moves() {
+        let calls = [call(Party::Host, 0.0, Some(10.0)), call(P1, 2.0, Some(5.0))];
+        assert_eq!(billable_instant(None, &calls), Some(at(2.0)));
+        // A late event revealed an earlier overlap: the stored instant stays.
+        assert_eq!(billable_instant(Some(at(4.0)), &calls), Some(at(4.0)));
+        assert_eq!(billable_instant(None, &calls[..1]), None);
+    }
 
     #[test]
     fn no_overlap_without_two_parties() {

@@ -3,12 +3,14 @@
 pub mod calls;
 pub mod events;
 pub mod period;
+pub mod session_state;
 pub mod status;
 pub mod timestamp;
 
 pub use calls::{Call, Party};
 pub use events::{ConnectionEvent, EventBatch, EventKind, PartyKind};
 pub use period::{Month, Period};
+pub use session_state::SessionState;
 pub use status::BillableStatus;
 pub use timestamp::Timestamp;
 

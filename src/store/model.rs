@@ -4,6 +4,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::domain::events::InvalidBatch;
+use crate::domain::session_state::UnknownState;
 use crate::domain::{BillableStatus, Period, Timestamp};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,14 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// A stored state that is none of the three: the database was changed
+/// behind the service's back.
+impl From<UnknownState> for StoreError {
+    fn from(unknown: UnknownState) -> Self {
+        Self::Database(sqlx::Error::Decode(Box::new(unknown)))
+    }
 }
 
 impl From<InvalidBatch> for StoreError {

@@ -3,7 +3,7 @@
 
 use super::billing::{Cause, refresh, refresh_with_neighbours};
 use super::{Conn, Pool};
-use crate::domain::Timestamp;
+use crate::domain::{SessionState, Timestamp};
 use crate::records::{CompRecord, SessionActionRecord};
 use crate::store::{AuditEntry, Rules, StoreError};
 
@@ -11,7 +11,7 @@ use crate::store::{AuditEntry, Rules, StoreError};
 async fn live_session(
     conn: &mut Conn,
     session_id: i64,
-) -> Result<(i64, String, Option<i64>, bool), StoreError> {
+) -> Result<(i64, SessionState, Option<i64>, bool), StoreError> {
     let row: Option<(i64, String, Option<i64>, bool)> = sqlx::query_as(
         "SELECT s.company_id, s.state, s.billable_ts, s.comped FROM session_directory d
          JOIN sessions s ON s.company_id = d.company_id AND s.session_id = d.session_id
@@ -20,9 +20,12 @@ async fn live_session(
     .bind(session_id)
     .fetch_optional(conn)
     .await?;
-    match row {
-        Some(row) if row.1 != "cancelled" => Ok(row),
-        _ => Err(StoreError::NotFound("Session not found".into())),
+    let Some((company_id, state, billable_ts, comped)) = row else {
+        return Err(StoreError::NotFound("Session not found".into()));
+    };
+    match state.parse::<SessionState>()? {
+        SessionState::Cancelled => Err(StoreError::NotFound("Session not found".into())),
+        state => Ok((company_id, state, billable_ts, comped)),
     }
 }
 
@@ -33,7 +36,7 @@ pub(super) async fn deactivate(
     rules: &Rules,
 ) -> Result<i64, StoreError> {
     let (company_id, state, _, _) = live_session(&mut *conn, record.session_id).await?;
-    if state != "active" {
+    if state != SessionState::Active {
         return Err(StoreError::Conflict(format!(
             "session {} is already deactivated",
             record.session_id

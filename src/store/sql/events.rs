@@ -3,17 +3,17 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::billing::{
-    Cause, Deriving, Loaded, NamedCall, SessionFacts, refresh_all_with_neighbours,
-};
+use super::billing::{Cause, Deriving, Loaded, refresh_all_with_neighbours};
 use sqlx::QueryBuilder;
 
-use super::journal::{self, Held, next_id};
-use super::{
-    Conn, Db, Pool, UPDATE_MANY, begin_write, commit, next_block, push_id_list, push_keys,
+use super::calls::{
+    Calls, Key, Participants, StoredCall, calls_of, mark_activity, named_calls, participations_of,
+    store_calls, support_agent_names,
 };
+use super::journal::{self, Held, next_id};
+use super::{Conn, Db, Pool, begin_write, commit, next_block, push_id_list};
 use crate::domain::events::{EventBatch, describe};
-use crate::domain::{Call, Party, Timestamp};
+use crate::domain::{SessionState, Timestamp};
 use crate::records::{ConnectionEvent, EventKind, LogLine, PartyKind, Record};
 use crate::store::{Counter, EventOutcome, Rules, StoreError, TimedBatch};
 
@@ -110,27 +110,6 @@ async fn apply_alone(
     Ok(outcome)
 }
 
-#[derive(Debug, Clone)]
-struct StoredCall {
-    party: PartyKind,
-    participation_id: Option<i64>,
-    support_agent_id: Option<i64>,
-    connect: Option<i64>,
-    disconnect: Option<i64>,
-    changed: bool,
-}
-
-type CallRow = (
-    i64,
-    i64,
-    String,
-    String,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-);
-
 /// Applies a batch in the caller's transaction: checked whole, every event
 /// or none. `batch` is the number of a replayed batch, if any.
 pub(super) async fn apply_events(
@@ -170,9 +149,6 @@ pub(super) async fn apply_events(
         duplicates: (events.len() - touched.events) as u64,
     })
 }
-
-/// A session: (company, session).
-type Key = (i64, i64);
 
 /// What a batch changed.
 struct Touched {
@@ -223,32 +199,7 @@ async fn apply_sessions(
     (now, batch): (Timestamp, i64),
     rules: &Rules,
 ) -> Result<Touched, StoreError> {
-    // Already-seen events are skipped before anything else is checked, so
-    // a client re-delivering an acknowledged batch always gets a 2xx, even
-    // after the session was deactivated.
-    let event_ids: Vec<(i64, &str)> = sessions
-        .iter()
-        .flat_map(|(&(company_id, _), indexes)| {
-            indexes
-                .iter()
-                .map(move |&index| (company_id, events[index].1.event_id.as_str()))
-        })
-        .collect();
-    let known = journal::known_events(&mut *conn, &event_ids).await?;
-    let mut seen: HashSet<(i64, &str)> = HashSet::new();
-    let fresh_by_session: Vec<(Key, Vec<usize>)> = sessions
-        .into_iter()
-        .map(|(key, indexes)| {
-            let fresh = indexes
-                .into_iter()
-                .filter(|&index| {
-                    let event_id = events[index].1.event_id.as_str();
-                    seen.insert((key.0, event_id)) && !known.contains(&(key.0, event_id.to_owned()))
-                })
-                .collect();
-            (key, fresh)
-        })
-        .collect();
+    let fresh_by_session = fresh_events(&mut *conn, sessions, events).await?;
     let fresh_count = fresh_by_session.iter().map(|(_, fresh)| fresh.len()).sum();
     if fresh_count == 0 {
         return Ok(Touched {
@@ -276,119 +227,20 @@ async fn apply_sessions(
     let mut agent_names: HashMap<i64, String> = HashMap::new();
 
     for (key, fresh) in fresh_by_session {
-        let session_id = key.1;
         let Some(&first_index) = fresh.first() else {
             continue;
         };
-        let first = &events[first_index].1;
-        match states.get(&key).map(|facts| facts.state.as_str()) {
-            Some("active") => {}
-            Some("cancelled") | None => {
-                return Err(StoreError::Invalid(format!(
-                    "{}: session {session_id} does not exist",
-                    describe(first_index, first)
-                )));
-            }
-            Some(_) => {
-                return Err(StoreError::Conflict(format!(
-                    "{}: session {session_id} has been deactivated and takes no more events",
-                    describe(first_index, first)
-                )));
-            }
-        }
+        let state = states.get(&key).map(|facts| facts.state);
+        check_takes_events(state, key.1, first_index, &events[first_index].1)?;
         let participations = participations.remove(&key).unwrap_or_default();
         let mut calls = stored_calls.remove(&key).unwrap_or_default();
-
         for index in fresh {
             let (kind, event) = &events[index];
-            let (party, participation_id, support_agent_id) = match event.party {
-                PartyKind::Host => (PartyKind::Host, None, None),
-                PartyKind::Participant => {
-                    let id = event.participation_id.expect("checked by check_shape");
-                    match participations.get(&id).map(|p| (p.is_host, p.removed)) {
-                        Some((true, _)) => (PartyKind::Host, None, None),
-                        Some((false, false)) => (PartyKind::Participant, Some(id), None),
-                        _ => {
-                            return Err(StoreError::Invalid(format!(
-                                "{}: participation {id} is not part of session {session_id}",
-                                describe(index, event)
-                            )));
-                        }
-                    }
-                }
-                PartyKind::Support => {
-                    let id = event.support_agent_id.expect("checked by check_shape");
-                    if !agent_names.contains_key(&id) {
-                        agent_names.extend(support_agent_names(&mut *conn, &[id]).await?);
-                        if !agent_names.contains_key(&id) {
-                            return Err(StoreError::Invalid(format!(
-                                "{}: support agent {id} does not exist",
-                                describe(index, event)
-                            )));
-                        }
-                    }
-                    (PartyKind::Support, None, Some(id))
-                }
-            };
-            let call = calls.entry(event.call_id.clone()).or_insert(StoredCall {
-                party,
-                participation_id,
-                support_agent_id,
-                connect: None,
-                disconnect: None,
-                changed: true,
-            });
-            if (call.party, call.participation_id, call.support_agent_id)
-                != (party, participation_id, support_agent_id)
-            {
-                return Err(StoreError::Invalid(format!(
-                    "{}: CallId '{}' belongs to another party",
-                    describe(index, event),
-                    event.call_id
-                )));
-            }
-            let at = event.ts.as_micros();
-            let (slot, verb) = match kind {
-                EventKind::Connect => (&mut call.connect, "connected"),
-                EventKind::Disconnect => (&mut call.disconnect, "disconnected"),
-            };
-            match *slot {
-                Some(earlier) if earlier != at => {
-                    return Err(StoreError::Invalid(format!(
-                        "{}: call '{}' already {verb} at {}",
-                        describe(index, event),
-                        event.call_id,
-                        Timestamp::from_micros(earlier)
-                    )));
-                }
-                _ => *slot = Some(at),
-            }
-            if let (Some(connect), Some(disconnect)) = (call.connect, call.disconnect)
-                && disconnect < connect
-            {
-                return Err(StoreError::Invalid(format!(
-                    "{}: call '{}' disconnects at {} before it connects at {}",
-                    describe(index, event),
-                    event.call_id,
-                    Timestamp::from_micros(disconnect),
-                    Timestamp::from_micros(connect)
-                )));
-            }
-            call.changed = true;
-            let record = match kind {
-                EventKind::Connect => Record::Connect(event.clone()),
-                EventKind::Disconnect => Record::Disconnect(event.clone()),
-            };
-            lines.push(journal::EventLine {
-                company_id: key.0,
-                seq: seqs.next().expect("one number per new event"),
-                event_id: event.event_id.clone(),
-                line: LogLine {
-                    record,
-                    recorded_ts: Some(now),
-                    batch: Some(batch),
-                },
-            });
+            let party =
+                CallOwner::of(&mut *conn, &mut agent_names, &participations, index, event).await?;
+            record_on_call(&mut calls, *kind, event, party, index)?;
+            let seq = seqs.next().expect("one number per new event");
+            lines.push(event_line(key.0, seq, *kind, event, (now, batch)));
         }
         changed_calls.extend(
             calls
@@ -432,210 +284,192 @@ async fn apply_sessions(
     })
 }
 
-/// A session's connected calls, named, as `billing` reads them from the database.
-fn named_calls(
-    calls: HashMap<String, StoredCall>,
-    participations: &HashMap<i64, Participant>,
-    agent_names: &HashMap<i64, String>,
-) -> Vec<NamedCall> {
-    calls
-        .into_values()
-        .filter_map(|stored| {
-            let connect = stored.connect?;
-            let (party, name, person_id) = match (
-                stored.party,
-                stored.participation_id,
-                stored.support_agent_id,
-            ) {
-                (PartyKind::Participant, Some(id), _) => {
-                    let participant = participations.get(&id);
-                    (
-                        Party::Participation(id),
-                        participant.map(|p| p.full_name.clone()),
-                        participant.map(|p| p.person_id),
-                    )
-                }
-                (PartyKind::Support, _, Some(id)) => {
-                    (Party::Support(id), agent_names.get(&id).cloned(), None)
-                }
-                _ => (Party::Host, None, None),
-            };
-            Some(NamedCall {
-                call: Call {
-                    party,
-                    connect: Timestamp::from_micros(connect),
-                    disconnect: stored.disconnect.map(Timestamp::from_micros),
-                },
-                name,
-                person_id,
-            })
+/// Each session's events not seen before (in this batch or an earlier
+/// one). Already-seen events are skipped before anything else is checked,
+/// so a client re-delivering an acknowledged batch always gets a 2xx, even
+/// after the session was deactivated.
+async fn fresh_events(
+    conn: &mut Conn,
+    sessions: BTreeMap<Key, Vec<usize>>,
+    events: &[(EventKind, ConnectionEvent)],
+) -> Result<Vec<(Key, Vec<usize>)>, StoreError> {
+    let event_ids: Vec<(i64, &str)> = sessions
+        .iter()
+        .flat_map(|(&(company_id, _), indexes)| {
+            indexes
+                .iter()
+                .map(move |&index| (company_id, events[index].1.event_id.as_str()))
         })
-        .collect()
-}
-
-/// Records activity on the sessions and returns the facts of each that exists.
-async fn mark_activity(
-    conn: &mut Conn,
-    keys: &[Key],
-    now: Timestamp,
-) -> Result<HashMap<Key, SessionFacts>, StoreError> {
-    let mut sql =
-        QueryBuilder::<Db>::new(format!("{UPDATE_MANY} sessions SET last_activity_us = "));
-    sql.push_bind(now.as_micros()).push(" FROM ");
-    push_keys(&mut sql, keys);
-    sql.push(
-        " WHERE sessions.company_id = k.column1 AND sessions.session_id = k.column2
-         RETURNING company_id, session_id, host_user_id, schedule_ts, state, comped, billable_ts, status",
-    );
-    /// A session's key beside its facts.
-    #[derive(sqlx::FromRow)]
-    struct Marked {
-        company_id: i64,
-        session_id: i64,
-        #[sqlx(flatten)]
-        facts: SessionFacts,
-    }
-    Ok(sql
-        .build_query_as::<Marked>()
-        .fetch_all(&mut *conn)
-        .await?
+        .collect();
+    let known = journal::known_events(&mut *conn, &event_ids).await?;
+    let mut seen: HashSet<(i64, &str)> = HashSet::new();
+    Ok(sessions
         .into_iter()
-        .map(|marked| ((marked.company_id, marked.session_id), marked.facts))
+        .map(|(key, indexes)| {
+            let fresh = indexes
+                .into_iter()
+                .filter(|&index| {
+                    let event_id = events[index].1.event_id.as_str();
+                    seen.insert((key.0, event_id)) && !known.contains(&(key.0, event_id.to_owned()))
+                })
+                .collect();
+            (key, fresh)
+        })
         .collect())
 }
 
-type Calls = HashMap<String, StoredCall>;
-type Participants = HashMap<i64, Participant>;
-
-/// A participation as the batch needs it.
-struct Participant {
-    is_host: bool,
-    removed: bool,
-    full_name: String,
-    person_id: i64,
+/// Only an active session takes new events; a cancelled one is as if it
+/// never existed.
+fn check_takes_events(
+    state: Option<SessionState>,
+    session_id: i64,
+    first_index: usize,
+    first: &ConnectionEvent,
+) -> Result<(), StoreError> {
+    match state {
+        Some(SessionState::Active) => Ok(()),
+        Some(SessionState::Cancelled) | None => Err(StoreError::Invalid(format!(
+            "{}: session {session_id} does not exist",
+            describe(first_index, first)
+        ))),
+        Some(SessionState::Deactivated) => Err(StoreError::Conflict(format!(
+            "{}: session {session_id} has been deactivated and takes no more events",
+            describe(first_index, first)
+        ))),
+    }
 }
 
-/// Each session's participations by id.
-async fn participations_of(
-    conn: &mut Conn,
-    keys: &[Key],
-) -> Result<HashMap<Key, Participants>, StoreError> {
-    let mut sql = QueryBuilder::<Db>::new(
-        "SELECT p.company_id, p.session_id, p.participation_id, p.is_host, p.removed_us, p.full_name,
-                p.person_id
-         FROM ",
-    );
-    push_keys(&mut sql, keys);
-    sql.push(" JOIN participations p ON p.company_id = k.column1 AND p.session_id = k.column2");
-    let mut by_session: HashMap<Key, Participants> = HashMap::new();
-    for (company_id, session_id, id, is_host, removed, full_name, person_id) in sql
-        .build_query_as::<(i64, i64, i64, bool, Option<i64>, String, i64)>()
-        .fetch_all(&mut *conn)
-        .await?
-    {
-        let participant = Participant {
-            is_host,
-            removed: removed.is_some(),
-            full_name,
-            person_id,
+/// The party an event's call belongs to, as stored: (kind, participation,
+/// agent). The host's own participation is the host.
+struct CallOwner {
+    kind: PartyKind,
+    participation_id: Option<i64>,
+    support_agent_id: Option<i64>,
+}
+
+impl CallOwner {
+    async fn of(
+        conn: &mut Conn,
+        agent_names: &mut HashMap<i64, String>,
+        participations: &Participants,
+        index: usize,
+        event: &ConnectionEvent,
+    ) -> Result<Self, StoreError> {
+        let session_id = event.session_id;
+        let (kind, participation_id, support_agent_id) = match event.party {
+            PartyKind::Host => (PartyKind::Host, None, None),
+            PartyKind::Participant => {
+                let id = event.participation_id.expect("EventBatch::parse checked");
+                match participations.get(&id).map(|p| (p.is_host, p.removed)) {
+                    Some((true, _)) => (PartyKind::Host, None, None),
+                    Some((false, false)) => (PartyKind::Participant, Some(id), None),
+                    _ => {
+                        return Err(StoreError::Invalid(format!(
+                            "{}: participation {id} is not part of session {session_id}",
+                            describe(index, event)
+                        )));
+                    }
+                }
+            }
+            PartyKind::Support => {
+                let id = event.support_agent_id.expect("EventBatch::parse checked");
+                if !agent_names.contains_key(&id) {
+                    agent_names.extend(support_agent_names(&mut *conn, &[id]).await?);
+                    if !agent_names.contains_key(&id) {
+                        return Err(StoreError::Invalid(format!(
+                            "{}: support agent {id} does not exist",
+                            describe(index, event)
+                        )));
+                    }
+                }
+                (PartyKind::Support, None, Some(id))
+            }
         };
-        by_session
-            .entry((company_id, session_id))
-            .or_default()
-            .insert(id, participant);
-    }
-    Ok(by_session)
-}
-
-/// The names of those of `ids` that are support agents.
-async fn support_agent_names(
-    conn: &mut Conn,
-    ids: &[i64],
-) -> Result<HashMap<i64, String>, StoreError> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let mut sql = QueryBuilder::<Db>::new(
-        "SELECT support_agent_id, full_name FROM support_agents WHERE support_agent_id IN ",
-    );
-    push_id_list(&mut sql, ids);
-    Ok(sql
-        .build_query_as::<(i64, String)>()
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .collect())
-}
-
-/// Each session's stored calls by CallId.
-async fn calls_of(conn: &mut Conn, keys: &[Key]) -> Result<HashMap<Key, Calls>, StoreError> {
-    let mut sql = QueryBuilder::<Db>::new(
-        "SELECT c.company_id, c.session_id, c.call_id, c.party, c.participation_id, c.support_agent_id,
-                c.connect_ts, c.disconnect_ts
-         FROM ",
-    );
-    push_keys(&mut sql, keys);
-    sql.push(" JOIN calls c ON c.company_id = k.column1 AND c.session_id = k.column2");
-    let mut by_session: HashMap<Key, Calls> = HashMap::new();
-    let rows = sql
-        .build_query_as::<CallRow>()
-        .fetch_all(&mut *conn)
-        .await?;
-    for (
-        company_id,
-        session_id,
-        call_id,
-        party,
-        participation_id,
-        support_agent_id,
-        connect,
-        disconnect,
-    ) in rows
-    {
-        let call = StoredCall {
-            party: PartyKind::from_stored(&party),
+        Ok(Self {
+            kind,
             participation_id,
             support_agent_id,
-            connect,
-            disconnect,
-            changed: false,
-        };
-        by_session
-            .entry((company_id, session_id))
-            .or_default()
-            .insert(call_id, call);
+        })
     }
-    Ok(by_session)
 }
 
-/// Inserts or updates the changed calls, several rows a statement.
-async fn store_calls(
-    conn: &mut Conn,
-    calls: &[(Key, String, StoredCall)],
+/// Sets the event's end of its call: a call belongs to one party, each end
+/// is set once (the same time again is a repeat), and it never ends before
+/// it starts.
+fn record_on_call(
+    calls: &mut Calls,
+    kind: EventKind,
+    event: &ConnectionEvent,
+    party: CallOwner,
+    index: usize,
 ) -> Result<(), StoreError> {
-    for chunk in calls.chunks(journal::ROWS_PER_INSERT) {
-        let mut sql = QueryBuilder::<Db>::new(
-            "INSERT INTO calls (company_id, session_id, call_id, party, participation_id, support_agent_id,
-                 connect_ts, disconnect_ts) ",
-        );
-        sql.push_values(
-            chunk,
-            |mut row, ((company_id, session_id), call_id, call)| {
-                row.push_bind(*company_id)
-                    .push_bind(*session_id)
-                    .push_bind(call_id.clone())
-                    .push_bind(call.party.as_str())
-                    .push_bind(call.participation_id)
-                    .push_bind(call.support_agent_id)
-                    .push_bind(call.connect)
-                    .push_bind(call.disconnect);
-            },
-        );
-        sql.push(
-            " ON CONFLICT (company_id, session_id, call_id)
-             DO UPDATE SET connect_ts = excluded.connect_ts, disconnect_ts = excluded.disconnect_ts",
-        );
-        sql.build().execute(&mut *conn).await?;
+    let owner = (party.kind, party.participation_id, party.support_agent_id);
+    let call = calls.entry(event.call_id.clone()).or_insert(StoredCall {
+        party: party.kind,
+        participation_id: party.participation_id,
+        support_agent_id: party.support_agent_id,
+        connect: None,
+        disconnect: None,
+        changed: true,
+    });
+    if (call.party, call.participation_id, call.support_agent_id) != owner {
+        return Err(StoreError::Invalid(format!(
+            "{}: CallId '{}' belongs to another party",
+            describe(index, event),
+            event.call_id
+        )));
     }
+    let at = event.ts.as_micros();
+    let (slot, verb) = match kind {
+        EventKind::Connect => (&mut call.connect, "connected"),
+        EventKind::Disconnect => (&mut call.disconnect, "disconnected"),
+    };
+    match *slot {
+        Some(earlier) if earlier != at => {
+            return Err(StoreError::Invalid(format!(
+                "{}: call '{}' already {verb} at {}",
+                describe(index, event),
+                event.call_id,
+                Timestamp::from_micros(earlier)
+            )));
+        }
+        _ => *slot = Some(at),
+    }
+    if let (Some(connect), Some(disconnect)) = (call.connect, call.disconnect)
+        && disconnect < connect
+    {
+        return Err(StoreError::Invalid(format!(
+            "{}: call '{}' disconnects at {} before it connects at {}",
+            describe(index, event),
+            event.call_id,
+            Timestamp::from_micros(disconnect),
+            Timestamp::from_micros(connect)
+        )));
+    }
+    call.changed = true;
     Ok(())
+}
+
+/// The journal's line for a new event.
+fn event_line(
+    company_id: i64,
+    seq: i64,
+    kind: EventKind,
+    event: &ConnectionEvent,
+    (now, batch): (Timestamp, i64),
+) -> journal::EventLine {
+    let record = match kind {
+        EventKind::Connect => Record::Connect(event.clone()),
+        EventKind::Disconnect => Record::Disconnect(event.clone()),
+    };
+    journal::EventLine {
+        company_id,
+        seq,
+        event_id: event.event_id.clone(),
+        line: LogLine {
+            record,
+            recorded_ts: Some(now),
+            batch: Some(batch),
+        },
+    }
 }

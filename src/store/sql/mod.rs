@@ -3,12 +3,15 @@
 
 mod actions;
 mod billing;
+mod calls;
 mod companies;
 mod events;
 mod history;
 mod journal;
+mod pending;
 mod persons;
 mod replay;
+mod session_facts;
 mod session_reads;
 mod sessions;
 mod users;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sqlx::QueryBuilder;
 
 use super::{Conn, Db, Pool};
-use crate::domain::Timestamp;
+use crate::domain::{SessionState, Timestamp};
 use crate::store::{CallView, Participation, Session, SessionQuery, StoreError};
 
 type SessionRow = (
@@ -262,7 +262,7 @@ pub(crate) async fn calls(
     .fetch_optional(&mut *tx)
     .await?;
     let host_name = match host {
-        Some((state, name)) if state != "cancelled" => name,
+        Some((state, name)) if state.parse::<SessionState>()? != SessionState::Cancelled => name,
         _ => return Err(StoreError::NotFound("Session not found".into())),
     };
     let host_participation: Option<i64> = sqlx::query_scalar(

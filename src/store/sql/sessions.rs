@@ -7,7 +7,7 @@ use super::Conn;
 use super::companies::{check_name, id_for, require_company};
 use super::journal::reserve_id;
 use super::persons::{resolve_person, set_current_email, user_facts};
-use crate::domain::{Timestamp, is_plausible_email, normalize_name};
+use crate::domain::{SessionState, Timestamp, is_plausible_email, normalize_name};
 use crate::records::{
     AddParticipantRecord, CancelRecord, ParticipantRecord, RemoveParticipantRecord,
     RescheduleRecord, ScheduleType, SessionRecord,
@@ -297,15 +297,15 @@ async fn open_session(
     .bind(session_id)
     .fetch_optional(conn)
     .await?;
-    match row {
-        None => Err(StoreError::NotFound("Session not found".into())),
-        Some((_, state, _)) if state == "cancelled" => {
-            Err(StoreError::NotFound("Session not found".into()))
-        }
-        Some((_, state, _)) if state != "active" => Err(StoreError::Conflict(format!(
+    let Some((host_user_id, state, billable_ts)) = row else {
+        return Err(StoreError::NotFound("Session not found".into()));
+    };
+    match state.parse::<SessionState>()? {
+        SessionState::Cancelled => Err(StoreError::NotFound("Session not found".into())),
+        SessionState::Deactivated => Err(StoreError::Conflict(format!(
             "session {session_id} has been deactivated: cannot {doing} it"
         ))),
-        Some((host_user_id, _, billable_ts)) => Ok(OpenSession {
+        SessionState::Active => Ok(OpenSession {
             host_user_id,
             billable: billable_ts.is_some(),
         }),
