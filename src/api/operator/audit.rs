@@ -1,0 +1,110 @@
+//! The operator actions on a company, as its audit lists them.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::auth::Operator;
+use crate::api::error::OperatorErrors;
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::extract::PathText;
+use crate::api::state::AppState;
+use crate::domain::Timestamp;
+use crate::records::{LogLine, Record};
+
+use super::companies::find_company;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(company_audit))
+}
+
+/// One operator action on a company, as its audit lists it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct OperatorAction {
+    #[schema(required = true)]
+    at: Option<Timestamp>,
+    /// `ApiKeyCreated`, `ApiKeyRevoked`, `PlanChanged`, `SessionDeactivated`,
+    /// `SessionComped` or `CompWithdrawn`.
+    action: &'static str,
+    #[schema(required = true)]
+    session_id: Option<i64>,
+    #[schema(required = true)]
+    api_key: Option<String>,
+    #[schema(required = true)]
+    reason: Option<String>,
+}
+
+fn operator_action(line: LogLine) -> Option<OperatorAction> {
+    let at = line.recorded_ts;
+    let action = |action, session_id, api_key, reason| OperatorAction {
+        at,
+        action,
+        session_id,
+        api_key,
+        reason,
+    };
+    match line.record {
+        Record::ApiKey(key) => Some(action("ApiKeyCreated", None, Some(key.api_key), None)),
+        Record::RevokeApiKey(key) => Some(action("ApiKeyRevoked", None, Some(key.api_key), None)),
+        Record::CompanyPlan(plan) => Some(action(
+            "PlanChanged",
+            None,
+            None,
+            Some(format!(
+                "IncludedSessionsPerMonth {}, OveragePriceCents {}",
+                plan.included_sessions_per_month, plan.overage_price_cents
+            )),
+        )),
+        // The service's own deactivations of idle sessions are not the operator's.
+        Record::Deactivate(session) if !session.automatic => Some(action(
+            "SessionDeactivated",
+            Some(session.session_id),
+            None,
+            None,
+        )),
+        Record::Comp(comp) => Some(action(
+            "SessionComped",
+            Some(comp.session_id),
+            None,
+            Some(comp.reason),
+        )),
+        Record::Uncomp(session) => Some(action(
+            "CompWithdrawn",
+            Some(session.session_id),
+            None,
+            None,
+        )),
+        _ => None,
+    }
+}
+
+/// Every operator action on a company (keys, plan, deactivations, comps),
+/// oldest first. Secrets are never stored, so never listed.
+#[utoipa::path(
+    get,
+    path = "/operator/companies/{company_id}/audit",
+    tag = "operator",
+    params(("company_id" = i64, Path, description = "The CompanyId", minimum = 1)),
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 200, description = "The company's operator actions", body = Vec<OperatorAction>),
+        (status = 400, description = "The company id is not valid", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn company_audit(
+    State(state): State<AppState>,
+    _: Operator,
+    PathText(raw): PathText,
+) -> Result<Json<Vec<OperatorAction>>, ApiError> {
+    let company = find_company(&state, &raw).await?;
+    let changes = state.store.company_changes(company.company_id).await?;
+    Ok(Json(
+        changes.into_iter().filter_map(operator_action).collect(),
+    ))
+}

@@ -1,0 +1,20 @@
+//! The operator API (SPEC §7): tenants, keys, support agents, connection
+//! events and support actions. Bearer token only.
+
+mod audit;
+mod companies;
+mod events;
+mod sessions;
+
+use utoipa_axum::router::OpenApiRouter;
+
+use super::state::AppState;
+pub use events::parse_events;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(companies::router())
+        .merge(events::router())
+        .merge(sessions::router())
+        .merge(audit::router())
+}

@@ -1,0 +1,149 @@
+//! Support actions on a session: deactivate, comp, uncomp, and its
+//! status audit.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::api::auth::Operator;
+use crate::api::error::OperatorErrors;
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::extract::{JsonBody, PathText, path_id};
+use crate::api::state::AppState;
+use crate::records::{CompRecord, SessionActionRecord};
+use crate::store::AuditEntry;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(deactivate))
+        .routes(routes!(comp, uncomp))
+        .routes(routes!(audit))
+}
+
+/// Deactivates a session: it takes no more events.
+#[utoipa::path(
+    post,
+    path = "/operator/sessions/{session_id}/deactivate",
+    tag = "operator",
+    params(("session_id" = i64, Path, description = "The SessionId", minimum = 1)),
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 400, description = "The session id is not valid", body = ErrorBody),
+        (status = 409, description = "The session is deactivated already", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn deactivate(
+    State(state): State<AppState>,
+    _: Operator,
+    PathText(raw): PathText,
+) -> Result<StatusCode, ApiError> {
+    let session_id = path_id("SessionId", &raw)?;
+    let action = SessionActionRecord {
+        session_id,
+        ts: None,
+        automatic: false,
+    };
+    state.store.write().deactivate(action).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+struct CompRequest {
+    /// Why the session is not counted; not blank.
+    #[schema(min_length = 1, example = "audio trouble")]
+    reason: String,
+}
+
+/// Comps a billable session: it is not counted.
+#[utoipa::path(
+    post,
+    path = "/operator/sessions/{session_id}/comp",
+    tag = "operator",
+    params(("session_id" = i64, Path, description = "The SessionId", minimum = 1)),
+    request_body = CompRequest,
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 204, description = "Comped"),
+        (status = 400, description = "The session id or the body is not valid", body = ErrorBody),
+        (status = 409, description = "The session is not billable", body = ErrorBody),
+        (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn comp(
+    State(state): State<AppState>,
+    _: Operator,
+    PathText(raw): PathText,
+    JsonBody(request): JsonBody<CompRequest>,
+) -> Result<StatusCode, ApiError> {
+    let session_id = path_id("SessionId", &raw)?;
+    let record = CompRecord {
+        session_id,
+        reason: request.reason,
+        ts: None,
+    };
+    state.store.write().comp(record).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Withdraws a comp.
+#[utoipa::path(
+    delete,
+    path = "/operator/sessions/{session_id}/comp",
+    tag = "operator",
+    params(("session_id" = i64, Path, description = "The SessionId", minimum = 1)),
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 204, description = "Withdrawn"),
+        (status = 400, description = "The session id is not valid", body = ErrorBody),
+        (status = 409, description = "The session is not comped", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn uncomp(
+    State(state): State<AppState>,
+    _: Operator,
+    PathText(raw): PathText,
+) -> Result<StatusCode, ApiError> {
+    let session_id = path_id("SessionId", &raw)?;
+    let action = SessionActionRecord {
+        session_id,
+        ts: None,
+        automatic: false,
+    };
+    state.store.write().uncomp(action).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every change of a session's billing status, oldest first.
+#[utoipa::path(
+    get,
+    path = "/operator/sessions/{session_id}/audit",
+    tag = "operator",
+    params(("session_id" = i64, Path, description = "The SessionId", minimum = 1)),
+    security(("operator_bearer" = [])),
+    responses(
+        (status = 200, description = "The session's audit", body = Vec<AuditEntry>),
+        (status = 400, description = "The session id is not valid", body = ErrorBody),
+        OperatorErrors,
+    )
+)]
+#[tracing::instrument(skip_all)]
+async fn audit(
+    State(state): State<AppState>,
+    _: Operator,
+    PathText(raw): PathText,
+) -> Result<Json<Vec<AuditEntry>>, ApiError> {
+    let session_id = path_id("SessionId", &raw)?;
+    Ok(Json(state.store.audit(session_id).await?))
+}
