@@ -66,7 +66,7 @@ async fn housekeeping(limits: Option<Arc<RateLimits>>) {
 /// Turns Nagle's algorithm off on an accepted connection. With it on, a
 /// streamed answer's last small write (its closing chunk) waited for the
 /// client's delayed ACK: about 40 ms added to some two in five cold reads of
-/// a busy month (bench/README.md, "Eleventh session").
+/// a busy month (bench/README.md, "TCP_NODELAY").
 fn send_without_delay(connection: &mut tokio::net::TcpStream) {
     if let Err(error) = connection.set_nodelay(true) {
         tracing::warn!(%error, "could not set TCP_NODELAY on a connection");

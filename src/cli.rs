@@ -98,14 +98,14 @@ pub enum SupportAgentAction {
 /// Logs go to standard error through a thread of their own, which writes
 /// whatever lines are waiting in one go: writing each request's line from
 /// the request's own thread took a seventh of the CPU of a kept History
-/// answer under load (bench/README.md, "Seventh session"). No line is
+/// answer under load (bench/README.md, "Logging and metrics"). No line is
 /// dropped while the guard lives: when the writer falls behind by more than
 /// its queue holds, the threads that log wait for it. The lines still queued
 /// are written when the returned guard is dropped, at the end of `run`
 /// (tracing-appender waits up to a second for that). Text lines carry no
 /// terminal colours: tracing-subscriber is built without its `ansi` feature,
 /// whose styling cost a kept History answer about 4,200 instructions even
-/// when switched off (bench/README.md, "Ninth session"); `with_ansi(false)`
+/// when switched off (bench/README.md, "Logging and metrics"); `with_ansi(false)`
 /// keeps them off should another crate turn the feature on.
 #[must_use = "logs stop when the guard is dropped"]
 pub fn init_logging(format: LogFormat) -> WorkerGuard {

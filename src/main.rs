@@ -3,7 +3,7 @@ use session_ledger::cli::{Cli, Command, run};
 use session_ledger::store::Store;
 
 /// Many small, short-lived allocations per request: mimalloc spends less
-/// time on them than the system allocator (bench/README.md has the figures).
+/// time on them than the system allocator (bench/README.md, "Allocation", has the figures).
 /// Cargo.toml turns on two of its features: `override`, so SQLite's own
 /// allocations (a copy of every column value sqlx reads) use it too instead
 /// of glibc's, whose cross-thread frees took a fifth of a History read; and
@@ -41,7 +41,7 @@ fn main() -> std::process::ExitCode {
 /// hypervisor). Kept on the CPU it started on, with every thread it starts
 /// after this, the process switches threads there instead: the first
 /// 100,000 lines of the benchmark's dataset imported in 8.4 s instead of
-/// 38.8 s (bench/README.md, "Fifth session"). Called before the runtime
+/// 38.8 s (bench/README.md, "Importing"). Called before the runtime
 /// starts its threads, so they inherit it; if the CPU cannot be chosen, the
 /// import runs as it would have. An import into PostgreSQL talks to another
 /// process, which no affinity of ours brings closer.

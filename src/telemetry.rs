@@ -75,7 +75,7 @@ thread_local! {
     /// This thread's metric handles, taken from the recorder once per route,
     /// method and status. Building each request's labelled keys and finding
     /// them in the recorder's registry cost about 4 µs of CPU a request
-    /// (bench/README.md, "Eighth session").
+    /// (bench/README.md, "Logging and metrics").
     static REQUEST_METRICS: RefCell<Vec<RouteMetrics>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -125,7 +125,7 @@ fn record_request(route: &str, method: &'static str, status: u16, latency: Durat
 /// metrics. One middleware instead of tower-http's `TraceLayer` beside a
 /// second one for the metrics: every layer around a route costs a boxed
 /// service cloned and a boxed future per request (bench/README.md,
-/// "Seventh session").
+/// "The request path").
 pub async fn observe_request(request: Request, next: Next) -> Response {
     let matched = route_of(&request);
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);

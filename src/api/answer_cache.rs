@@ -2,7 +2,7 @@
 //! company's data version stays the same. Every change to a company's data
 //! moves its version on (store::journal), so a kept answer is served only
 //! while it is still the answer; a repeated read then costs one lookup of
-//! the version instead of a range scan and its encoding (issue 5).
+//! the version instead of a range scan and its encoding (bench/README.md, "Cold reads").
 //!
 //! Bounded: at most `max_bytes` in all, and no single answer larger than an
 //! eighth of that (larger ones are streamed as always and not kept); the

@@ -53,7 +53,7 @@ pub fn router(state: AppState) -> Router {
     // What needs the matched route (the request's span, its log line and
     // metrics) wraps each route; the rest wraps the whole router once. A
     // layer on the router is applied to every route: cloned, boxed and
-    // polled once more per request (bench/README.md, "Seventh session").
+    // polled once more per request (bench/README.md, "The request path").
     let routed = routed
         .layer(axum::middleware::from_fn(crate::telemetry::observe_request))
         .with_state(state);

@@ -12,7 +12,7 @@ use crate::store::{Rules, Store, StoreError};
 /// What every handler shares, behind one `Arc`: axum clones the state into
 /// each request (several times, with the middleware around each route), and
 /// one reference count is cheaper to move than a count per field
-/// (bench/README.md, "Seventh session").
+/// (bench/README.md, "The request path").
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 

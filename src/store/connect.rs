@@ -33,7 +33,7 @@ const SQLITE_WRITER_CACHE_KIB: &str = "-32768";
 /// A pooled PostgreSQL connection idle longer than this is pinged before it
 /// is handed out, in case the server went away meanwhile. sqlx pings every
 /// connection it hands out by default: a round trip before every statement,
-/// a third of a cold History read (bench/README.md, "Seventh session"). A
+/// a third of a cold History read (bench/README.md, "PostgreSQL round trips"). A
 /// connection is pinged anyway when it goes back to the pool, so one used
 /// within the last second is known to have been alive then.
 const POSTGRES_PING_AFTER_IDLE: Duration = Duration::from_secs(1);
@@ -99,7 +99,7 @@ pub(super) async fn backend(database_url: &str) -> Result<Backend, StoreError> {
                         // there first, to be undone alone if it fails
                         // half-way, and in a temp file that was a `pwrite` a
                         // page (half the writer's `pwrite` time,
-                        // bench/README.md).
+                        // bench/README.md, "The SQLite writer").
                         .pragma("temp_store", "memory"),
                 )
                 .await?;

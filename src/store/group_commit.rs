@@ -20,7 +20,7 @@ const EVENT_BATCHES_PER_GROUP: usize = 8;
 /// several of them change (a company's journal or history order: a batch of
 /// 1,000 events changes a page or two of each per company) is then written
 /// to the WAL once per group rather than once per batch (bench/README.md,
-/// "Fourth session", has the figures). PostgreSQL writes batches of
+/// "Group commit", has the figures). PostgreSQL writes batches of
 /// different companies side by side instead.
 #[derive(Debug, Default)]
 pub(super) struct WaitingEvents {

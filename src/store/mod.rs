@@ -74,13 +74,11 @@ impl Drop for MovesOn<'_> {
 #[derive(Clone, Debug)]
 enum Backend {
     /// Readers, and the one connection this process writes with (SQLite
-    /// takes one writer at a time). Before, each write took any pooled
-    /// connection: one that found the write lock taken slept and polled
-    /// (1, 2, 5, 10… ms), so the lock often stood free while the next
-    /// writer slept, and a connection that had not made the last change
-    /// found its page cache out of date. Now this process's writers queue
-    /// for the one connection, in order, and its cache stays warm; writers
-    /// of other processes still wait on SQLite's busy timeout.
+    /// takes one writer at a time). This process's writers queue for the
+    /// one connection, in order, and its page cache stays warm; a write on
+    /// any pooled connection would find the lock taken, sleep and poll
+    /// (1, 2, 5, 10… ms) while the lock stood free. Writers of other
+    /// processes still wait on SQLite's busy timeout.
     Sqlite {
         pool: sqlx::SqlitePool,
         writer: sqlx::SqlitePool,

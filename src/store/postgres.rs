@@ -7,8 +7,7 @@ pub(crate) const BEGIN_WRITE: &str = "BEGIN";
 /// refreshes. Named: a bare `ANALYZE` or `VACUUM` also takes the catalogs
 /// every database of the server shares, and so waits for any open
 /// transaction that analyzed them in another database (another import): an
-/// import of the small benchmark stood 292 s in one (bench/README.md, "Tenth
-/// session"). A test holds the list to the migrations.
+/// import of the small benchmark stood 292 s in one (bench/README.md, "Importing"). A test holds the list to the migrations.
 macro_rules! tables {
     () => {
         "companies, api_keys, support_agents, persons, person_emails, users, session_directory, \

@@ -16,7 +16,7 @@ pub(crate) const ANNOUNCE_CHANGE: Option<&str> = None;
 /// a failing statement need not be undone alone. With the default (`ABORT`),
 /// SQLite keeps a statement journal for it anyway, a copy of every page the
 /// statement changes (9 % of the writer's CPU samples under the full-size
-/// ingest; bench/README.md, "Fifteenth session"). `OR FAIL` stops at the
+/// ingest; bench/README.md, "OR FAIL"). `OR FAIL` stops at the
 /// failing row and keeps no such copy. (The calls' upsert keeps one all the
 /// same: an immediate foreign key can always fail.) Without a statement
 /// journal, a full disk or an I/O error makes SQLite roll the whole

@@ -22,7 +22,7 @@ mod concurrency;
 #[path = "../api/crash.rs"]
 mod crash;
 #[cfg(postgres_tests)]
-#[path = "../api/events.rs"]
+#[path = "../api/events/mod.rs"]
 mod events;
 #[cfg(postgres_tests)]
 #[path = "../api/history.rs"]

@@ -35,7 +35,7 @@ pub(super) struct HistoryEntry<'a> {
 /// and timestamps need no escaping; only the invoice line is escaped.
 /// serde_json escaped every byte of every key and timestamp, one at a time:
 /// a sixth of the server's instructions for a busy month (bench/README.md,
-/// "Tenth session").
+/// "Reading History").
 fn write_json_entry(bytes: &mut Vec<u8>, row: &HistoryRow, usage_description: &str) {
     let mut number = itoa::Buffer::new();
     let mut optional = |bytes: &mut Vec<u8>, value: Option<i64>| match value {

@@ -26,7 +26,7 @@ const CHECK_VERSION_ABOVE: usize = 16 * 1024;
 
 /// The store reads below are boxed where they are awaited: inline, their
 /// state made this future several KB, which the router's layers copy on
-/// every request, kept answers included (bench/README.md, "Ninth session").
+/// every request, kept answers included (bench/README.md, "The request path").
 pub(super) async fn respond(
     state: &AppState,
     tenant: Tenant,

@@ -71,7 +71,7 @@ enum Together {
 /// savepoints. A savepoint per batch would let a failing batch be undone
 /// alone, but SQLite copies every page a batch changes into the savepoint's
 /// journal before changing it (at full size, about 7 % of the ingest rate;
-/// bench/README.md, "Thirteenth session"), and batches rarely fail.
+/// bench/README.md, "Group commit"), and batches rarely fail.
 async fn apply_together(
     pool: &Pool,
     batches: &[TimedBatch],

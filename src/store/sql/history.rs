@@ -35,7 +35,7 @@ type Row = (
 /// Reads a row by position. Without sqlx's check of each column's type
 /// against the Rust type (`try_get`), which compared and cloned type infos
 /// eleven times a row: 14 % of the server's instructions for a busy month
-/// on PostgreSQL (bench/README.md, "Tenth session"). The columns and their
+/// on PostgreSQL (bench/README.md, "Reading History"). The columns and their
 /// types are the statement's own ([`history_sql`]); the tests read every
 /// one of them on both backends.
 fn decode(row: &<Db as sqlx::Database>::Row) -> Result<Row, sqlx::Error> {
@@ -129,7 +129,7 @@ impl Statement {
     /// polled, and they are polled once a row: made inside a request, a
     /// busy month's 5,000 rows entered and left the request's span 20,000
     /// times, a tenth of the server's work for the answer (bench/README.md,
-    /// "Tenth session"). Whatever sqlx logs while the rows are read still
+    /// "Reading History"). Whatever sqlx logs while the rows are read still
     /// carries the span current then.
     fn rows<'e, E>(self, executor: E) -> Rows<'e>
     where

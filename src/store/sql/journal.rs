@@ -32,11 +32,10 @@ pub(super) async fn reserve_id(conn: &mut Conn, id: i64) -> Result<(), StoreErro
 /// The companies one transaction has locked and whose data version it has
 /// moved on. A transaction needs each only once: the row lock lasts until
 /// commit, and readers see the changes (and the new version) only then. An
-/// import makes all its changes in one transaction. Before, it did both for
-/// every line: in PostgreSQL each `UPDATE` of a company's row left one more
-/// version of the row, and the statements on the row slowed as they piled up
-/// (looking the company up by its key took 180 µs, inserting a participation 65;
-/// bench/README.md, "Twelfth session").
+/// import makes all its changes in one transaction, so it locks and moves on
+/// each company once: in PostgreSQL each `UPDATE` of a company's row leaves
+/// one more version of the row, and the statements on the row slow as they
+/// pile up (bench/README.md, "Importing").
 #[derive(Debug, Default)]
 pub(super) struct Held {
     locked: HashSet<i64>,

@@ -1,5 +1,12 @@
-//! The SQL and use cases shared by every backend. Compiled once per backend:
-//! `super::Db` is that backend's sqlx driver.
+//! The SQL and use cases of every backend, written once. This folder is
+//! compiled twice, as `store::sqlite::sql` and `store::postgres::sql`
+//! (`#[path]` in `sqlite.rs` and `postgres.rs`): `super` is then that
+//! backend's module, `super::Db` its sqlx driver, and the constants and
+//! functions imported from `super` (how a write begins, how ids are
+//! reserved, what a commit announces) are the few places where the two
+//! must differ. So the stores cannot drift apart, and the same test suite
+//! holds them to the same behaviour. `Store` picks one of the two
+//! compilations once, from the database URL.
 
 mod actions;
 mod billing;
