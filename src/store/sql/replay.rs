@@ -8,7 +8,8 @@ use super::actions::{comp, deactivate, uncomp};
 use super::events::apply_events;
 use super::journal::{self, Held};
 use super::{
-    AFTER_IMPORT, Conn, Pool, REFRESH_STATISTICS, begin_write, commit, companies, sessions, users,
+    AFTER_IMPORT, Conn, Pool, REFRESH_STATISTICS, Tx, begin_write, commit, companies, sessions,
+    users,
 };
 use crate::domain::{EventBatch, Timestamp};
 use crate::records::{
@@ -31,7 +32,8 @@ pub(crate) async fn apply_one(
 }
 
 /// Applies a change that is not a connection event, at `now` unless the line
-/// says when it happened.
+/// says when it happened. One arm per kind of change: a dispatch table,
+/// longer than a function should be by its nature.
 async fn apply_record(
     conn: &mut Conn,
     held: &mut Held,
@@ -177,28 +179,16 @@ pub(crate) async fn import(
     mut input: impl AsyncBufRead + Unpin,
     rules: &Rules,
 ) -> Result<ImportSummary, StoreError> {
-    let mut tx = begin_write(pool).await?;
-    // One transaction: each company is locked and moved on once.
-    let mut held = Held::default();
+    let mut replay = Replay {
+        tx: begin_write(pool).await?,
+        held: Held::default(),
+        pending: Vec::new(),
+        pending_batch: None,
+        next_statistics: 1_000,
+        rules,
+    };
     let mut text = String::new();
     let mut line_number = 0u64;
-    // Consecutive events of one recorded batch are applied together, as they
-    // were first applied.
-    let mut pending: Vec<(EventKind, ConnectionEvent)> = Vec::new();
-    let mut pending_batch: Option<(i64, Timestamp, u64)> = None;
-    // The planner's statistics are refreshed as the tables grow (doubling),
-    // where the backend needs it: without them PostgreSQL plans for the
-    // empty tables it saw before the import and scans what the import wrote.
-    let mut next_statistics = 1_000u64;
-    let fail = |line: u64, error: StoreError| match error {
-        StoreError::Invalid(message)
-        | StoreError::NotFound(message)
-        | StoreError::Conflict(message) => StoreError::ImportLine { line, message },
-        other => StoreError::ImportLine {
-            line,
-            message: other.to_string(),
-        },
-    };
     loop {
         text.clear();
         let read = input.read_line(&mut text).await?;
@@ -213,55 +203,17 @@ pub(crate) async fn import(
                 })?;
             Some(line)
         };
-        let joins_pending = match (&parsed, pending_batch) {
-            (Some(line), Some((batch, _, _))) => {
-                line.record.as_event().is_some() && line.batch == Some(batch)
-            }
-            _ => false,
-        };
-        if !joins_pending && let Some((_, at, first_line)) = pending_batch.take() {
-            let events = EventBatch::parse(std::mem::take(&mut pending))
-                .map_err(|invalid| fail(first_line, invalid.into()))?;
-            apply_events(&mut tx, &mut held, &events, at, None, rules)
-                .await
-                .map_err(|error| fail(first_line, error))?;
-        }
-        let Some(line) = parsed else {
-            if read == 0 {
-                break;
-            }
-            continue;
-        };
-        if let Some(analyze) = REFRESH_STATISTICS
-            && line_number >= next_statistics
-        {
-            sqlx::query(analyze).execute(&mut *tx).await?;
-            next_statistics *= 2;
-        }
-        let now = line.recorded_ts.unwrap_or_else(Timestamp::now);
-        if let Some((kind, event)) = line.record.as_event() {
-            match line.batch {
-                Some(batch) => {
-                    if pending_batch.is_none() {
-                        pending_batch = Some((batch, now, line_number));
-                    }
-                    pending.push((kind, event.clone()));
-                }
-                None => {
-                    let events = EventBatch::parse(vec![(kind, event.clone())])
-                        .map_err(|invalid| fail(line_number, invalid.into()))?;
-                    apply_events(&mut tx, &mut held, &events, now, None, rules)
-                        .await
-                        .map_err(|error| fail(line_number, error))?;
+        match parsed {
+            Some(line) => replay.line(line, line_number).await?,
+            None => {
+                replay.apply_pending().await?;
+                if read == 0 {
+                    break;
                 }
             }
-        } else {
-            apply_record(&mut tx, &mut held, line, now, rules)
-                .await
-                .map_err(|error| fail(line_number, error))?;
         }
     }
-    commit(tx, Touched::Anything).await?;
+    commit(replay.tx, Touched::Anything).await?;
     // The lines are kept whatever follows: a failed vacuum is only reported.
     if let Some(vacuum) = AFTER_IMPORT
         && let Err(error) = sqlx::query(vacuum).execute(pool).await
@@ -271,6 +223,98 @@ pub(crate) async fn import(
     Ok(ImportSummary {
         lines: line_number - 1,
     })
+}
+
+/// An import under way: its one transaction (each company is locked and
+/// moved on once), and the events of a recorded batch gathered so far.
+struct Replay<'a> {
+    tx: Tx,
+    held: Held,
+    /// Consecutive events of one recorded batch are applied together, as
+    /// they were first applied.
+    pending: Vec<(EventKind, ConnectionEvent)>,
+    /// The pending batch's number, time and first line.
+    pending_batch: Option<(i64, Timestamp, u64)>,
+    /// The planner's statistics are refreshed as the tables grow
+    /// (doubling), where the backend needs it: without them PostgreSQL
+    /// plans for the empty tables it saw before the import and scans what
+    /// the import wrote.
+    next_statistics: u64,
+    rules: &'a Rules,
+}
+
+impl Replay<'_> {
+    /// Applies one line, or keeps it with the batch it belongs to.
+    async fn line(&mut self, line: LogLine, line_number: u64) -> Result<(), StoreError> {
+        let joins_pending = self.pending_batch.is_some_and(|(batch, _, _)| {
+            line.record.as_event().is_some() && line.batch == Some(batch)
+        });
+        if !joins_pending {
+            self.apply_pending().await?;
+        }
+        if let Some(analyze) = REFRESH_STATISTICS
+            && line_number >= self.next_statistics
+        {
+            sqlx::query(analyze).execute(&mut *self.tx).await?;
+            self.next_statistics *= 2;
+        }
+        let now = line.recorded_ts.unwrap_or_else(Timestamp::now);
+        let Some((kind, event)) = line.record.as_event() else {
+            return apply_record(&mut self.tx, &mut self.held, line, now, self.rules)
+                .await
+                .map(drop)
+                .map_err(|error| at_line(line_number, error));
+        };
+        match line.batch {
+            Some(batch) => {
+                if self.pending_batch.is_none() {
+                    self.pending_batch = Some((batch, now, line_number));
+                }
+                self.pending.push((kind, event.clone()));
+                Ok(())
+            }
+            None => {
+                self.events(vec![(kind, event.clone())], now, line_number)
+                    .await
+            }
+        }
+    }
+
+    /// Applies the batch gathered so far, if any.
+    async fn apply_pending(&mut self) -> Result<(), StoreError> {
+        let Some((_, at, first_line)) = self.pending_batch.take() else {
+            return Ok(());
+        };
+        let events = std::mem::take(&mut self.pending);
+        self.events(events, at, first_line).await
+    }
+
+    async fn events(
+        &mut self,
+        events: Vec<(EventKind, ConnectionEvent)>,
+        at: Timestamp,
+        line_number: u64,
+    ) -> Result<(), StoreError> {
+        let batch =
+            EventBatch::parse(events).map_err(|invalid| at_line(line_number, invalid.into()))?;
+        apply_events(&mut self.tx, &mut self.held, &batch, at, None, self.rules)
+            .await
+            .map(drop)
+            .map_err(|error| at_line(line_number, error))
+    }
+}
+
+/// An error of one line of an import, named by its number.
+fn at_line(line: u64, error: StoreError) -> StoreError {
+    match error {
+        StoreError::Invalid(message)
+        | StoreError::NotFound(message)
+        | StoreError::Conflict(message) => StoreError::ImportLine { line, message },
+        other => StoreError::ImportLine {
+            line,
+            message: other.to_string(),
+        },
+    }
 }
 
 /// Writes every change ever made, platform-wide ones first, then each
