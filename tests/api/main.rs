@@ -10,6 +10,7 @@ mod bench_smoke;
 mod cli;
 mod concurrency;
 mod crash;
+mod current_email;
 mod deactivation;
 mod demo;
 mod events;

@@ -22,6 +22,9 @@ mod concurrency;
 #[path = "../api/crash.rs"]
 mod crash;
 #[cfg(postgres_tests)]
+#[path = "../api/current_email.rs"]
+mod current_email;
+#[cfg(postgres_tests)]
 #[path = "../api/events.rs"]
 mod events;
 #[cfg(postgres_tests)]
