@@ -309,3 +309,452 @@ async fn an_export_replays_the_current_email() {
         );
     }
 }
+
+/// The property: random sequences of user operations and invitations, as
+/// import lines, leave every person with the current e-mail that a small
+/// model of SPEC §3's rule gives; `?ParticipantEmail=` shows it.
+mod model {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    use serde_json::json;
+
+    use crate::helpers::{TestApp, spawn_app};
+
+    const NAMES: [&str; 5] = ["Ann Lee", "Bo Chen", "Cy Diaz", "Di Eke", "Ed Fox"];
+    const GUEST_ADDRESSES: [&str; 4] = [
+        "a@mail.example",
+        "b@mail.example",
+        "c@mail.example",
+        "d@mail.example",
+    ];
+    const GUEST_EXTERNAL_IDS: [&str; 2] = ["gx-0", "gx-1"];
+    /// Addresses of their own each user can be given (unique among users).
+    const OWN_ADDRESSES: usize = 3;
+    const MAX_USERS: usize = 4;
+
+    /// An address to pick: a guest address, or one of some user's own; in
+    /// capitals or not. Taken modulo what exists when the case is built.
+    #[derive(Debug, Clone, Copy)]
+    struct Address {
+        index: usize,
+        upper: bool,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        NewUser {
+            name: usize,
+        },
+        /// `email`: `None` keeps the user's address (a rename).
+        UpdateUser {
+            user: usize,
+            email: Option<(usize, bool)>,
+            name: Option<usize>,
+        },
+        /// A session of its own; the host's participation listed with this
+        /// address, or not listed at all (`listed` false).
+        Host {
+            user: usize,
+            listed: bool,
+            email: Option<Address>,
+        },
+        ById {
+            host: usize,
+            user: usize,
+            email: Option<Address>,
+        },
+        ByName {
+            host: usize,
+            name: usize,
+            email: Option<Address>,
+        },
+        ByExternalId {
+            host: usize,
+            external: usize,
+            name: usize,
+            email: Option<Address>,
+        },
+    }
+
+    fn address() -> impl Strategy<Value = Option<Address>> {
+        prop::option::of(
+            (0..64usize, any::<bool>()).prop_map(|(index, upper)| Address { index, upper }),
+        )
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..NAMES.len()).prop_map(|name| Op::NewUser { name }),
+            (
+                0..MAX_USERS,
+                prop::option::of((0..OWN_ADDRESSES, any::<bool>())),
+                prop::option::of(0..NAMES.len())
+            )
+                .prop_map(|(user, email, name)| Op::UpdateUser { user, email, name }),
+            (0..MAX_USERS, any::<bool>(), address()).prop_map(|(user, listed, email)| Op::Host {
+                user,
+                listed,
+                email
+            }),
+            (0..MAX_USERS, 0..MAX_USERS, address()).prop_map(|(host, user, email)| Op::ById {
+                host,
+                user,
+                email
+            }),
+            (0..MAX_USERS, 0..NAMES.len(), address()).prop_map(|(host, name, email)| Op::ByName {
+                host,
+                name,
+                email
+            }),
+            (
+                0..MAX_USERS,
+                0..MAX_USERS + GUEST_EXTERNAL_IDS.len(),
+                0..NAMES.len(),
+                address()
+            )
+                .prop_map(|(host, external, name, email)| Op::ByExternalId {
+                    host,
+                    external,
+                    name,
+                    email
+                }),
+        ]
+    }
+
+    #[derive(Debug)]
+    struct Person {
+        name_key: String,
+        external_id: String,
+        /// The current address, compared as the service does (lower case).
+        current: String,
+    }
+
+    #[derive(Debug)]
+    struct User {
+        user_id: i64,
+        person: usize,
+        name: String,
+        email: String,
+        external_id: String,
+    }
+
+    /// The rule's model, and the log lines that tell the service the same.
+    #[derive(Debug, Default)]
+    struct Case {
+        company_id: i64,
+        persons: Vec<Person>,
+        users: Vec<User>,
+        /// (session, person) of every participation.
+        took_part: Vec<(i64, usize)>,
+        lines: Vec<String>,
+        next_session: i64,
+    }
+
+    fn key(address: &str) -> String {
+        address.trim().to_lowercase()
+    }
+
+    impl Case {
+        fn own_address(&self, user: usize, which: usize) -> String {
+            format!("u{user}-{which}@clinic.example")
+        }
+
+        fn all_addresses(&self) -> Vec<String> {
+            let mut all: Vec<String> = GUEST_ADDRESSES.iter().map(|a| a.to_string()).collect();
+            for user in 0..MAX_USERS {
+                for which in 0..OWN_ADDRESSES {
+                    all.push(self.own_address(user, which));
+                }
+            }
+            all
+        }
+
+        fn pick(&self, address: Option<Address>) -> String {
+            let Some(Address { index, upper }) = address else {
+                return String::new();
+            };
+            let all = self.all_addresses();
+            let picked = &all[index % all.len()];
+            if upper {
+                picked.to_uppercase()
+            } else {
+                picked.clone()
+            }
+        }
+
+        /// SPEC §3: a different non-empty address moves the current one.
+        fn offer(&mut self, person: usize, email: &str) {
+            if !key(email).is_empty() && key(email) != self.persons[person].current {
+                self.persons[person].current = key(email);
+            }
+        }
+
+        fn new_person(&mut self, name: &str, external_id: &str, email: &str) -> usize {
+            self.persons.push(Person {
+                name_key: key(name),
+                external_id: external_id.to_owned(),
+                current: key(email),
+            });
+            self.persons.len() - 1
+        }
+
+        /// The invitation's person: external id, else name, else new.
+        fn resolve(&mut self, name: &str, external_id: &str, email: &str) -> usize {
+            let found = self
+                .persons
+                .iter()
+                .position(|p| !external_id.is_empty() && p.external_id == external_id)
+                .or_else(|| self.persons.iter().position(|p| p.name_key == key(name)));
+            match found {
+                Some(person) => {
+                    self.offer(person, email);
+                    person
+                }
+                None => self.new_person(name, external_id, email),
+            }
+        }
+
+        fn line(&mut self, value: serde_json::Value) {
+            self.lines.push(value.to_string());
+        }
+
+        /// A session of `host` with one invitation (unless it would be
+        /// refused: the host again, or a name already in the session).
+        fn session(
+            &mut self,
+            host: usize,
+            invitation: Option<serde_json::Value>,
+            invitee: impl FnOnce(&mut Self) -> usize,
+        ) {
+            let session_id = self.company_id + 1000 + self.next_session;
+            self.next_session += 1;
+            let host_user = &self.users[host];
+            let mut participants = Vec::new();
+            if let Some(invitation) = invitation {
+                participants.push(invitation);
+            }
+            self.took_part.push((session_id, host_user.person));
+            let (company_id, user_id) = (self.company_id, host_user.user_id);
+            if !participants.is_empty() {
+                let person = invitee(self);
+                self.took_part.push((session_id, person));
+            }
+            self.line(
+                json!({"Type": "Session", "CompanyId": company_id, "SessionId": session_id,
+                "UserId": user_id, "ScheduleTs": "2024-03-01T00:15:00", "ScheduleType": "Scheduled",
+                "Participants": participants}),
+            );
+        }
+
+        fn apply(&mut self, op: &Op) {
+            if self.users.is_empty() && !matches!(op, Op::NewUser { .. }) {
+                return;
+            }
+            let user_of = |case: &Self, index: usize| index % case.users.len();
+            match *op {
+                Op::NewUser { name } => {
+                    if self.users.len() == MAX_USERS {
+                        return;
+                    }
+                    let index = self.users.len();
+                    let email = self.own_address(index, 0);
+                    let external_id = format!("ux-{index}");
+                    let person = self.new_person(NAMES[name], &external_id, &email);
+                    let user_id = self.company_id + 10 + index as i64;
+                    self.line(
+                        json!({"Type": "User", "CompanyId": self.company_id, "UserId": user_id,
+                        "FullName": NAMES[name], "EmailAddress": email, "ExternalId": external_id}),
+                    );
+                    self.users.push(User {
+                        user_id,
+                        person,
+                        name: NAMES[name].to_owned(),
+                        email,
+                        external_id,
+                    });
+                }
+                Op::UpdateUser { user, email, name } => {
+                    let user = user_of(self, user);
+                    let email = match email {
+                        Some((which, upper)) => {
+                            let own = self.own_address(user, which);
+                            if upper { own.to_uppercase() } else { own }
+                        }
+                        None => self.users[user].email.clone(),
+                    };
+                    let name = name.map_or(self.users[user].name.clone(), |n| NAMES[n].to_owned());
+                    let person = self.users[user].person;
+                    if key(&email) != key(&self.users[user].email) {
+                        self.offer(person, &email);
+                    }
+                    self.persons[person].name_key = key(&name);
+                    let u = &mut self.users[user];
+                    u.email = email.clone();
+                    u.name = name.clone();
+                    let (user_id, external_id) = (u.user_id, u.external_id.clone());
+                    self.line(json!({"Type": "UserUpdate", "CompanyId": self.company_id, "UserId": user_id,
+                        "FullName": name, "EmailAddress": email, "SmsNumber": "", "DefaultResolution": "",
+                        "TimeZoneWindowsId": "", "HelpNumber": "", "ExternalId": external_id}));
+                }
+                Op::Host {
+                    user,
+                    listed,
+                    email,
+                } => {
+                    let user = user_of(self, user);
+                    let session_id = self.company_id + 1000 + self.next_session;
+                    self.next_session += 1;
+                    let email = if listed {
+                        self.pick(email)
+                    } else {
+                        String::new()
+                    };
+                    let person = self.users[user].person;
+                    self.offer(person, &email);
+                    self.took_part.push((session_id, person));
+                    let participants = if listed {
+                        json!([{"SecureVideoUserId": self.users[user].user_id, "ParticipantEmailAddress": email}])
+                    } else {
+                        json!([])
+                    };
+                    self.line(json!({"Type": "Session", "CompanyId": self.company_id, "SessionId": session_id,
+                        "UserId": self.users[user].user_id, "ScheduleTs": "2024-03-01T00:15:00",
+                        "ScheduleType": "Scheduled", "Participants": participants}));
+                }
+                Op::ById { host, user, email } => {
+                    let (host, user) = (user_of(self, host), user_of(self, user));
+                    let clash = key(&self.users[user].name) == key(&self.users[host].name);
+                    if host == user || clash {
+                        return self.session(host, None, |_| unreachable!());
+                    }
+                    let email = self.pick(email);
+                    let invitation = json!({"SecureVideoUserId": self.users[user].user_id, "ParticipantEmailAddress": email});
+                    self.session(host, Some(invitation), |case| {
+                        let person = case.users[user].person;
+                        case.offer(person, &email);
+                        person
+                    });
+                }
+                Op::ByName { host, name, email } => {
+                    let host = user_of(self, host);
+                    if key(NAMES[name]) == key(&self.users[host].name) {
+                        return self.session(host, None, |_| unreachable!());
+                    }
+                    let email = self.pick(email);
+                    let invitation = json!({"ParticipantFullName": NAMES[name], "ParticipantEmailAddress": email});
+                    self.session(host, Some(invitation), |case| {
+                        case.resolve(NAMES[name], "", &email)
+                    });
+                }
+                Op::ByExternalId {
+                    host,
+                    external,
+                    name,
+                    email,
+                } => {
+                    let host = user_of(self, host);
+                    if key(NAMES[name]) == key(&self.users[host].name) {
+                        return self.session(host, None, |_| unreachable!());
+                    }
+                    let external_id = if external < MAX_USERS {
+                        format!("ux-{external}")
+                    } else {
+                        GUEST_EXTERNAL_IDS[external - MAX_USERS].to_owned()
+                    };
+                    let email = self.pick(email);
+                    let invitation = json!({"ParticipantFullName": NAMES[name], "ParticipantExternalId": external_id,
+                        "ParticipantEmailAddress": email});
+                    self.session(host, Some(invitation), |case| {
+                        case.resolve(NAMES[name], &external_id, &email)
+                    });
+                }
+            }
+        }
+
+        /// What `?ParticipantEmail=` should find for each address.
+        fn expected(&self) -> BTreeMap<String, BTreeSet<i64>> {
+            let mut found: BTreeMap<String, BTreeSet<i64>> = self
+                .all_addresses()
+                .into_iter()
+                .map(|address| (address, BTreeSet::new()))
+                .collect();
+            for &(session_id, person) in &self.took_part {
+                if let Some(sessions) = found.get_mut(&self.persons[person].current) {
+                    sessions.insert(session_id);
+                }
+            }
+            found
+        }
+    }
+
+    async fn check(app: &TestApp, ops: &[Op], company_id: i64) -> Result<(), TestCaseError> {
+        let mut case = Case {
+            company_id,
+            ..Case::default()
+        };
+        case.line(json!({"Type": "Company", "CompanyId": company_id, "Name": "Model Clinic"}));
+        for op in ops {
+            case.apply(op);
+        }
+        app.import(&case.lines.join("\n")).await;
+        let tenant = app.key_for(company_id).await;
+        for (address, expected) in case.expected() {
+            let history = app
+                .history(&tenant, &format!("/history?ParticipantEmail={address}"))
+                .await;
+            let found: BTreeSet<i64> = history
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| row["SessionId"].as_i64().unwrap())
+                .collect();
+            prop_assert_eq!(
+                &found,
+                &expected,
+                "address {}, lines:\n{}",
+                address,
+                case.lines.join("\n")
+            );
+        }
+        Ok(())
+    }
+
+    /// 48 random cases (PROPTEST_CASES) of up to 14 operations, each a company of its own
+    /// in one database, then shrunk on failure.
+    #[test]
+    fn current_email_follows_the_model_of_the_rule() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let app = runtime.block_on(spawn_app());
+        let next_company = AtomicI64::new(1);
+        // PROPTEST_CASES asks for more (or fewer) cases.
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|cases| cases.parse().ok())
+            .unwrap_or(48);
+        let mut runner = TestRunner::new(Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let ops = prop::collection::vec(op(), 1..14).prop_map(|mut ops| {
+            // Every case starts with a user, so the rest can act.
+            ops.insert(0, Op::NewUser { name: 0 });
+            ops
+        });
+        let outcome = runner.run(&ops, |ops| {
+            let company_id = next_company.fetch_add(1, Ordering::Relaxed) * 1_000_000;
+            runtime.block_on(check(&app, &ops, company_id))
+        });
+        runtime.block_on(async move { drop(app) });
+        if let Err(error) = outcome {
+            panic!("{error}");
+        }
+    }
+}
