@@ -179,6 +179,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 name,
                 included_sessions_per_month: included_sessions,
                 overage_price_cents: overage_cents,
+                duplicate_window_minutes: None,
             };
             let applied = store.apply(line(Record::Company(record))).await?;
             if let Record::Company(created) = applied.record {

@@ -99,6 +99,7 @@ async fn create_demo(store: &Store, month: Month) -> Result<i64, StoreError> {
         name: DEMO_COMPANY.to_owned(),
         included_sessions_per_month: 40,
         overage_price_cents: 1_500,
+        duplicate_window_minutes: None,
     };
     let Record::Company(company) = store
         .apply(line(Record::Company(company), setup_at))

@@ -13,6 +13,7 @@ mod crash;
 mod current_email;
 mod deactivation;
 mod demo;
+mod duplicate_window;
 mod events;
 mod helpers;
 mod history;

@@ -25,6 +25,9 @@ mod crash;
 #[path = "../api/current_email.rs"]
 mod current_email;
 #[cfg(postgres_tests)]
+#[path = "../api/duplicate_window.rs"]
+mod duplicate_window;
+#[cfg(postgres_tests)]
 #[path = "../api/events.rs"]
 mod events;
 #[cfg(postgres_tests)]

@@ -8,7 +8,7 @@ use sqlx::QueryBuilder;
 
 use super::events::party_kind;
 use super::journal::ROWS_PER_INSERT;
-use super::{Conn, Db, INSERT_MANY, UPDATE_MANY, next_block, push_keys};
+use super::{Conn, Db, INSERT_MANY, UPDATE_MANY, next_block, push_id_list, push_keys};
 use crate::domain::calls::{duration_minutes, first_overlap, guests_in_order_of_arrival};
 use crate::domain::status::{
     BillableSession, StatusFacts, billable_status, is_duplicate_of, join_guest_names,
@@ -59,8 +59,7 @@ pub(super) async fn refresh_all_with_neighbours(
     deriving: &Deriving<'_>,
     sessions: Vec<((i64, i64), Option<Loaded>)>,
 ) -> Result<(), StoreError> {
-    let window = deriving.rules.duplicate_window_minutes;
-    let mut pending = Pending::prefetch(&mut *conn, &sessions, window).await?;
+    let mut pending = Pending::prefetch(&mut *conn, &sessions, deriving.rules).await?;
     let mut audits = Vec::new();
     // A session re-derived as a neighbour has moved on from what the caller
     // loaded: it is read again.
@@ -83,6 +82,9 @@ pub(super) async fn refresh_all_with_neighbours(
         let Some(billable_ts) = refreshed.billable_ts else {
             continue;
         };
+        let window = pending
+            .window(&mut *conn, company_id, deriving.rules)
+            .await?;
         let this = BillableSession {
             session_id,
             billable_ts,
@@ -164,6 +166,8 @@ struct Pending {
     /// The persons who joined each session derived or compared so far
     /// ([`persons_in`]): what the duplicate rule compares.
     persons: HashMap<(i64, i64), HashSet<i64>>,
+    /// Each company's DUPL window (SPEC §3: stored with the company).
+    windows: HashMap<i64, i64>,
 }
 
 impl Pending {
@@ -173,10 +177,18 @@ impl Pending {
     async fn prefetch(
         conn: &mut Conn,
         sessions: &[((i64, i64), Option<Loaded>)],
-        window_minutes: i64,
+        rules: &Rules,
     ) -> Result<Self, StoreError> {
+        let mut company_ids: Vec<i64> = sessions
+            .iter()
+            .map(|&((company_id, _), _)| company_id)
+            .collect();
+        company_ids.sort_unstable();
+        company_ids.dedup();
+        let windows = windows(&mut *conn, &company_ids, rules).await?;
         let mut hosts: HashMap<(i64, i64), HostBillable> = HashMap::new();
         for ((company_id, _), loaded) in sessions {
+            let window_minutes = windows[company_id];
             let Some(Loaded { facts, calls }) = loaded else {
                 continue;
             };
@@ -241,7 +253,23 @@ impl Pending {
             hosts,
             stored,
             persons: HashMap::new(),
+            windows,
         })
+    }
+
+    /// A company's DUPL window: as read up front, else from the database.
+    async fn window(
+        &mut self,
+        conn: &mut Conn,
+        company_id: i64,
+        rules: &Rules,
+    ) -> Result<i64, StoreError> {
+        if let Some(&window) = self.windows.get(&company_id) {
+            return Ok(window);
+        }
+        let read = windows(conn, &[company_id], rules).await?;
+        self.windows.extend(read);
+        Ok(self.windows[&company_id])
     }
 
     /// Keeps a session's new derived fields, to be written by [`Self::flush`].
@@ -386,6 +414,77 @@ impl Pending {
             })
             .collect())
     }
+}
+
+/// The companies' DUPL windows (one statement per [`ROWS_PER_INSERT`]
+/// companies): each stored with its company; a company created before the
+/// window was stored (NULL) has the rules' window, as it had then.
+async fn windows(
+    conn: &mut Conn,
+    company_ids: &[i64],
+    rules: &Rules,
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let mut windows = HashMap::with_capacity(company_ids.len());
+    for chunk in company_ids.chunks(ROWS_PER_INSERT) {
+        let mut sql = QueryBuilder::<Db>::new(
+            "SELECT company_id, duplicate_window_minutes FROM companies WHERE company_id IN ",
+        );
+        push_id_list(&mut sql, chunk);
+        let rows: Vec<(i64, Option<i64>)> = sql.build_query_as().fetch_all(&mut *conn).await?;
+        for (company_id, window) in rows {
+            windows.insert(company_id, window.unwrap_or(rules.duplicate_window_minutes));
+        }
+    }
+    // A company not found (none is: sessions belong to one) gets the rules'.
+    for &company_id in company_ids {
+        windows
+            .entry(company_id)
+            .or_insert(rules.duplicate_window_minutes);
+    }
+    Ok(windows)
+}
+
+/// Re-derives every billable session of a company, after its DUPL window
+/// changed: in runs of [`ROWS_PER_INSERT`] sessions in the order they became
+/// billable, each run reading what the duplicate rule looks at up front.
+/// A status depends on the other sessions' billable instants and persons,
+/// never on their statuses, so the runs are independent of each other.
+pub(super) async fn refresh_company(
+    conn: &mut Conn,
+    company_id: i64,
+    deriving: &Deriving<'_>,
+) -> Result<(), StoreError> {
+    let session_ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT session_id FROM sessions WHERE company_id = $1 AND history_group = 0
+         ORDER BY history_ts, session_id",
+    )
+    .bind(company_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for run in session_ids.chunks(ROWS_PER_INSERT) {
+        let keys: Vec<(i64, i64)> = run.iter().map(|&id| (company_id, id)).collect();
+        let mut loaded = load_all(&mut *conn, &keys).await?;
+        let sessions: Vec<((i64, i64), Option<Loaded>)> =
+            keys.iter().map(|key| (*key, loaded.remove(key))).collect();
+        let mut pending = Pending::prefetch(&mut *conn, &sessions, deriving.rules).await?;
+        let mut audits = Vec::new();
+        for (key, loaded) in sessions {
+            let Some(loaded) = loaded else { continue };
+            derive_and_store(
+                &mut *conn,
+                &mut pending,
+                deriving,
+                key,
+                loaded,
+                deriving.cause,
+                &mut audits,
+            )
+            .await?;
+        }
+        pending.flush(&mut *conn).await?;
+        store_audits(&mut *conn, &audits).await?;
+    }
+    Ok(())
 }
 
 pub(super) struct Refreshed {
@@ -729,7 +828,7 @@ async fn duplicates_earlier(
     if persons.is_empty() {
         return Ok(false);
     }
-    let window = rules.duplicate_window_minutes;
+    let window = pending.window(&mut *conn, company_id, rules).await?;
     let earlier = pending
         .billable_between(
             &mut *conn,

@@ -48,14 +48,14 @@ async fn apply_record(
     }
     let (company_id, record) = match line.record {
         Record::Company(record) => {
-            let record = entities::create_company(&mut *conn, record, now).await?;
+            let record = entities::create_company(&mut *conn, record, now, rules).await?;
             (
                 record.company_id.expect("assigned"),
                 Record::Company(record),
             )
         }
         Record::CompanyPlan(record) => {
-            entities::update_plan(&mut *conn, &record).await?;
+            let record = entities::update_plan(&mut *conn, record, now, rules).await?;
             (record.company_id, Record::CompanyPlan(record))
         }
         Record::ApiKey(record) => {
