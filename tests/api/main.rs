@@ -25,6 +25,7 @@ mod participants;
 mod process;
 mod seed;
 mod sessions;
+mod spec_3_1;
 mod storage;
 mod tenant_isolation;
 mod users;

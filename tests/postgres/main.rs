@@ -62,6 +62,9 @@ mod participants;
 #[path = "../api/sessions.rs"]
 mod sessions;
 #[cfg(postgres_tests)]
+#[path = "../api/spec_3_1.rs"]
+mod spec_3_1;
+#[cfg(postgres_tests)]
 #[path = "../api/tenant_isolation.rs"]
 mod tenant_isolation;
 #[cfg(postgres_tests)]
