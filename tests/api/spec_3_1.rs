@@ -1,6 +1,6 @@
 //! SPEC §3.1 as made precise in issue 32, one test for each point that had
 //! none: a zero-length call with a known end, microsecond lengths truncated
-//! to milliseconds, the DUPL window's edge and the
+//! to milliseconds, ties in UsageDescription, the DUPL window's edge and the
 //! earlier session's status, what one observation is, and the scopes of
 //! EventId and CallId. (A deactivated session's open host call running on
 //! while open guest calls are unknown: events.rs,
@@ -172,6 +172,34 @@ async fn lengths_are_truncated_from_microseconds_to_milliseconds() {
     assert_eq!(truncated["DurationMinutes"], 0, "{truncated}");
     assert_eq!(truncated["BillableTs"], "2016-11-03T10:00:00.000001");
     assert_eq!(row(&app, &tenant, 101).await["DurationMinutes"], 1);
+}
+
+/// "ties at the same instant: participations in invitation order, then
+/// agents by SupportAgentId" — invitation order, not ParticipationId order.
+#[tokio::test]
+async fn ties_in_usage_description_list_participations_in_invitation_order_then_agents_by_id() {
+    let (app, tenant) = app_with(&[session(100, &[(50, "Zed Last"), (40, "Amy First")])]).await;
+    // Invited last (Participant API, as a log line), with the smallest id
+    // the session's participations have… in the log a later line may bring
+    // any free id.
+    app.import(r#"{"Type":"AddParticipant","CompanyId":1,"SessionId":100,"ParticipationId":30,"ParticipantFullName":"Bea Later"}"#)
+        .await;
+    post_ok(
+        &app,
+        batch(vec![
+            call(100, "h", "h", &at("10:00:00"), None),
+            call(100, "a8", "s8", &at("10:05:00"), None),
+            call(100, "30", "b", &at("10:05:00"), None),
+            call(100, "a7", "s7", &at("10:05:00"), None),
+            call(100, "40", "a", &at("10:05:00"), None),
+            call(100, "50", "z", &at("10:05:00"), None),
+        ]),
+    )
+    .await;
+    assert_eq!(
+        row(&app, &tenant, 100).await["UsageDescription"],
+        "Aaron Johnson Session #100 with Zed Last, Amy First, Bea Later, Marisa Zendejas, Abe Agent - Session with SecureVideo.com - does not count towards billable limits"
+    );
 }
 
 /// The DUPL window is inclusive to the microsecond: exactly 60:00.000000

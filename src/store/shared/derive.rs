@@ -503,12 +503,14 @@ pub(super) struct SessionFacts {
     pub(super) status: Option<String>,
 }
 
-/// A connected call with its party's name and person (none for the host).
+/// A connected call with its party's name and person (none for the host),
+/// and for a participation its place in the session (invitation order).
 #[derive(Clone)]
 pub(super) struct NamedCall {
     pub(super) call: Call,
     pub(super) name: Option<String>,
     pub(super) person_id: Option<i64>,
+    pub(super) position: Option<i64>,
 }
 
 /// Everything a session's derived fields are computed from.
@@ -528,6 +530,7 @@ struct ConnectedCall {
     disconnect_ts: Option<i64>,
     name: Option<String>,
     person_id: Option<i64>,
+    position: Option<i64>,
 }
 
 /// Reads a session's facts and connected calls.
@@ -547,6 +550,7 @@ fn named_call(
         disconnect_ts: disconnect,
         name,
         person_id,
+        position,
     }: ConnectedCall,
 ) -> NamedCall {
     let party = match (party_kind(&party), participation_id, support_agent_id) {
@@ -562,6 +566,7 @@ fn named_call(
         },
         name,
         person_id,
+        position,
     }
 }
 
@@ -600,7 +605,7 @@ async fn load_all(
         let mut sql = QueryBuilder::<Db>::new(
             "SELECT c.company_id, c.session_id, c.party, c.participation_id, c.support_agent_id,
                     c.connect_ts, c.disconnect_ts, COALESCE(p.full_name, a.full_name) AS name,
-                    p.person_id
+                    p.person_id, p.position
              FROM ",
         );
         push_keys(&mut sql, chunk);
@@ -698,19 +703,31 @@ async fn derive_and_store(
 ) -> Result<Refreshed, StoreError> {
     let persons = persons_in(&named);
     let mut names: HashMap<Party, String> = HashMap::new();
+    let mut positions: HashMap<i64, i64> = HashMap::new();
     let calls: Vec<Call> = named
         .into_iter()
-        .map(|NamedCall { call, name, .. }| {
-            if call.party != Party::Host {
-                names.insert(call.party, name.unwrap_or_default());
-            }
-            call
-        })
+        .map(
+            |NamedCall {
+                 call,
+                 name,
+                 position,
+                 ..
+             }| {
+                if call.party != Party::Host {
+                    names.insert(call.party, name.unwrap_or_default());
+                }
+                if let (Party::Participation(id), Some(position)) = (call.party, position) {
+                    positions.insert(id, position);
+                }
+                call
+            },
+        )
         .collect();
 
     let billable_ts = billable_instant(&facts, &calls);
     let duration = duration_minutes(&calls, facts.state == "active");
-    let guest_names: Vec<String> = guests_in_order_of_arrival(&calls)
+    let invited = |id: i64| positions.get(&id).copied().unwrap_or(i64::MAX);
+    let guest_names: Vec<String> = guests_in_order_of_arrival(&calls, invited)
         .into_iter()
         .map(|party| names.remove(&party).unwrap_or_default())
         .collect();
