@@ -5,9 +5,9 @@
 //! APIs and through import alike (issue 32).
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::helpers::{Tenant, TestApp, spawn_app};
+use crate::helpers::{Tenant, TestApp, spawn_app, spawn_on};
 
 /// The sessions `?ParticipantEmail=` finds, in history order.
 async fn found(app: &TestApp, tenant: &Tenant, email: &str) -> Vec<i64> {
@@ -308,6 +308,185 @@ async fn an_export_replays_the_current_email() {
             "xia4@clinic.example"
         );
     }
+}
+
+/// Turns the ledger into what the code before issue 32's fix left: the
+/// journal records the user's address on invitations of a user that gave
+/// none, Xia's current e-mail is her User record's, the company has no
+/// window of its own, and neither one-time step has run.
+async fn make_legacy(url: &str) {
+    use sqlx::Connection;
+    macro_rules! legacy {
+        ($conn:expr) => {{
+            let mut conn = $conn;
+            let lines: Vec<(i64, i64, String)> = sqlx::query_as(
+                "SELECT company_id, seq, record FROM journal WHERE event_id IS NULL",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            for (company_id, seq, record) in lines {
+                let legacy = record
+                    .replace(
+                        r#""SecureVideoUserId":101,"ParticipantEmailAddress":"""#,
+                        r#""SecureVideoUserId":101,"ParticipantEmailAddress":"wes3@mail.example""#,
+                    )
+                    .replace(
+                        r#""SecureVideoUserId":102,"ParticipantEmailAddress":"""#,
+                        r#""SecureVideoUserId":102,"ParticipantEmailAddress":"xia4@clinic.example""#,
+                    )
+                    .replace(r#","DuplicateWindowMinutes":60"#, "");
+                sqlx::query("UPDATE journal SET record = $3 WHERE company_id = $1 AND seq = $2")
+                    .bind(company_id)
+                    .bind(seq)
+                    .bind(legacy)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            for statement in [
+                "UPDATE persons SET email_address = 'xia4@clinic.example', email_key = 'xia4@clinic.example'
+                 WHERE person_id = (SELECT person_id FROM users WHERE user_id = 102)",
+                "UPDATE companies SET duplicate_window_minutes = NULL",
+                "DELETE FROM one_time_steps",
+            ] {
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+            }
+            conn.close().await.unwrap();
+        }};
+    }
+    if crate::backend::POSTGRES {
+        legacy!(sqlx::PgConnection::connect(url).await.unwrap());
+    } else {
+        legacy!(sqlx::SqliteConnection::connect(url).await.unwrap());
+    }
+}
+
+/// The one-time steps as recorded: (name, rows changed).
+async fn steps(url: &str) -> Vec<(String, i64)> {
+    use sqlx::Connection;
+    let query = "SELECT step_name, rows_changed FROM one_time_steps ORDER BY step_name";
+    if crate::backend::POSTGRES {
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_as(query).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_as(query).fetch_all(&mut conn).await.unwrap()
+    }
+}
+
+/// The migration's repair (issue 32): a database the earlier code wrote is
+/// given back every person's current e-mail under the corrected rule, and
+/// its journal the invitations' own addresses where they matter, so an
+/// export replays the repaired ledger. Companies get the migrating
+/// process's window.
+#[tokio::test]
+async fn the_one_time_steps_repair_a_ledger_the_earlier_code_wrote() {
+    let triggers = [
+        r#"{"Type":"Session","CompanyId":100,"SessionId":106,"UserId":102,"ScheduleTs":"2024-03-02T00:15:00","ScheduleType":"Scheduled","Participants":[]}"#,
+        r#"{"Type":"Session","CompanyId":100,"SessionId":108,"UserId":101,"ScheduleTs":"2024-03-03T00:15:00","ScheduleType":"Scheduled","Participants":[{"ParticipationId":109,"SecureVideoUserId":102}]}"#,
+        r#"{"Type":"UserUpdate","CompanyId":100,"UserId":102,"FullName":"Cara Stamp","EmailAddress":"xia4@clinic.example","SmsNumber":"","DefaultResolution":"","TimeZoneWindowsId":"","HelpNumber":"","ExternalId":""}"#,
+    ];
+    let app = spawn_app().await;
+    app.import(&format!("{REPRO}{}\n", triggers.join("\n")))
+        .await;
+    let url = app.database.url.clone();
+    assert_eq!(
+        steps(&url).await,
+        [
+            ("fill_company_duplicate_windows".to_owned(), 0),
+            ("repair_person_current_emails".to_owned(), 0)
+        ],
+        "a new database has nothing to repair"
+    );
+    let database = app.stop().await;
+    make_legacy(&url).await;
+    // Opened by this code (with another flag): the steps run.
+    let app = spawn_on(database, |settings| settings.duplicate_window_minutes = 45).await;
+    assert_eq!(
+        steps(&url).await,
+        [
+            ("fill_company_duplicate_windows".to_owned(), 1),
+            ("repair_person_current_emails".to_owned(), 1)
+        ]
+    );
+    let tenant = app.key_for(100).await;
+    assert_eq!(
+        found(&app, &tenant, "xia9@patients.example").await,
+        [103, 106, 108]
+    );
+    assert_eq!(
+        found(&app, &tenant, "xia4@clinic.example").await,
+        [] as [i64; 0]
+    );
+    assert_eq!(found(&app, &tenant, "wes3@mail.example").await, [103, 108]);
+    let company: Value = app
+        .operator(Method::GET, "/operator/companies/100")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        company["DuplicateWindowMinutes"], 45,
+        "the migrating process's"
+    );
+    // The participations still show the users' addresses.
+    let (_, sessions) = app.send(&tenant, Method::GET, "/session/101", None).await;
+    let shown: Vec<&Value> = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Participants"].as_array().unwrap())
+        .map(|p| &p["ParticipantEmailAddress"])
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "wes3@mail.example",
+            "xia9@patients.example",
+            "wes3@mail.example",
+            "xia4@clinic.example"
+        ]
+    );
+
+    // The journal now replays the repaired ledger.
+    let mut exported = Vec::new();
+    app.store.export(&mut exported).await.unwrap();
+    let exported = String::from_utf8(exported).unwrap();
+    assert!(
+        exported.contains(r#""DuplicateWindowMinutes":45"#),
+        "{exported}"
+    );
+    let copy = spawn_app().await;
+    copy.import(&exported).await;
+    let copied = copy.key_for(100).await;
+    for address in [
+        "xia9@patients.example",
+        "xia4@clinic.example",
+        "wes3@mail.example",
+    ] {
+        assert_eq!(
+            found(&copy, &copied, address).await,
+            found(&app, &tenant, address).await,
+            "{address}"
+        );
+    }
+    let (_, copied_sessions) = copy.send(&copied, Method::GET, "/session/101", None).await;
+    assert_eq!(copied_sessions, sessions);
+
+    // Recorded: a restart runs neither step again.
+    let database = app.stop().await;
+    let again = spawn_on(database, |_| {}).await;
+    assert_eq!(
+        steps(&url).await,
+        [
+            ("fill_company_duplicate_windows".to_owned(), 1),
+            ("repair_person_current_emails".to_owned(), 1)
+        ]
+    );
+    drop(again);
 }
 
 /// The property: random sequences of user operations and invitations, as

@@ -2,11 +2,12 @@
 //! every creating use case shares.
 
 use super::derive::{Cause, Deriving, refresh_company};
-use super::journal::{next_id, reserve_id};
+use super::journal::{Held, next_id, reserve_id, touch_companies};
 use super::{Conn, Pool};
 use crate::domain::{Timestamp, is_plausible_email};
 use crate::records::{
-    ApiKeyRecord, CompanyPlanRecord, CompanyRecord, RevokeApiKeyRecord, SupportAgentRecord,
+    ApiKeyRecord, CompanyPlanRecord, CompanyRecord, LogLine, Record, RevokeApiKeyRecord,
+    SupportAgentRecord,
 };
 use crate::store::{Company, Rules, StoreError, StoredKey};
 
@@ -141,6 +142,58 @@ pub(super) async fn update_plan(
     }
     record.duplicate_window_minutes = Some(window);
     Ok(record)
+}
+
+/// The one-time step of [`fill_company_windows`], as `one_time_steps` records it.
+pub(super) const FILL_COMPANY_WINDOWS: &str = "fill_company_duplicate_windows";
+
+/// The one-time step that gives each company created before the DUPL window
+/// was stored (NULL) the window of the process that migrates: the flag its
+/// statuses were most likely derived with. Its journaled `Company` line gets
+/// the window too, so an export replays it. Returns the companies changed.
+pub(super) async fn fill_company_windows(
+    conn: &mut Conn,
+    held: &mut Held,
+    rules: &Rules,
+) -> Result<i64, StoreError> {
+    let window = rules.duplicate_window_minutes;
+    let companies: Vec<i64> = sqlx::query_scalar(
+        "SELECT company_id FROM companies WHERE duplicate_window_minutes IS NULL ORDER BY company_id",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for &company_id in &companies {
+        sqlx::query("UPDATE companies SET duplicate_window_minutes = $2 WHERE company_id = $1")
+            .bind(company_id)
+            .bind(window)
+            .execute(&mut *conn)
+            .await?;
+        // The company's first change is its creation.
+        let first: Option<(i64, String)> = sqlx::query_as(
+            "SELECT seq, record FROM journal WHERE company_id = $1 AND event_id IS NULL
+             ORDER BY seq LIMIT 1",
+        )
+        .bind(company_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some((seq, text)) = first else { continue };
+        let mut line: LogLine = serde_json::from_str(&text)
+            .map_err(|error| StoreError::Database(sqlx::Error::Decode(Box::new(error))))?;
+        if let Record::Company(record) = &mut line.record
+            && record.duplicate_window_minutes.is_none()
+        {
+            record.duplicate_window_minutes = Some(window);
+            let text = serde_json::to_string(&line).expect("log lines always serialize");
+            sqlx::query("UPDATE journal SET record = $3 WHERE company_id = $1 AND seq = $2")
+                .bind(company_id)
+                .bind(seq)
+                .bind(text)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    touch_companies(conn, held, &companies).await?;
+    Ok(companies.len() as i64)
 }
 
 pub(super) async fn require_company(conn: &mut Conn, company_id: i64) -> Result<(), StoreError> {
