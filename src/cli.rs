@@ -182,6 +182,7 @@ async fn company(store: &Store, action: CompanyAction) -> anyhow::Result<()> {
         name,
         included_sessions_per_month: included_sessions,
         overage_price_cents: overage_cents,
+        duplicate_window_minutes: None,
     };
     let (_, created) = store.write().create_company(record).await?;
     println!("{}", serde_json::to_string(&created)?);

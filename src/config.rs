@@ -44,7 +44,8 @@ pub struct Settings {
     )]
     pub platform_name: String,
 
-    /// How close a second session of the same host and guest counts as a likely duplicate.
+    /// How close a second session of the same host and guest counts as a likely duplicate:
+    /// the window a company gets when it is created (each company keeps its own).
     #[arg(
         long,
         env = "SESSION_LEDGER_DUPLICATE_WINDOW_MINUTES",

@@ -125,6 +125,7 @@ impl<'a> DemoMonth<'a> {
             name: DEMO_COMPANY.to_owned(),
             included_sessions_per_month: 40,
             overage_price_cents: 1_500,
+            duplicate_window_minutes: None,
         };
         let (company_id, _) = setup.create_company(company).await?;
         let agent = SupportAgentRecord {

@@ -70,6 +70,10 @@ pub struct CompanyRecord {
     pub included_sessions_per_month: i64,
     #[serde(default)]
     pub overage_price_cents: i64,
+    /// The DUPL window (SPEC §3); absent: the importing or serving process's
+    /// `--duplicate-window-minutes`. Journaled filled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_window_minutes: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +82,11 @@ pub struct CompanyPlanRecord {
     pub company_id: i64,
     pub included_sessions_per_month: i64,
     pub overage_price_cents: i64,
+    /// A new DUPL window: the company's statuses are derived again under it.
+    /// Absent (lines written before it was stored): unchanged. Journaled
+    /// filled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_window_minutes: Option<i64>,
 }
 
 /// An API key as stored: only the hash of its secret ever leaves the service.

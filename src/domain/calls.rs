@@ -131,9 +131,11 @@ pub fn duration_minutes(calls: &[Call], session_active: bool) -> Option<i64> {
 }
 
 /// Every party other than the host that has connected, each once, in order of
-/// first connection (ties broken by party, so the order never depends on the
-/// order events arrived in).
-pub fn guests_in_order_of_arrival(calls: &[Call]) -> Vec<Party> {
+/// first connection. Ties at the same instant (SPEC §3.1): participations in
+/// invitation order (`invited` gives a participation's place in its session),
+/// then support agents by id; so the order never depends on the order events
+/// arrived in.
+pub fn guests_in_order_of_arrival(calls: &[Call], invited: impl Fn(i64) -> i64) -> Vec<Party> {
     let mut first: BTreeMap<Party, Timestamp> = BTreeMap::new();
     for call in calls.iter().filter(|c| c.party != Party::Host) {
         first
@@ -141,9 +143,17 @@ pub fn guests_in_order_of_arrival(calls: &[Call]) -> Vec<Party> {
             .and_modify(|at| *at = (*at).min(call.connect))
             .or_insert(call.connect);
     }
-    let mut guests: Vec<(Timestamp, Party)> = first.into_iter().map(|(p, at)| (at, p)).collect();
+    let tie = |party: Party| match party {
+        Party::Participation(id) => (0, invited(id)),
+        Party::Support(id) => (1, id),
+        Party::Host => (2, 0),
+    };
+    let mut guests: Vec<(Timestamp, (u8, i64), Party)> = first
+        .into_iter()
+        .map(|(party, at)| (at, tie(party), party))
+        .collect();
     guests.sort_unstable();
-    guests.into_iter().map(|(_, party)| party).collect()
+    guests.into_iter().map(|(_, _, party)| party).collect()
 }
 
 #[cfg(test)]
@@ -338,7 +348,28 @@ mod tests {
             call(P2, 0.5, Some(1.0)),
             call(AGENT, 3.0, None),
         ];
-        assert_eq!(guests_in_order_of_arrival(&calls), vec![P2, P1, AGENT]);
+        assert_eq!(
+            guests_in_order_of_arrival(&calls, |id| id),
+            vec![P2, P1, AGENT]
+        );
+    }
+
+    #[test]
+    fn guests_arriving_together_are_listed_in_invitation_order_then_agents_by_id() {
+        const P3: Party = Party::Participation(3);
+        let calls = [
+            call(Party::Support(9), 1.0, None),
+            call(P1, 1.0, None),
+            call(AGENT, 1.0, None),
+            call(P3, 1.0, None),
+            call(P2, 1.0, None),
+        ];
+        // Invited in the order 3, 1, 2 (as an import may number them).
+        let invited = |id| [0, 2, 3, 1][id as usize];
+        assert_eq!(
+            guests_in_order_of_arrival(&calls, invited),
+            vec![P3, P1, P2, AGENT, Party::Support(9)]
+        );
     }
 
     fn arbitrary_call() -> impl Strategy<Value = Call> {
@@ -388,7 +419,10 @@ mod tests {
             }
             prop_assert_eq!(duration_minutes(&calls, active), duration_minutes(&shuffled, active));
             prop_assert_eq!(first_overlap(&calls), first_overlap(&shuffled));
-            prop_assert_eq!(guests_in_order_of_arrival(&calls), guests_in_order_of_arrival(&shuffled));
+            prop_assert_eq!(
+                guests_in_order_of_arrival(&calls, |id| -id),
+                guests_in_order_of_arrival(&shuffled, |id| -id)
+            );
         }
 
         #[test]

@@ -270,6 +270,7 @@ mod tests {
             company_id: 1,
             included_sessions_per_month: 5,
             overage_price_cents: 100,
+            duplicate_window_minutes: None,
         });
         assert_eq!(Touched::of(&key), Touched::Anything);
         assert_eq!(Touched::of(&revoke), Touched::Anything);

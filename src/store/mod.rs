@@ -163,7 +163,8 @@ impl Store {
             }
             Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
-        Ok(())
+        // Then the data repairs SQL cannot make, each once per database.
+        on_writer!(self, pool => backend::run_one_time_steps(pool, &self.rules).await)
     }
 
     pub async fn close(&self) {

@@ -50,6 +50,9 @@ pub struct Company {
     pub included_sessions: i64,
     pub overage_price_cents: i64,
     pub data_version: i64,
+    /// `None` for a company created before the window was stored, until the
+    /// one-time step fills it in: the process's flag applies.
+    pub duplicate_window_minutes: Option<i64>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! The benchmark of issue 5 (bench/) in smoke mode, so that it cannot rot:
+//! The benchmark (bench/) in smoke mode, so that it cannot rot:
 //! the same generator, import, reads, ingest client and memory probe as
 //! `bench/run.sh`, on a tiny dataset, against the real binary and SQLite.
 //! wrk, nginx and the SQL command-line clients are not part of the test

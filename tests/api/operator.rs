@@ -171,7 +171,8 @@ async fn companies_are_created_with_a_plan_that_can_change() {
     assert!(company_id > 0);
     assert_eq!(
         created,
-        json!({ "CompanyId": company_id, "Name": "Acme Clinic", "IncludedSessionsPerMonth": 5, "OveragePriceCents": 300 })
+        json!({ "CompanyId": company_id, "Name": "Acme Clinic", "IncludedSessionsPerMonth": 5, "OveragePriceCents": 300,
+                "DuplicateWindowMinutes": 60 })
     );
 
     // The plan defaults to nothing included, nothing charged.

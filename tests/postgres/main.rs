@@ -22,6 +22,12 @@ mod concurrency;
 #[path = "../api/crash.rs"]
 mod crash;
 #[cfg(postgres_tests)]
+#[path = "../api/current_email.rs"]
+mod current_email;
+#[cfg(postgres_tests)]
+#[path = "../api/duplicate_window.rs"]
+mod duplicate_window;
+#[cfg(postgres_tests)]
 #[path = "../api/events/mod.rs"]
 mod events;
 #[cfg(postgres_tests)]
@@ -55,6 +61,9 @@ mod participants;
 #[cfg(postgres_tests)]
 #[path = "../api/sessions.rs"]
 mod sessions;
+#[cfg(postgres_tests)]
+#[path = "../api/spec_3_1.rs"]
+mod spec_3_1;
 #[cfg(postgres_tests)]
 #[path = "../api/tenant_isolation.rs"]
 mod tenant_isolation;

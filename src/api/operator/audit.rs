@@ -54,10 +54,16 @@ fn operator_action(line: LogLine) -> Option<OperatorAction> {
             "PlanChanged",
             None,
             None,
-            Some(format!(
-                "IncludedSessionsPerMonth {}, OveragePriceCents {}",
-                plan.included_sessions_per_month, plan.overage_price_cents
-            )),
+            Some(match plan.duplicate_window_minutes {
+                Some(window) => format!(
+                    "IncludedSessionsPerMonth {}, OveragePriceCents {}, DuplicateWindowMinutes {window}",
+                    plan.included_sessions_per_month, plan.overage_price_cents
+                ),
+                None => format!(
+                    "IncludedSessionsPerMonth {}, OveragePriceCents {}",
+                    plan.included_sessions_per_month, plan.overage_price_cents
+                ),
+            }),
         )),
         // The service's own deactivations of idle sessions are not the operator's.
         Record::Deactivate(session) if !session.automatic => Some(action(

@@ -27,7 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_support_agent))
 }
 
-/// A company (tenant) and its plan.
+/// A company (tenant), its plan and its DUPL window.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 #[schema(as = Company)]
@@ -36,15 +36,23 @@ pub struct CompanyJson {
     name: String,
     included_sessions_per_month: i64,
     overage_price_cents: i64,
+    /// How many minutes after a session of the same host and guest another
+    /// one counts as a likely duplicate (SPEC §3.1); stored with the company.
+    duplicate_window_minutes: i64,
 }
 
-impl From<Company> for CompanyJson {
-    fn from(company: Company) -> Self {
+impl CompanyJson {
+    /// A company created before its window was stored shows the window
+    /// this process applies to it.
+    fn new(company: Company, state: &AppState) -> Self {
         Self {
             company_id: company.company_id,
             name: company.name,
             included_sessions_per_month: company.included_sessions,
             overage_price_cents: company.overage_price_cents,
+            duplicate_window_minutes: company
+                .duplicate_window_minutes
+                .unwrap_or(state.settings.duplicate_window_minutes),
         }
     }
 }
@@ -61,6 +69,9 @@ struct NewCompany {
     #[serde(default)]
     #[schema(minimum = 0)]
     overage_price_cents: i64,
+    /// Absent: the service's `--duplicate-window-minutes`.
+    #[schema(minimum = 0, maximum = 10_080)]
+    duplicate_window_minutes: Option<i64>,
 }
 
 /// Creates a company (tenant).
@@ -88,6 +99,7 @@ async fn create_company(
         name: input.name,
         included_sessions_per_month: input.included_sessions_per_month,
         overage_price_cents: input.overage_price_cents,
+        duplicate_window_minutes: input.duplicate_window_minutes,
     };
     let (company_id, created) = state.store.write().create_company(record).await?;
     let body = CompanyJson {
@@ -95,6 +107,9 @@ async fn create_company(
         name: created.name,
         included_sessions_per_month: created.included_sessions_per_month,
         overage_price_cents: created.overage_price_cents,
+        duplicate_window_minutes: created
+            .duplicate_window_minutes
+            .unwrap_or(state.settings.duplicate_window_minutes),
     };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -127,7 +142,8 @@ async fn show_company(
     _: Operator,
     PathText(raw): PathText,
 ) -> Result<Json<CompanyJson>, ApiError> {
-    Ok(Json(find_company(&state, &raw).await?.into()))
+    let company = find_company(&state, &raw).await?;
+    Ok(Json(CompanyJson::new(company, &state)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -137,9 +153,14 @@ struct PlanChange {
     included_sessions_per_month: Option<i64>,
     #[schema(minimum = 0)]
     overage_price_cents: Option<i64>,
+    /// A new DUPL window: the company's statuses are derived again under it,
+    /// and each change is in its session's audit.
+    #[schema(minimum = 0, maximum = 10_080)]
+    duplicate_window_minutes: Option<i64>,
 }
 
-/// Changes a company's plan; fields left out keep their values.
+/// Changes a company's plan or DUPL window; fields left out keep their
+/// values. A new window re-evaluates the company's statuses.
 #[utoipa::path(
     put,
     path = "/operator/companies/{company_id}",
@@ -170,9 +191,16 @@ async fn change_plan(
         overage_price_cents: change
             .overage_price_cents
             .unwrap_or(company.overage_price_cents),
+        duplicate_window_minutes: Some(
+            change
+                .duplicate_window_minutes
+                .or(company.duplicate_window_minutes)
+                .unwrap_or(state.settings.duplicate_window_minutes),
+        ),
     };
     state.store.write().change_plan(record).await?;
-    Ok(Json(find_company(&state, &raw).await?.into()))
+    let company = find_company(&state, &raw).await?;
+    Ok(Json(CompanyJson::new(company, &state)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

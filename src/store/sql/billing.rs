@@ -8,7 +8,7 @@ use sqlx::QueryBuilder;
 use super::journal::ROWS_PER_INSERT;
 use super::pending::{DerivedRow, Pending, duplicates_earlier};
 pub(super) use super::session_facts::{Loaded, NamedCall, SessionFacts};
-use super::session_facts::{load, persons_in};
+use super::session_facts::{load, load_all, persons_in};
 use super::{Conn, Db, INSERT_MANY, next_block};
 use crate::domain::calls::{billable_instant, duration_minutes, guests_in_order_of_arrival};
 use crate::domain::status::{
@@ -59,8 +59,7 @@ pub(super) async fn refresh_all_with_neighbours(
     deriving: &Deriving<'_>,
     sessions: Vec<((i64, i64), Option<Loaded>)>,
 ) -> Result<(), StoreError> {
-    let window = deriving.rules.duplicate_window_minutes;
-    let mut pending = Pending::prefetch(&mut *conn, &sessions, window).await?;
+    let mut pending = Pending::prefetch(&mut *conn, &sessions, deriving.rules).await?;
     let mut audits = Vec::new();
     // A session re-derived as a neighbour has moved on from what the caller
     // loaded: it is read again.
@@ -83,6 +82,9 @@ pub(super) async fn refresh_all_with_neighbours(
         let Some(billable_ts) = refreshed.billable_ts else {
             continue;
         };
+        let window = pending
+            .window(&mut *conn, company_id, deriving.rules)
+            .await?;
         let this = BillableSession {
             session_id,
             billable_ts,
@@ -121,6 +123,49 @@ pub(super) async fn refresh_all_with_neighbours(
     }
     pending.flush(&mut *conn).await?;
     store_audits(&mut *conn, &audits).await
+}
+
+/// Re-derives every billable session of a company, after its DUPL window
+/// changed: in runs of [`ROWS_PER_INSERT`] sessions in the order they became
+/// billable, each run reading what the duplicate rule looks at up front.
+/// A status depends on the other sessions' billable instants and persons,
+/// never on their statuses, so the runs are independent of each other.
+pub(super) async fn refresh_company(
+    conn: &mut Conn,
+    company_id: i64,
+    deriving: &Deriving<'_>,
+) -> Result<(), StoreError> {
+    let session_ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT session_id FROM sessions WHERE company_id = $1 AND history_group = 0
+         ORDER BY history_ts, session_id",
+    )
+    .bind(company_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    for run in session_ids.chunks(ROWS_PER_INSERT) {
+        let keys: Vec<(i64, i64)> = run.iter().map(|&id| (company_id, id)).collect();
+        let mut loaded = load_all(&mut *conn, &keys).await?;
+        let sessions: Vec<((i64, i64), Option<Loaded>)> =
+            keys.iter().map(|key| (*key, loaded.remove(key))).collect();
+        let mut pending = Pending::prefetch(&mut *conn, &sessions, deriving.rules).await?;
+        let mut audits = Vec::new();
+        for (key, loaded) in sessions {
+            let Some(loaded) = loaded else { continue };
+            derive_and_store(
+                &mut *conn,
+                &mut pending,
+                deriving,
+                key,
+                loaded,
+                deriving.cause,
+                &mut audits,
+            )
+            .await?;
+        }
+        pending.flush(&mut *conn).await?;
+        store_audits(&mut *conn, &audits).await?;
+    }
+    Ok(())
 }
 
 pub(super) struct Refreshed {
@@ -182,19 +227,31 @@ async fn derive_and_store(
 ) -> Result<Refreshed, StoreError> {
     let persons = persons_in(&named);
     let mut names: HashMap<Party, String> = HashMap::new();
+    let mut positions: HashMap<i64, i64> = HashMap::new();
     let calls: Vec<Call> = named
         .into_iter()
-        .map(|NamedCall { call, name, .. }| {
-            if call.party != Party::Host {
-                names.insert(call.party, name.unwrap_or_default());
-            }
-            call
-        })
+        .map(
+            |NamedCall {
+                 call,
+                 name,
+                 position,
+                 ..
+             }| {
+                if call.party != Party::Host {
+                    names.insert(call.party, name.unwrap_or_default());
+                }
+                if let (Party::Participation(id), Some(position)) = (call.party, position) {
+                    positions.insert(id, position);
+                }
+                call
+            },
+        )
         .collect();
 
     let billable_ts = billable_instant(facts.billable_ts.map(Timestamp::from_micros), &calls);
     let duration = duration_minutes(&calls, facts.state == SessionState::Active);
-    let guest_names: Vec<String> = guests_in_order_of_arrival(&calls)
+    let invited = |id: i64| positions.get(&id).copied().unwrap_or(i64::MAX);
+    let guest_names: Vec<String> = guests_in_order_of_arrival(&calls, invited)
         .into_iter()
         .map(|party| names.remove(&party).unwrap_or_default())
         .collect();

@@ -47,7 +47,7 @@ pub(super) fn named_calls(
         .into_values()
         .filter_map(|stored| {
             let connect = stored.connect?;
-            let (party, name, person_id) = match (
+            let (party, name, person_id, position) = match (
                 stored.party,
                 stored.participation_id,
                 stored.support_agent_id,
@@ -58,12 +58,16 @@ pub(super) fn named_calls(
                         Party::Participation(id),
                         participant.map(|p| p.full_name.clone()),
                         participant.map(|p| p.person_id),
+                        participant.map(|p| p.position),
                     )
                 }
-                (PartyKind::Support, _, Some(id)) => {
-                    (Party::Support(id), agent_names.get(&id).cloned(), None)
-                }
-                _ => (Party::Host, None, None),
+                (PartyKind::Support, _, Some(id)) => (
+                    Party::Support(id),
+                    agent_names.get(&id).cloned(),
+                    None,
+                    None,
+                ),
+                _ => (Party::Host, None, None, None),
             };
             Some(NamedCall {
                 call: Call {
@@ -73,6 +77,7 @@ pub(super) fn named_calls(
                 },
                 name,
                 person_id,
+                position,
             })
         })
         .collect()
@@ -118,6 +123,8 @@ pub(super) struct Participant {
     pub(super) removed: bool,
     full_name: String,
     person_id: i64,
+    /// Its place in the session: invitation order.
+    position: i64,
 }
 
 /// Each session's participations by id.
@@ -127,14 +134,14 @@ pub(super) async fn participations_of(
 ) -> Result<HashMap<Key, Participants>, StoreError> {
     let mut sql = QueryBuilder::<Db>::new(
         "SELECT p.company_id, p.session_id, p.participation_id, p.is_host, p.removed_us, p.full_name,
-                p.person_id
+                p.person_id, p.position
          FROM ",
     );
     push_keys(&mut sql, keys);
     sql.push(" JOIN participations p ON p.company_id = k.column1 AND p.session_id = k.column2");
     let mut by_session: HashMap<Key, Participants> = HashMap::new();
-    for (company_id, session_id, id, is_host, removed, full_name, person_id) in sql
-        .build_query_as::<(i64, i64, i64, bool, Option<i64>, String, i64)>()
+    for (company_id, session_id, id, is_host, removed, full_name, person_id, position) in sql
+        .build_query_as::<(i64, i64, i64, bool, Option<i64>, String, i64, i64)>()
         .fetch_all(&mut *conn)
         .await?
     {
@@ -143,6 +150,7 @@ pub(super) async fn participations_of(
             removed: removed.is_some(),
             full_name,
             person_id,
+            position,
         };
         by_session
             .entry((company_id, session_id))

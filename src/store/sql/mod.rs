@@ -38,7 +38,8 @@ use super::{
     AFTER_IMPORT, ANNOUNCE_CHANGE, BEGIN_WRITE, Db, INSERT_MANY, LOCK_IN_ID_ORDER,
     REFRESH_STATISTICS, RESERVE_ENTITY_ID, UPDATE_MANY, next_block,
 };
-use crate::store::{StoreError, Touched};
+use crate::domain::Timestamp;
+use crate::store::{Rules, StoreError, Touched};
 
 type Pool = sqlx::Pool<Db>;
 type Conn = <Db as sqlx::Database>::Connection;
@@ -59,6 +60,50 @@ async fn commit(mut tx: Tx, touched: Touched) -> Result<(), StoreError> {
             .await?;
     }
     Ok(tx.commit().await?)
+}
+
+/// The one-time data repairs, in the order they run.
+const ONE_TIME_STEPS: [&str; 2] = [
+    companies::FILL_COMPANY_WINDOWS,
+    persons::REPAIR_CURRENT_EMAILS,
+];
+
+/// Runs each one-time step not yet recorded in `one_time_steps`, each in a
+/// transaction of its own that records it. A node that finds a step claimed
+/// by another (PostgreSQL: its insert waits for the other's commit) skips it.
+pub(crate) async fn run_one_time_steps(pool: &Pool, rules: &Rules) -> Result<(), StoreError> {
+    for step in ONE_TIME_STEPS {
+        let mut tx = begin_write(pool).await?;
+        let claimed = sqlx::query(
+            "INSERT INTO one_time_steps (step_name, done_us, rows_changed) VALUES ($1, $2, 0)
+             ON CONFLICT (step_name) DO NOTHING",
+        )
+        .bind(step)
+        .bind(Timestamp::now().as_micros())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !claimed {
+            tx.rollback().await?;
+            continue;
+        }
+        let mut held = journal::Held::default();
+        let changed = match step {
+            companies::FILL_COMPANY_WINDOWS => {
+                companies::fill_company_windows(&mut tx, &mut held, rules).await?
+            }
+            _ => persons::repair_current_emails(&mut tx, &mut held).await?,
+        };
+        sqlx::query("UPDATE one_time_steps SET rows_changed = $2 WHERE step_name = $1")
+            .bind(step)
+            .bind(changed)
+            .execute(&mut *tx)
+            .await?;
+        commit(tx, Touched::Anything).await?;
+        tracing::info!(step, rows_changed = changed, "one-time step done");
+    }
+    Ok(())
 }
 
 /// Begins a transaction that will write.

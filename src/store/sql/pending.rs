@@ -8,7 +8,7 @@ use sqlx::QueryBuilder;
 
 use super::journal::ROWS_PER_INSERT;
 use super::session_facts::{Loaded, load, load_all, persons_in};
-use super::{Conn, Db, UPDATE_MANY};
+use super::{Conn, Db, UPDATE_MANY, push_id_list};
 use crate::domain::calls::billable_instant;
 use crate::domain::status::{BillableSession, is_duplicate_of};
 use crate::domain::{Call, Timestamp};
@@ -55,6 +55,8 @@ pub(super) struct Pending {
     /// The persons who joined each session derived or compared so far
     /// ([`persons_in`]): what the duplicate rule compares.
     pub(super) persons: HashMap<(i64, i64), HashSet<i64>>,
+    /// Each company's DUPL window (SPEC §3: stored with the company).
+    pub(super) windows: HashMap<i64, i64>,
 }
 
 impl Pending {
@@ -64,10 +66,18 @@ impl Pending {
     pub(super) async fn prefetch(
         conn: &mut Conn,
         sessions: &[((i64, i64), Option<Loaded>)],
-        window_minutes: i64,
+        rules: &Rules,
     ) -> Result<Self, StoreError> {
+        let mut company_ids: Vec<i64> = sessions
+            .iter()
+            .map(|&((company_id, _), _)| company_id)
+            .collect();
+        company_ids.sort_unstable();
+        company_ids.dedup();
+        let windows = windows(&mut *conn, &company_ids, rules).await?;
         let mut hosts: HashMap<(i64, i64), HostBillable> = HashMap::new();
         for ((company_id, _), loaded) in sessions {
+            let window_minutes = windows[company_id];
             let Some(Loaded { facts, calls }) = loaded else {
                 continue;
             };
@@ -133,7 +143,23 @@ impl Pending {
             hosts,
             stored,
             persons: HashMap::new(),
+            windows,
         })
+    }
+
+    /// A company's DUPL window: as read up front, else from the database.
+    pub(super) async fn window(
+        &mut self,
+        conn: &mut Conn,
+        company_id: i64,
+        rules: &Rules,
+    ) -> Result<i64, StoreError> {
+        if let Some(&window) = self.windows.get(&company_id) {
+            return Ok(window);
+        }
+        let read = windows(conn, &[company_id], rules).await?;
+        self.windows.extend(read);
+        Ok(self.windows[&company_id])
     }
 
     /// Keeps a session's new derived fields, to be written by [`Self::flush`].
@@ -294,7 +320,7 @@ pub(super) async fn duplicates_earlier(
     if persons.is_empty() {
         return Ok(false);
     }
-    let window = rules.duplicate_window_minutes;
+    let window = pending.window(&mut *conn, company_id, rules).await?;
     let earlier = pending
         .billable_between(
             &mut *conn,
@@ -315,4 +341,32 @@ pub(super) async fn duplicates_earlier(
         }
     }
     Ok(false)
+}
+
+/// The companies' DUPL windows (one statement per [`ROWS_PER_INSERT`]
+/// companies): each stored with its company; a company created before the
+/// window was stored (NULL) has the rules' window, as it had then.
+async fn windows(
+    conn: &mut Conn,
+    company_ids: &[i64],
+    rules: &Rules,
+) -> Result<HashMap<i64, i64>, StoreError> {
+    let mut windows = HashMap::with_capacity(company_ids.len());
+    for chunk in company_ids.chunks(ROWS_PER_INSERT) {
+        let mut sql = QueryBuilder::<Db>::new(
+            "SELECT company_id, duplicate_window_minutes FROM companies WHERE company_id IN ",
+        );
+        push_id_list(&mut sql, chunk);
+        let rows: Vec<(i64, Option<i64>)> = sql.build_query_as().fetch_all(&mut *conn).await?;
+        for (company_id, window) in rows {
+            windows.insert(company_id, window.unwrap_or(rules.duplicate_window_minutes));
+        }
+    }
+    // A company not found (none is: sessions belong to one) gets the rules'.
+    for &company_id in company_ids {
+        windows
+            .entry(company_id)
+            .or_insert(rules.duplicate_window_minutes);
+    }
+    Ok(windows)
 }

@@ -50,14 +50,14 @@ async fn apply_record(
     }
     let (company_id, record) = match line.record {
         Record::Company(record) => {
-            let record = companies::create_company(&mut *conn, record, now).await?;
+            let record = companies::create_company(&mut *conn, record, now, rules).await?;
             (
                 record.company_id.expect("assigned"),
                 Record::Company(record),
             )
         }
         Record::CompanyPlan(record) => {
-            companies::update_plan(&mut *conn, &record).await?;
+            let record = companies::update_plan(&mut *conn, record, now, rules).await?;
             (record.company_id, Record::CompanyPlan(record))
         }
         Record::ApiKey(record) => {

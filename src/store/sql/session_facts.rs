@@ -23,12 +23,14 @@ pub(super) struct SessionFacts {
     pub(super) status: Option<String>,
 }
 
-/// A connected call with its party's name and person (none for the host).
+/// A connected call with its party's name and person (none for the host),
+/// and for a participation its place in the session (invitation order).
 #[derive(Clone)]
 pub(super) struct NamedCall {
     pub(super) call: Call,
     pub(super) name: Option<String>,
     pub(super) person_id: Option<i64>,
+    pub(super) position: Option<i64>,
 }
 
 /// Everything a session's derived fields are computed from.
@@ -48,6 +50,7 @@ pub(super) struct ConnectedCall {
     pub(super) disconnect_ts: Option<i64>,
     pub(super) name: Option<String>,
     pub(super) person_id: Option<i64>,
+    pub(super) position: Option<i64>,
 }
 
 /// Reads a session's facts and connected calls.
@@ -71,6 +74,7 @@ pub(super) fn named_call(
         disconnect_ts: disconnect,
         name,
         person_id,
+        position,
     }: ConnectedCall,
 ) -> NamedCall {
     let party = match (
@@ -90,6 +94,7 @@ pub(super) fn named_call(
         },
         name,
         person_id,
+        position,
     }
 }
 
@@ -128,7 +133,7 @@ pub(super) async fn load_all(
         let mut sql = QueryBuilder::<Db>::new(
             "SELECT c.company_id, c.session_id, c.party, c.participation_id, c.support_agent_id,
                     c.connect_ts, c.disconnect_ts, COALESCE(p.full_name, a.full_name) AS name,
-                    p.person_id
+                    p.person_id, p.position
              FROM ",
         );
         push_keys(&mut sql, chunk);

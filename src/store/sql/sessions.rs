@@ -122,12 +122,13 @@ pub(super) async fn create_session(
     let mut given_from = 0;
     if invites.first().and_then(|p| p.secure_video_user_id) != Some(record.user_id) {
         given_from = 1;
+        // Without an address of its own: it shows the host's, and hosting
+        // does not move the host's current e-mail (SPEC §3).
         invites.insert(
             0,
             ParticipantRecord {
                 participant_full_name: host.full_name.clone(),
                 secure_video_user_id: Some(record.user_id),
-                participant_email_address: host.email_address.clone(),
                 ..ParticipantRecord::default()
             },
         );
@@ -195,6 +196,11 @@ async fn add_participation(
             "{which}SecureVideoUserId is the session's host, who takes part already"
         )));
     }
+    // An invitation of a user without an address of its own shows the
+    // user's address; that is display only: the invitation (and the
+    // journal, so a replay does the same) keeps its own, empty address,
+    // and the person's current e-mail stays as it is (SPEC §3).
+    let mut own_email = None;
     let person_id = match invite.secure_video_user_id {
         Some(user_id) => {
             let user = user_facts(&mut *conn, company_id, user_id)
@@ -207,18 +213,13 @@ async fn add_participation(
             if invite.participant_full_name.trim().is_empty() {
                 invite.participant_full_name = user.full_name.clone();
             }
-            if invite.participant_email_address.trim().is_empty() {
+            let given = invite.participant_email_address.trim().to_owned();
+            if given.is_empty() {
                 invite.participant_email_address = user.email_address.clone();
             }
             check_participant(which, &invite)?;
-            set_current_email(
-                &mut *conn,
-                company_id,
-                user.person_id,
-                &invite.participant_email_address,
-                now,
-            )
-            .await?;
+            set_current_email(&mut *conn, company_id, user.person_id, &given, now).await?;
+            own_email = Some(given);
             user.person_id
         }
         None => {
@@ -273,6 +274,9 @@ async fn add_participation(
         return Err(StoreError::Conflict(format!(
             "ParticipationId {participation_id} already exists"
         )));
+    }
+    if let Some(own_email) = own_email {
+        invite.participant_email_address = own_email;
     }
     Ok(invite)
 }

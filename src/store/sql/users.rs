@@ -93,8 +93,10 @@ pub(super) async fn create_user(
 }
 
 /// Replaces a user's details. A new name renames the user in the sessions it
-/// hosts (their invoice lines) and its person; a new address becomes its
-/// person's current one, the earlier ones kept.
+/// hosts (their invoice lines) and its person; a changed address becomes its
+/// person's current one, the earlier ones kept. An address left as the user's
+/// (a rename) keeps the person's current one, even when an invitation has
+/// moved that elsewhere (SPEC §3).
 pub(super) async fn update_user(
     conn: &mut Conn,
     mut record: UserUpdateRecord,
@@ -102,8 +104,8 @@ pub(super) async fn update_user(
 ) -> Result<UserUpdateRecord, StoreError> {
     check_user(&record.full_name, &record.email_address)?;
     let (company_id, user_id) = (record.company_id, record.user_id);
-    let person_id: i64 = sqlx::query_scalar(
-        "SELECT person_id FROM users WHERE company_id = $1 AND user_id = $2 AND deleted_us IS NULL",
+    let (person_id, old_email): (i64, String) = sqlx::query_as(
+        "SELECT person_id, email_address FROM users WHERE company_id = $1 AND user_id = $2 AND deleted_us IS NULL",
     )
     .bind(company_id)
     .bind(user_id)
@@ -138,14 +140,16 @@ pub(super) async fn update_user(
         &record.external_id,
     )
     .await?;
-    set_current_email(
-        &mut *conn,
-        company_id,
-        person_id,
-        &record.email_address,
-        now,
-    )
-    .await?;
+    if normalize_email(&record.email_address) != normalize_email(&old_email) {
+        set_current_email(
+            &mut *conn,
+            company_id,
+            person_id,
+            &record.email_address,
+            now,
+        )
+        .await?;
+    }
     sqlx::query(
         "UPDATE sessions SET host_full_name = $3 WHERE company_id = $1 AND host_user_id = $2",
     )
