@@ -103,6 +103,66 @@ pub struct Settings {
         global = true
     )]
     pub log_format: LogFormat,
+
+    /// The video providers' webhook secrets (SPEC §12).
+    #[command(flatten)]
+    pub providers: ProviderSecrets,
+}
+
+/// The secrets the video providers sign their webhooks with (SPEC §12): a
+/// provider without its secret is not enabled, and its webhook path answers
+/// 404. docs/providers.md says where each is found.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ProviderSecrets {
+    /// LiveKit's API key that signs its webhooks (the JWT's issuer).
+    #[arg(long, env = "SESSION_LEDGER_LIVEKIT_API_KEY", global = true)]
+    pub livekit_api_key: Option<String>,
+
+    /// LiveKit's API secret of that key: enables POST /providers/livekit.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_LIVEKIT_API_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub livekit_api_secret: Option<Secret>,
+
+    /// Daily's webhook `hmac` secret (base64, as Daily shows it): enables POST /providers/daily.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_DAILY_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub daily_webhook_secret: Option<Secret>,
+
+    /// Zoom's app Secret Token: enables POST /providers/zoom.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_ZOOM_SECRET_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub zoom_secret_token: Option<Secret>,
+
+    /// Vonage Video's session-monitoring signature secret (Secure Callbacks):
+    /// enables POST /providers/vonage.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_VONAGE_SIGNATURE_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub vonage_signature_secret: Option<Secret>,
+
+    /// Whereby's webhook signing secret: enables POST /providers/whereby.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_WHEREBY_WEBHOOK_SECRET",
+        global = true,
+        hide_env_values = true
+    )]
+    pub whereby_webhook_secret: Option<Secret>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

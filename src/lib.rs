@@ -8,6 +8,7 @@ pub mod config;
 pub mod deactivation;
 pub mod demo;
 pub mod domain;
+pub mod providers;
 pub mod records;
 pub mod secrets;
 pub mod store;

@@ -58,6 +58,7 @@ pub enum Record {
     Deactivate(SessionActionRecord),
     Comp(CompRecord),
     Uncomp(SessionActionRecord),
+    Room(RoomRecord),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,6 +243,18 @@ pub struct ParticipantRecord {
     pub connect_code: Option<String>,
     #[serde(default)]
     pub should_auto_deliver_code: Option<String>,
+}
+
+/// A video provider's room bound to a session (SPEC §12), for providers
+/// that name their rooms themselves.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoomRecord {
+    pub company_id: i64,
+    pub session_id: i64,
+    /// `livekit`, `daily`, `zoom`, `vonage` or `whereby`.
+    pub provider: String,
+    pub room_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

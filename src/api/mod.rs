@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod operator;
 pub mod ops;
 pub mod participants;
+pub mod providers;
 pub mod routes;
 pub mod sessions;
 pub mod state;

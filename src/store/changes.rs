@@ -73,7 +73,8 @@ impl Touched {
             | Record::Disconnect(_)
             | Record::Deactivate(_)
             | Record::Comp(_)
-            | Record::Uncomp(_) => Self::Data,
+            | Record::Uncomp(_)
+            | Record::Room(_) => Self::Data,
         }
     }
 

@@ -324,6 +324,56 @@ impl Store {
         on_backend!(self, pool => backend::calls(pool, company_id, session_id).await)
     }
 
+    /// The session a provider's room is (SPEC §12), if any.
+    pub async fn room_session(
+        &self,
+        provider: &str,
+        room: &str,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
+        on_backend!(self, pool => backend::room_session(pool, provider, room).await)
+    }
+
+    pub async fn open_calls(
+        &self,
+        company_id: i64,
+        session_id: i64,
+    ) -> Result<Vec<OpenCall>, StoreError> {
+        on_backend!(self, pool => backend::open_calls(pool, company_id, session_id).await)
+    }
+
+    pub async fn keep_unmatched(
+        &self,
+        provider: &str,
+        reason: &str,
+        body: &str,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        on_writer!(self, pool => backend::keep_unmatched(pool, provider, reason, body, now).await)
+    }
+
+    pub async fn unmatched(&self) -> Result<Vec<UnmatchedWebhook>, StoreError> {
+        on_backend!(self, pool => backend::unmatched(pool).await)
+    }
+
+    pub async fn unmatched_by_id(
+        &self,
+        unmatched_id: i64,
+    ) -> Result<Option<UnmatchedWebhook>, StoreError> {
+        on_backend!(self, pool => backend::unmatched_by_id(pool, unmatched_id).await)
+    }
+
+    pub async fn settle_unmatched(
+        &self,
+        unmatched_id: i64,
+        outcome: Result<Timestamp, &str>,
+    ) -> Result<(), StoreError> {
+        on_writer!(self, pool => backend::settle_unmatched(pool, unmatched_id, outcome).await)
+    }
+
+    pub async fn prune_unmatched(&self, before: Timestamp) -> Result<u64, StoreError> {
+        on_writer!(self, pool => backend::prune_unmatched(pool, before).await)
+    }
+
     pub async fn sessions_due_for_deactivation(
         &self,
         today_starts: Timestamp,

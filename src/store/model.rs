@@ -5,7 +5,7 @@ use tokio::sync::mpsc;
 
 use crate::domain::events::InvalidBatch;
 use crate::domain::session_state::UnknownState;
-use crate::domain::{BillableStatus, Period, Timestamp};
+use crate::domain::{BillableStatus, PartyKind, Period, Timestamp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -182,4 +182,27 @@ pub struct AuditEntry {
     pub new_status: Option<String>,
     pub reason: String,
     pub actor: String,
+}
+
+/// A call that has connected and not yet ended (a room's end closes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenCall {
+    pub call_id: String,
+    pub party: PartyKind,
+    pub participation_id: Option<i64>,
+    pub support_agent_id: Option<i64>,
+    pub connected: Timestamp,
+}
+
+/// An authentic provider webhook that could not be applied, kept 30 days.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct UnmatchedWebhook {
+    pub unmatched_id: i64,
+    pub provider: String,
+    pub received: Timestamp,
+    /// Why it could not be applied.
+    pub reason: String,
+    /// The body as received.
+    pub body: String,
 }

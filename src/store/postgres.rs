@@ -11,7 +11,8 @@ pub(crate) const BEGIN_WRITE: &str = "BEGIN";
 macro_rules! tables {
     () => {
         "companies, api_keys, support_agents, persons, person_emails, users, session_directory, \
-         sessions, participations, calls, status_audit, journal, one_time_steps"
+         sessions, participations, calls, status_audit, journal, one_time_steps, provider_rooms, \
+         provider_unmatched"
     };
 }
 

@@ -6,7 +6,7 @@ use super::{Store, StoreError};
 use crate::domain::Timestamp;
 use crate::records::{
     AddParticipantRecord, ApiKeyRecord, CancelRecord, CompRecord, CompanyPlanRecord, CompanyRecord,
-    LogLine, Record, RemoveParticipantRecord, RescheduleRecord, RevokeApiKeyRecord,
+    LogLine, Record, RemoveParticipantRecord, RescheduleRecord, RevokeApiKeyRecord, RoomRecord,
     SessionActionRecord, SessionRecord, SupportAgentRecord, UserDeleteRecord, UserRecord,
     UserUpdateRecord,
 };
@@ -168,5 +168,9 @@ impl Writer<'_> {
 
     pub async fn uncomp(self, action: SessionActionRecord) -> Result<(), StoreError> {
         self.apply(Record::Uncomp(action)).await.map(drop)
+    }
+
+    pub async fn bind_room(self, room: RoomRecord) -> Result<(), StoreError> {
+        self.apply(Record::Room(room)).await.map(drop)
     }
 }

@@ -139,6 +139,7 @@ pub fn settings(database_url: &str) -> Settings {
         // Off unless a test turns it on: imported 2016 sessions would
         // otherwise end under the tests that still report calls to them.
         auto_deactivate_interval_seconds: 0,
+        providers: crate::providers::secrets(),
     }
 }
 

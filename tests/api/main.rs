@@ -23,6 +23,7 @@ mod operator;
 mod ops;
 mod participants;
 mod process;
+mod providers;
 mod seed;
 mod sessions;
 mod spec_3_1;

@@ -46,6 +46,9 @@ mod ops;
 #[path = "../api/process.rs"]
 mod process;
 #[cfg(postgres_tests)]
+#[path = "../api/providers.rs"]
+mod providers;
+#[cfg(postgres_tests)]
 #[path = "../api/seed.rs"]
 mod seed;
 

@@ -4,6 +4,7 @@
 mod audit;
 mod companies;
 mod events;
+mod providers;
 mod sessions;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -17,4 +18,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(events::router())
         .merge(sessions::router())
         .merge(audit::router())
+        .merge(providers::router())
 }

@@ -17,6 +17,7 @@ mod history;
 mod journal;
 mod pending;
 mod persons;
+mod providers;
 mod replay;
 mod session_facts;
 mod session_reads;
@@ -28,6 +29,10 @@ pub(crate) use companies::{api_key, company, company_named, session_company};
 pub(crate) use events::apply_event_batches;
 pub(crate) use history::{read_history, usage};
 pub(crate) use journal::company_changes;
+pub(crate) use providers::{
+    keep_unmatched, open_calls, prune_unmatched, room_session, settle_unmatched, unmatched,
+    unmatched_by_id,
+};
 pub(crate) use replay::{apply_one, export, import};
 pub(crate) use session_reads::{
     calls, participation, session, sessions, sessions_due_for_deactivation,

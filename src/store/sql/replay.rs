@@ -8,8 +8,8 @@ use super::actions::{comp, deactivate, uncomp};
 use super::events::apply_events;
 use super::journal::{self, Held};
 use super::{
-    AFTER_IMPORT, Conn, Pool, REFRESH_STATISTICS, Tx, begin_write, commit, companies, sessions,
-    users,
+    AFTER_IMPORT, Conn, Pool, REFRESH_STATISTICS, Tx, begin_write, commit, companies, providers,
+    sessions, users,
 };
 use crate::domain::{EventBatch, Timestamp};
 use crate::records::{
@@ -130,6 +130,10 @@ async fn apply_record(
                 Record::Uncomp(record),
             )
         }
+        Record::Room(record) => {
+            providers::bind_room(&mut *conn, &record).await?;
+            (record.company_id, Record::Room(record))
+        }
         Record::Connect(_) | Record::Disconnect(_) => {
             unreachable!("connection events are applied in batches by apply_events")
         }
@@ -159,6 +163,7 @@ async fn company_to_lock(conn: &mut Conn, record: &Record) -> Result<Option<i64>
         Record::Cancel(r) => Some(r.company_id),
         Record::AddParticipant(r) => Some(r.company_id),
         Record::RemoveParticipant(r) => Some(r.company_id),
+        Record::Room(r) => Some(r.company_id),
         Record::Deactivate(SessionActionRecord { session_id, .. })
         | Record::Uncomp(SessionActionRecord { session_id, .. })
         | Record::Comp(CompRecord { session_id, .. })
