@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-600}"
 mkdir -p logs
-for target in timestamp dates event_batch import_line basic_auth; do
+for target in timestamp dates event_batch import_line basic_auth provider_webhook; do
   mkdir -p "corpus/$target"
   cargo fuzz run --sanitizer none "$target" "corpus/$target" "seeds/$target" -- \
     -max_total_time="$seconds" -print_final_stats=1 > "logs/$target.log" 2>&1

@@ -165,6 +165,17 @@ async fn serve(state: AppState, settings: &Settings, demo: bool) -> anyhow::Resu
             "Try: curl -u '{}:{}' 'http://{address}/history?month={}'",
             access.api_key, access.api_secret, access.month
         );
+        let livekit = &settings.providers;
+        if let (Some(key), Some(secret)) = (&livekit.livekit_api_key, &livekit.livekit_api_secret) {
+            let example = crate::demo::livekit_example(
+                &state.store,
+                access.company_id,
+                (key, secret.expose()),
+                address,
+            )
+            .await?;
+            println!("A LiveKit webhook (valid 5 minutes): {example}");
+        }
     }
     tracing::info!(%address, "listening");
     launch(listener, state, shutdown_signal()).await?;

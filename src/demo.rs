@@ -316,3 +316,63 @@ impl<'a> DemoMonth<'a> {
 fn seconds(ts: Timestamp, seconds: i64) -> Timestamp {
     Timestamp::from_micros(ts.as_micros() + seconds * 1_000_000)
 }
+
+/// A session of the demo's first host starting now, and a LiveKit webhook
+/// (its host joining, signed as LiveKit signs it) ready to send to
+/// `/providers/livekit` as a `curl` line.
+pub async fn livekit_example(
+    store: &Store,
+    company_id: i64,
+    (api_key, api_secret): (&str, &str),
+    address: std::net::SocketAddr,
+) -> Result<String, StoreError> {
+    let host = store
+        .users(company_id)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::NotFound("the demo has no host".into()))?;
+    let session = SessionRecord {
+        company_id,
+        session_id: None,
+        user_id: host.user_id,
+        schedule_ts: None,
+        schedule_type: None,
+        connect_code: None,
+        participants: vec![ParticipantRecord {
+            participant_full_name: "Trevor Stamp".to_owned(),
+            participant_email_address: "trevor.stamp@patients.example".to_owned(),
+            ..ParticipantRecord::default()
+        }],
+    };
+    let created = store.write().create_session(session).await?;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let body = serde_json::json!({
+        "event": "participant_joined",
+        "room": {"name": format!("session-{}", created.session_id)},
+        "participant": {"sid": "PA_demo_host", "identity": format!("p{}", created.participation_ids[0]),
+                        "joinedAt": now.to_string()},
+        "id": format!("EV_demo_{}", created.session_id),
+        "createdAt": now.to_string(),
+    })
+    .to_string();
+    let claims = serde_json::json!({
+        "iss": api_key,
+        "nbf": now,
+        "exp": now + 300,
+        "sha256": base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(body.as_bytes())),
+        ),
+    });
+    let signing = |error: jsonwebtoken::errors::Error| {
+        StoreError::Invalid(format!("the LiveKit API secret cannot sign: {error}"))
+    };
+    let key = jsonwebtoken::EncodingKey::from_secret(api_secret.as_bytes()).map_err(signing)?;
+    let token =
+        jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).map_err(signing)?;
+    Ok(format!(
+        "curl -X POST 'http://{address}/providers/livekit' -H 'Content-Type: application/webhook+json' \
+         -H 'Authorization: {token}' -d '{body}'"
+    ))
+}

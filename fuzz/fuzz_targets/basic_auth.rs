@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_ledger::api::auth::parse_basic;
+use session_ledger::api::credentials::parse_basic;
 use session_ledger::secrets::company_of_key;
 
 fuzz_target!(|data: &[u8]| {
