@@ -11,8 +11,11 @@ use std::time::{Duration, Instant};
 
 use super::http::{self, Client};
 use super::store::Store;
-use super::webhooks::daily_secret;
 use super::{Config, OPERATOR_TOKEN, Rate};
+
+/// The key of the Daily webhook secret the server is started with (the
+/// webhook step signs with it).
+pub(super) const DAILY_KEY: &[u8] = b"ledger-bench-daily-webhook-secret";
 
 /// A running session-ledger server, stopped when dropped.
 pub struct Server {
@@ -56,7 +59,11 @@ impl Config {
             // start would scan every session while the reads are measured.
             .env("SESSION_LEDGER_AUTO_DEACTIVATE_INTERVAL_SECONDS", "0")
             .env("SESSION_LEDGER_OPERATOR_TOKEN", OPERATOR_TOKEN)
-            .env("SESSION_LEDGER_DAILY_WEBHOOK_SECRET", daily_secret())
+            // Daily hands out its secret in base64.
+            .env(
+                "SESSION_LEDGER_DAILY_WEBHOOK_SECRET",
+                http::base64(DAILY_KEY),
+            )
             .env_remove("RUST_LOG");
         command
     }

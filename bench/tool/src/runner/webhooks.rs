@@ -17,16 +17,9 @@ use sha2::Sha256;
 use super::dataset::{Meta, WEBHOOK_MONTH};
 use super::external::month_micros;
 use super::http::{Client, base64};
+use super::server::DAILY_KEY;
 use super::store::{Store, psql, run_with_input};
 use super::{Config, Raw, StoreKind, Webhooks, count_elements, say};
-
-/// The key of the Daily webhook secret the server is started with.
-const DAILY_KEY: &[u8] = b"ledger-bench-daily-webhook-secret";
-
-/// The secret as Daily hands it out: the key in base64.
-pub fn daily_secret() -> String {
-    base64(DAILY_KEY)
-}
 
 /// The webhook step's bodies, grouped by session in the generated order.
 fn sessions(config: &Config) -> io::Result<Vec<Vec<String>>> {
