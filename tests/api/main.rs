@@ -18,6 +18,7 @@ mod events;
 mod helpers;
 mod history;
 mod import_export;
+mod limits;
 mod openapi;
 mod operator;
 mod ops;

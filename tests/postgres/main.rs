@@ -37,6 +37,9 @@ mod history;
 #[path = "../api/import_export.rs"]
 mod import_export;
 #[cfg(postgres_tests)]
+#[path = "../api/limits.rs"]
+mod limits;
+#[cfg(postgres_tests)]
 #[path = "../api/operator.rs"]
 mod operator;
 #[cfg(postgres_tests)]
