@@ -322,15 +322,15 @@ pub fn explain(value: &Value) -> Option<String> {
             })
     }
     let object = value.as_object()?;
-    if let Some(recorded) = object.get("RecordedTs") {
-        if let Some(error) = named::<Option<Timestamp>>(recorded, "RecordedTs: ") {
-            return Some(error);
-        }
+    if let Some(recorded) = object.get("RecordedTs")
+        && let Some(error) = named::<Option<Timestamp>>(recorded, "RecordedTs: ")
+    {
+        return Some(error);
     }
-    if let Some(batch) = object.get("Batch") {
-        if let Some(error) = named::<Option<i64>>(batch, "Batch: ") {
-            return Some(error);
-        }
+    if let Some(batch) = object.get("Batch")
+        && let Some(error) = named::<Option<i64>>(batch, "Batch: ")
+    {
+        return Some(error);
     }
     macro_rules! by_type {
         ($kind:expr, $($name:literal => $record:ty),* $(,)?) => {

@@ -5,6 +5,7 @@ mod backend {
     pub const POSTGRES: bool = false;
 }
 
+mod authentication;
 mod bad_input;
 mod bench_smoke;
 mod cli;

@@ -10,6 +10,9 @@ mod backend {
 }
 
 #[cfg(postgres_tests)]
+#[path = "../api/authentication.rs"]
+mod authentication;
+#[cfg(postgres_tests)]
 #[path = "../api/bad_input.rs"]
 mod bad_input;
 #[cfg(postgres_tests)]
