@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use crate::domain::events::{ConnectionEvent, EventKind, PartyKind};
-use crate::domain::{InvalidText, Text, Timestamp, check_text};
+use crate::domain::{ConnectCode, InvalidText, Text, Timestamp, check_text};
 
 /// One line of the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,6 +135,9 @@ pub struct UserRecord {
     pub help_number: String,
     #[serde(default)]
     pub external_id: String,
+    /// Absent: derived from the user id (SPEC §5). Journaled filled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_id: Option<String>,
 }
 
 /// A user's new details, complete: the line replays without the old ones.
@@ -209,8 +212,10 @@ pub struct SessionRecord {
     pub schedule_ts: Option<Timestamp>,
     #[serde(default)]
     pub schedule_type: Option<ScheduleType>,
+    /// A number of 9 digits; a string of digits in logs written before
+    /// codes were numbers (see [`ConnectCode::from_digits`]).
     #[serde(default)]
-    pub connect_code: Option<String>,
+    pub connect_code: Option<ConnectCode>,
     #[serde(default)]
     pub participants: Vec<ParticipantRecord>,
 }
@@ -242,7 +247,7 @@ pub struct ParticipantRecord {
     #[serde(default)]
     pub participant_external_id: String,
     #[serde(default)]
-    pub connect_code: Option<String>,
+    pub connect_code: Option<ConnectCode>,
     #[serde(default)]
     pub should_auto_deliver_code: Option<String>,
 }
@@ -402,15 +407,11 @@ impl Record {
                     ("HelpNumber", &r.help_number),
                 ],
             ),
-            Record::Session(r) => {
-                if let Some(code) = &r.connect_code {
-                    check_text("ConnectCode", code, Text::Detail)?;
-                }
-                r.participants
-                    .iter()
-                    .enumerate()
-                    .try_for_each(|(index, p)| p.check_text(&format!("Participants[{index}].")))
-            }
+            Record::Session(r) => r
+                .participants
+                .iter()
+                .enumerate()
+                .try_for_each(|(index, p)| p.check_text(&format!("Participants[{index}]."))),
             Record::AddParticipant(r) => r.participant.check_text(""),
             Record::Comp(r) => check_text("Reason", &r.reason, Text::Reason),
             Record::Room(r) => {
@@ -476,9 +477,6 @@ impl ParticipantRecord {
             ),
         ] {
             check_text(&field(name), value, Text::Detail)?;
-        }
-        if let Some(code) = &self.connect_code {
-            check_text(&field("ConnectCode"), code, Text::Detail)?;
         }
         if let Some(code) = &self.should_auto_deliver_code {
             check_text(&field("ShouldAutoDeliverCode"), code, Text::Detail)?;
