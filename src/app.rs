@@ -8,7 +8,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::limits::RateLimits;
+use crate::api::limits::{FailedAuthLimits, RateLimits};
 use crate::api::state::AppState;
 use crate::deactivation::Policy;
 
@@ -26,7 +26,10 @@ pub async fn launch(
     };
     let (stop, stopped) = watch::channel(false);
     let deactivation = tokio::spawn(crate::deactivation::run(store.clone(), policy, stopped));
-    let housekeeping = tokio::spawn(housekeeping(state.limits.clone()));
+    let housekeeping = tokio::spawn(housekeeping(
+        state.limits.clone(),
+        state.failed_auth.clone(),
+    ));
     let watcher = {
         let store = store.clone();
         tokio::spawn(async move { store.watch_changes().await })
@@ -37,6 +40,9 @@ pub async fn launch(
     };
     let router = crate::api::router(state);
     let listener = listener.tap_io(send_without_delay);
+    // Each request knows its client's address (failed authentications
+    // are limited per address).
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await;
@@ -49,9 +55,9 @@ pub async fn launch(
     served
 }
 
-/// Keeps the metrics' histograms bounded and the rate limiter's memory
-/// proportional to the keys in use.
-async fn housekeeping(limits: Option<Arc<RateLimits>>) {
+/// Keeps the metrics' histograms bounded and the rate limiters' memory
+/// proportional to the keys and addresses in use.
+async fn housekeeping(limits: Option<Arc<RateLimits>>, failed_auth: Option<Arc<FailedAuthLimits>>) {
     let metrics = crate::telemetry::metrics_handle();
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
@@ -59,6 +65,9 @@ async fn housekeeping(limits: Option<Arc<RateLimits>>) {
         metrics.run_upkeep();
         if let Some(limits) = &limits {
             limits.forget_idle_keys();
+        }
+        if let Some(failed_auth) = &failed_auth {
+            failed_auth.forget_idle_addresses();
         }
     }
 }

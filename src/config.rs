@@ -26,7 +26,8 @@ pub struct Settings {
     )]
     pub bind: String,
 
-    /// Bearer token of the operator API; without one the operator API answers 404.
+    /// Bearer token of the operator API; without one (or with an empty one) the operator API
+    /// answers 404.
     #[arg(
         long,
         env = "SESSION_LEDGER_OPERATOR_TOKEN",
@@ -83,6 +84,17 @@ pub struct Settings {
         global = true
     )]
     pub rate_limit_per_second: u32,
+
+    /// Failed authentications (wrong or unknown key, secret or operator token) allowed per
+    /// client address a minute, in bursts of as many; past them the address gets 429 until
+    /// it may try again, even with good credentials. 0 turns the limit off.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_FAILED_AUTH_PER_MINUTE",
+        default_value_t = 60,
+        global = true
+    )]
+    pub failed_auth_per_minute: u32,
 
     /// Memory for kept History answers, in MiB: a repeated read of unchanged
     /// data is served without a scan; 0 turns it off.

@@ -3,10 +3,12 @@
 //! recorded as the completed line that replays it (ids, codes and times filled
 //! in), so a replay reproduces the same ledger.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 pub use crate::domain::events::{ConnectionEvent, EventKind, PartyKind};
-use crate::domain::{ConnectCode, Timestamp};
+use crate::domain::{ConnectCode, InvalidText, Text, Timestamp, check_text};
 
 /// One line of the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -290,6 +292,196 @@ impl Record {
             Record::Disconnect(event) => Some((EventKind::Disconnect, event)),
             _ => None,
         }
+    }
+}
+
+impl LogLine {
+    /// Parses one line of a log; what is wrong names the field at fault
+    /// (`Participants[0].ParticipantFullName: …`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        serde_json::from_str(text).map_err(|error| {
+            serde_json::from_str::<Value>(text)
+                .ok()
+                .and_then(|value| explain(&value))
+                .unwrap_or_else(|| error.to_string())
+        })
+    }
+}
+
+/// Why `value` is not a log line, naming the field at fault: the derived
+/// form of a tagged (and flattened) record buffers the line first and loses
+/// the field's name, so the line is read again as the record its `Type`
+/// names. Only a line already found wrong pays for this.
+pub fn explain(value: &Value) -> Option<String> {
+    fn named<T: DeserializeOwned>(value: &Value, prefix: &str) -> Option<String> {
+        serde_path_to_error::deserialize::<_, T>(value)
+            .err()
+            .map(|error| {
+                let path = error.path().to_string();
+                let error = error.into_inner();
+                if path == "." {
+                    format!("{prefix}{error}")
+                } else {
+                    format!("{prefix}{path}: {error}")
+                }
+            })
+    }
+    let object = value.as_object()?;
+    if let Some(recorded) = object.get("RecordedTs")
+        && let Some(error) = named::<Option<Timestamp>>(recorded, "RecordedTs: ")
+    {
+        return Some(error);
+    }
+    if let Some(batch) = object.get("Batch")
+        && let Some(error) = named::<Option<i64>>(batch, "Batch: ")
+    {
+        return Some(error);
+    }
+    macro_rules! by_type {
+        ($kind:expr, $($name:literal => $record:ty),* $(,)?) => {
+            match $kind {
+                $($name => named::<$record>(value, ""),)*
+                _ => None,
+            }
+        };
+    }
+    by_type!(object.get("Type")?.as_str()?,
+        "Company" => CompanyRecord,
+        "CompanyPlan" => CompanyPlanRecord,
+        "ApiKey" => ApiKeyRecord,
+        "RevokeApiKey" => RevokeApiKeyRecord,
+        "SupportAgent" => SupportAgentRecord,
+        "User" => UserRecord,
+        "UserUpdate" => UserUpdateRecord,
+        "UserDelete" => UserDeleteRecord,
+        "Session" => SessionRecord,
+        "Reschedule" => RescheduleRecord,
+        "Cancel" => CancelRecord,
+        "AddParticipant" => AddParticipantRecord,
+        "RemoveParticipant" => RemoveParticipantRecord,
+        "Connect" => ConnectionEvent,
+        "Disconnect" => ConnectionEvent,
+        "Deactivate" => SessionActionRecord,
+        "Comp" => CompRecord,
+        "Uncomp" => SessionActionRecord,
+        "Room" => RoomRecord,
+    )
+}
+
+impl Record {
+    /// Checks every piece of text the record brings against the limits of
+    /// its field (`domain::limits`): the same for an API call and an
+    /// imported line, before either reaches a store. Connection events are
+    /// checked with their batch (`EventBatch::parse`).
+    pub fn check_text(&self) -> Result<(), InvalidText> {
+        match self {
+            Record::Company(r) => check_text("Name", &r.name, Text::Name),
+            Record::ApiKey(r) => {
+                check_text("ApiKey", &r.api_key, Text::ApiKey)?;
+                check_text("SecretHash", &r.secret_hash, Text::ApiKey)
+            }
+            Record::RevokeApiKey(r) => check_text("ApiKey", &r.api_key, Text::ApiKey),
+            Record::SupportAgent(r) => {
+                check_text("FullName", &r.full_name, Text::Name)?;
+                check_text("EmailAddress", &r.email_address, Text::Email)
+            }
+            Record::User(r) => check_user(
+                &r.full_name,
+                &r.email_address,
+                &r.external_id,
+                [
+                    ("SmsNumber", &r.sms_number),
+                    ("DefaultResolution", &r.default_resolution),
+                    ("TimeZoneWindowsId", &r.time_zone_windows_id),
+                    ("HelpNumber", &r.help_number),
+                ],
+            ),
+            Record::UserUpdate(r) => check_user(
+                &r.full_name,
+                &r.email_address,
+                &r.external_id,
+                [
+                    ("SmsNumber", &r.sms_number),
+                    ("DefaultResolution", &r.default_resolution),
+                    ("TimeZoneWindowsId", &r.time_zone_windows_id),
+                    ("HelpNumber", &r.help_number),
+                ],
+            ),
+            Record::Session(r) => r
+                .participants
+                .iter()
+                .enumerate()
+                .try_for_each(|(index, p)| p.check_text(&format!("Participants[{index}]."))),
+            Record::AddParticipant(r) => r.participant.check_text(""),
+            Record::Comp(r) => check_text("Reason", &r.reason, Text::Reason),
+            Record::Room(r) => {
+                check_text("Provider", &r.provider, Text::Detail)?;
+                check_text("RoomId", &r.room_id, Text::RoomId)
+            }
+            Record::CompanyPlan(_)
+            | Record::UserDelete(_)
+            | Record::Reschedule(_)
+            | Record::Cancel(_)
+            | Record::RemoveParticipant(_)
+            | Record::Connect(_)
+            | Record::Disconnect(_)
+            | Record::Deactivate(_)
+            | Record::Uncomp(_) => Ok(()),
+        }
+    }
+}
+
+fn check_user(
+    full_name: &str,
+    email_address: &str,
+    external_id: &str,
+    details: [(&str, &String); 4],
+) -> Result<(), InvalidText> {
+    check_text("FullName", full_name, Text::Name)?;
+    check_text("EmailAddress", email_address, Text::Email)?;
+    check_text("ExternalId", external_id, Text::ExternalId)?;
+    details
+        .into_iter()
+        .try_for_each(|(field, value)| check_text(field, value, Text::Detail))
+}
+
+impl ParticipantRecord {
+    /// Checks the participant's text; `which` prefixes each field's name
+    /// (`Participants[2].`).
+    fn check_text(&self, which: &str) -> Result<(), InvalidText> {
+        let field = |name: &str| format!("{which}{name}");
+        check_text(
+            &field("ParticipantFullName"),
+            &self.participant_full_name,
+            Text::Name,
+        )?;
+        check_text(
+            &field("ParticipantEmailAddress"),
+            &self.participant_email_address,
+            Text::Email,
+        )?;
+        check_text(
+            &field("ParticipantExternalId"),
+            &self.participant_external_id,
+            Text::ExternalId,
+        )?;
+        for (name, value) in [
+            ("ParticipantSmsNumber", &self.participant_sms_number),
+            (
+                "ParticipantDefaultResolution",
+                &self.participant_default_resolution,
+            ),
+            (
+                "ParticipantTimeZoneWindowsId",
+                &self.participant_time_zone_windows_id,
+            ),
+        ] {
+            check_text(&field(name), value, Text::Detail)?;
+        }
+        if let Some(code) = &self.should_auto_deliver_code {
+            check_text(&field("ShouldAutoDeliverCode"), code, Text::Detail)?;
+        }
+        Ok(())
     }
 }
 

@@ -27,11 +27,23 @@ pub fn new_key(company_id: i64) -> NewKey {
     }
 }
 
-/// The company a key belongs to, read from the key itself.
+/// Most characters of a key's random part (new keys have 18).
+const MOST_RANDOM: usize = 64;
+
+/// The company a key belongs to, read from the key itself; `None` for
+/// anything not shaped like a key (`k{company}_{1 to 64 letters or
+/// digits}`), which then never reaches a query: a NUL or other odd bytes
+/// in a presented key are a 401 (or 404) on every store alike.
 pub fn company_of_key(api_key: &str) -> Option<i64> {
     let rest = api_key.strip_prefix('k')?;
     let (company, random) = rest.split_once('_')?;
-    if random.is_empty() {
+    if random.is_empty()
+        || random.len() > MOST_RANDOM
+        || !random.bytes().all(|byte| byte.is_ascii_alphanumeric())
+        || company.is_empty()
+        || company.len() > 19
+        || !company.bytes().all(|byte| byte.is_ascii_digit())
+    {
         return None;
     }
     company.parse().ok().filter(|id: &i64| *id > 0)
@@ -40,6 +52,24 @@ pub fn company_of_key(api_key: &str) -> Option<i64> {
 /// SHA-256 keyed by the API key, so equal secrets of two keys differ.
 pub fn hash_secret(api_key: &str, api_secret: &str) -> String {
     hex::encode(secret_digest(api_key, api_secret))
+}
+
+/// A stored hash no secret has: an unknown key is checked against it, so
+/// an unknown key and a wrong secret cost the same work (no oracle of which
+/// keys exist). 64 hex digits, like every stored hash, that no SHA-256
+/// digest is known to have.
+pub const UNKNOWN_KEY_HASH: &str =
+    "00000000000000000000000000000000000000000000000000000000000000ff";
+
+/// Whether the presented key and secret check out against the key as found
+/// (its stored hash, and whether it is revoked), or `None` when no such key
+/// is stored. Every path does the same work: the secret is hashed and
+/// compared in constant time against the stored hash or
+/// [`UNKNOWN_KEY_HASH`], and revocation is looked at only after.
+pub fn verify_key(api_key: &str, api_secret: &str, found: Option<(&str, bool)>) -> bool {
+    let (stored_hash, revoked) = found.unwrap_or((UNKNOWN_KEY_HASH, true));
+    let matches = secret_matches(api_key, api_secret, stored_hash);
+    matches & !revoked & found.is_some()
 }
 
 /// Checked on every request: the presented secret's hash is hex-encoded on
@@ -52,6 +82,8 @@ pub fn secret_matches(api_key: &str, api_secret: &str, stored_hash: &str) -> boo
 }
 
 fn secret_digest(api_key: &str, api_secret: &str) -> [u8; 32] {
+    #[cfg(test)]
+    tests::HASHED.with(|count| count.set(count.get() + 1));
     let mut hasher = Sha256::new();
     hasher.update(api_key.as_bytes());
     hasher.update([0u8]);
@@ -62,6 +94,31 @@ fn secret_digest(api_key: &str, api_secret: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Secrets hashed on this thread.
+        pub(super) static HASHED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    fn hashes_in(check: impl FnOnce() -> bool) -> u32 {
+        let before = HASHED.with(std::cell::Cell::get);
+        check();
+        HASHED.with(std::cell::Cell::get) - before
+    }
+
+    #[test]
+    fn every_path_hashes_the_secret_once_and_compares_it() {
+        let key = new_key(7);
+        let found = Some((key.secret_hash.as_str(), false));
+        let revoked = Some((key.secret_hash.as_str(), true));
+        let paths = [
+            hashes_in(|| verify_key(&key.api_key, &key.api_secret, found)),
+            hashes_in(|| verify_key(&key.api_key, "wrong", found)),
+            hashes_in(|| verify_key(&key.api_key, "wrong", None)),
+            hashes_in(|| verify_key(&key.api_key, &key.api_secret, revoked)),
+        ];
+        assert_eq!(paths, [1, 1, 1, 1]);
+    }
 
     #[test]
     fn a_new_key_verifies_and_names_its_company() {
@@ -95,10 +152,42 @@ mod tests {
 
     #[test]
     fn malformed_keys_name_no_company() {
+        let long = format!("k1_{}", "a".repeat(65));
         for bad in [
-            "", "k", "k_abc", "kx_abc", "k0_abc", "k-1_abc", "k5_", "5_abc",
+            "",
+            "k",
+            "k_abc",
+            "kx_abc",
+            "k0_abc",
+            "k-1_abc",
+            "k+1_abc",
+            "k5_",
+            "5_abc",
+            "k1_\0abc",
+            "k1_%00",
+            "k1_ab c",
+            "k1_abc\n",
+            "k1_é",
+            "k99999999999999999999_abc",
+            &long,
         ] {
-            assert_eq!(company_of_key(bad), None, "{bad}");
+            assert_eq!(company_of_key(bad), None, "{bad:?}");
         }
+        assert_eq!(company_of_key(&format!("k1_{}", "a".repeat(64))), Some(1));
+    }
+
+    #[test]
+    fn unknown_keys_wrong_secrets_and_revoked_keys_all_fail_alike() {
+        let key = new_key(7);
+        let found = Some((key.secret_hash.as_str(), false));
+        assert!(verify_key(&key.api_key, &key.api_secret, found));
+        assert!(!verify_key(&key.api_key, "wrong", found));
+        assert!(!verify_key(&key.api_key, &key.api_secret, None));
+        let revoked = Some((key.secret_hash.as_str(), true));
+        assert!(!verify_key(&key.api_key, &key.api_secret, revoked));
+        // The stand-in hash is shaped like a stored one, so comparing
+        // against it is the same work as against a real one.
+        assert_eq!(UNKNOWN_KEY_HASH.len(), 64);
+        assert!(UNKNOWN_KEY_HASH.bytes().all(|b| b.is_ascii_hexdigit()));
     }
 }

@@ -21,7 +21,11 @@ pub enum ApiError {
     #[error("the request body is larger than 1 MiB")]
     PayloadTooLarge,
     #[error("too many requests for this API key; retry after the time in Retry-After")]
-    TooManyRequests,
+    TooManyRequests { retry_after_seconds: u64 },
+    #[error(
+        "too many failed authentications from this address; retry after the time in Retry-After"
+    )]
+    TooManyFailures { retry_after_seconds: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -51,7 +55,9 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests { .. } | Self::TooManyFailures { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,11 +85,24 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut response = (self.status(), axum::Json(ErrorBody { message })).into_response();
-        if matches!(self, Self::Unauthorized) {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"session-ledger\""),
-            );
+        match self {
+            Self::Unauthorized => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"session-ledger\""),
+                );
+            }
+            Self::TooManyRequests {
+                retry_after_seconds,
+            }
+            | Self::TooManyFailures {
+                retry_after_seconds,
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+            }
+            _ => {}
         }
         response
     }
@@ -96,7 +115,8 @@ pub enum TenantErrors {
     /// Missing or wrong credentials (with `WWW-Authenticate: Basic`).
     #[response(status = 401)]
     Unauthorized(ErrorBody),
-    /// Rate limited; retry after the seconds in `Retry-After`.
+    /// Rate limited (the key's requests, or this address's failed
+    /// authentications); retry after the seconds in `Retry-After`.
     #[response(status = 429, headers(("Retry-After" = u64)))]
     TooManyRequests(ErrorBody),
 }
@@ -111,4 +131,8 @@ pub enum OperatorErrors {
     /// No such thing; also every operator path when no operator token is configured.
     #[response(status = 404)]
     NotFound(ErrorBody),
+    /// Too many failed authentications from this address; retry after the
+    /// seconds in `Retry-After`.
+    #[response(status = 429, headers(("Retry-After" = u64)))]
+    TooManyFailures(ErrorBody),
 }

@@ -35,7 +35,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     // PostgreSQL text cannot hold NUL; refused here, it is bad input on
     // every backend alike rather than a database fault on one.
     if contains_escaped_nul(bytes) {
-        return Err("text must not contain NUL characters (\\u0000)".into());
+        let field = serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|value| path_of_nul(&value, String::new()))
+            .unwrap_or_else(|| "text".into());
+        return Err(format!(
+            "{field} must not contain control characters such as NUL or line breaks (it contains U+0000)"
+        ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
@@ -49,6 +55,39 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     })?;
     deserializer.end().map_err(|error| error.to_string())?;
     Ok(value)
+}
+
+/// Where in `value` a string (or a key) holds NUL, as the path of its field
+/// (`Participants[0].ParticipantFullName`).
+fn path_of_nul(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(text) if text.contains('\0') => Some(if path.is_empty() {
+            "the body".into()
+        } else {
+            path
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(index, item)| path_of_nul(item, format!("{path}[{index}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+            let inner = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            if key.contains('\0') {
+                Some(format!(
+                    "a field name in {}",
+                    if path.is_empty() { "the body" } else { &path }
+                ))
+            } else {
+                path_of_nul(item, inner)
+            }
+        }),
+        _ => None,
+    }
 }
 
 fn contains_escaped_nul(bytes: &[u8]) -> bool {

@@ -32,11 +32,15 @@ pub struct Key {
 ///   History read notes the version it read, so the reads after a change
 ///   find their kept answers again.
 ///
-/// The secret is still checked against the stored hash on every request;
-/// unknown keys are not kept.
+/// The secret is still checked against the stored hash on every request.
+/// Keys found not to exist are kept too (only their names, until a key
+/// changes), so a presented unknown key costs what a known one does rather
+/// than a database read: the time of an answer does not tell which keys
+/// exist.
 #[derive(Debug, Default)]
 pub struct KeyCache {
     keys: RwLock<HashMap<String, (u64, Key)>>,
+    unknown: RwLock<HashMap<String, u64>>,
     versions: RwLock<HashMap<i64, (u64, i64)>>,
 }
 
@@ -61,7 +65,15 @@ impl KeyCache {
                 .map(|&(_, version)| version);
             return Ok(Some((key.clone(), version)));
         }
+        if let Some(generation) = generation
+            && read(&self.unknown).get(api_key) == Some(&generation.keys)
+        {
+            return Ok(None);
+        }
         let Some(stored) = store.api_key(company_id, api_key).await? else {
+            if let Some(generation) = generation {
+                keep(&self.unknown, api_key.to_owned(), generation.keys);
+            }
             return Ok(None);
         };
         let key = Key {

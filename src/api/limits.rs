@@ -1,21 +1,23 @@
-//! Per-API-key rate limits (SPEC §10): a token bucket per key, 429 with
-//! `Retry-After` when it is empty, and `X-RateLimit-*` on every tenant answer.
+//! Rate limits (SPEC §10): a token bucket per API key, spent only by
+//! requests that authenticated with it, with `X-RateLimit-*` on every
+//! tenant answer; and a separate bucket of failed authentications per
+//! client address. Either, when empty, is a 429 with `Retry-After`.
 
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
-
-use super::credentials::parse_basic;
-use super::error::ApiError;
 
 type KeyedLimiter =
     RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
@@ -40,6 +42,18 @@ impl RateLimits {
         }))
     }
 
+    /// Spends one request of an authenticated key: the requests it has left,
+    /// or the seconds until it may send again.
+    pub fn spend(&self, api_key: &str) -> Result<u32, u64> {
+        match self.limiter.check_key(&api_key.to_owned()) {
+            Ok(snapshot) => Ok(snapshot.remaining_burst_capacity()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Err(whole_seconds(wait))
+            }
+        }
+    }
+
     /// Forgets keys whose buckets are full again, so memory follows the
     /// active keys, not every key ever presented.
     pub fn forget_idle_keys(&self) {
@@ -58,38 +72,206 @@ impl RateLimits {
     }
 }
 
-/// Limits requests that present an API key; others (the operator, health
-/// checks, requests without credentials) pass through untouched.
-pub async fn limit_per_key(
+/// Seconds to wait, rounded up, at least 1.
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// What the tenant extractor found of the per-key budget, for the answer's
+/// `X-RateLimit-*` headers: the requests left once it authenticated.
+#[derive(Clone, Default)]
+pub struct Budget(Arc<OnceLock<u32>>);
+
+impl Budget {
+    /// Notes the requests left, for this request's answer.
+    pub fn note(parts: &Parts, remaining: u32) {
+        if let Some(budget) = parts.extensions.get::<Budget>() {
+            let _ = budget.0.set(remaining);
+        }
+    }
+}
+
+/// Puts the per-key budget's headers on the answer of every request that
+/// authenticated as a tenant (the spending itself is the `Tenant`
+/// extractor's, after the secret checked out).
+pub async fn budget_headers(
     State(limits): State<Arc<RateLimits>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let key = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(parse_basic)
-        .map(|(key, _)| key);
-    let Some(key) = key else {
-        return next.run(request).await;
-    };
-    match limits.limiter.check_key(&key) {
-        Ok(snapshot) => {
-            let mut response = next.run(request).await;
-            response
-                .headers_mut()
-                .extend(limits.headers(snapshot.remaining_burst_capacity()));
-            response
+    let budget = Budget::default();
+    request.extensions_mut().insert(budget.clone());
+    let mut response = next.run(request).await;
+    if let Some(&remaining) = budget.0.get() {
+        response.headers_mut().extend(limits.headers(remaining));
+    }
+    response
+}
+
+/// Failed authentications per client address: a bucket of `per_minute`,
+/// refilled at that rate. While it is empty, every request from the address
+/// that presents credentials is a 429 without their being checked, so
+/// neither secrets nor key ids can be tried faster than that; requests
+/// that authenticate spend nothing of it.
+pub struct FailedAuthLimits {
+    per_minute: u32,
+    buckets: RwLock<HashMap<IpAddr, Bucket>>,
+}
+
+/// Most addresses kept; when full the limiter starts again empty.
+const MOST_ADDRESSES: usize = 100_000;
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    /// Failures still allowed at `at`.
+    tokens: f64,
+    at: Instant,
+}
+
+impl FailedAuthLimits {
+    /// `None` when `per_minute` is 0 (off).
+    pub fn new(per_minute: u32) -> Option<Arc<Self>> {
+        (per_minute > 0).then(|| {
+            Arc::new(Self {
+                per_minute,
+                buckets: RwLock::default(),
+            })
+        })
+    }
+
+    fn refilled(&self, bucket: Bucket, now: Instant) -> f64 {
+        let per_second = f64::from(self.per_minute) / 60.0;
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        (bucket.tokens + elapsed * per_second).min(f64::from(self.per_minute))
+    }
+
+    /// Seconds until the address may try again, if it may not now.
+    pub fn blocked(&self, address: Option<IpAddr>) -> Option<u64> {
+        let key = address.map(group)?;
+        let bucket = *self
+            .buckets
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)?;
+        let tokens = self.refilled(bucket, Instant::now());
+        (tokens < 1.0).then(|| {
+            let per_second = f64::from(self.per_minute) / 60.0;
+            whole_seconds(Duration::from_secs_f64((1.0 - tokens) / per_second))
+        })
+    }
+
+    /// Spends one failure of the address.
+    pub fn failed(&self, address: Option<IpAddr>) {
+        let Some(key) = address.map(group) else {
+            return;
+        };
+        let now = Instant::now();
+        let mut buckets = self.buckets.write().unwrap_or_else(PoisonError::into_inner);
+        if buckets.len() >= MOST_ADDRESSES && !buckets.contains_key(&key) {
+            buckets.clear();
         }
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let retry_after = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            let mut response = ApiError::TooManyRequests.into_response();
-            let headers = response.headers_mut();
-            headers.extend(limits.headers(0));
-            headers.insert("retry-after", HeaderValue::from(retry_after.max(1)));
-            response
+        let full = Bucket {
+            tokens: f64::from(self.per_minute),
+            at: now,
+        };
+        let bucket = buckets.entry(key).or_insert(full);
+        let tokens = self.refilled(*bucket, now);
+        *bucket = Bucket {
+            tokens: (tokens - 1.0).max(0.0),
+            at: now,
+        };
+    }
+
+    /// Forgets addresses whose buckets are full again.
+    pub fn forget_idle_addresses(&self) {
+        let now = Instant::now();
+        let most = f64::from(self.per_minute);
+        self.buckets
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, bucket| self.refilled(*bucket, now) < most);
+    }
+}
+
+/// The address a client's failures count against: an IPv4 address, or an
+/// IPv6 address's /64 (one host's share of a network, which it can fill
+/// with addresses at will).
+fn group(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let segments = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(
+                    segments[0],
+                    segments[1],
+                    segments[2],
+                    segments[3],
+                    0,
+                    0,
+                    0,
+                    0,
+                ))
+            }
+        },
+    }
+}
+
+/// The client's address: the connection's peer (a proxy in front shares
+/// its own address among its clients; docs/decisions.md, "Security").
+pub fn client_address(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_blocked_once_its_failures_are_spent_and_refills() {
+        let limits = FailedAuthLimits::new(3).unwrap();
+        let address = IpAddr::from([10, 0, 0, 1]);
+        let here = Some(address);
+        let there = Some(IpAddr::from([10, 0, 0, 2]));
+        for _ in 0..3 {
+            assert_eq!(limits.blocked(here), None);
+            limits.failed(here);
         }
+        let wait = limits.blocked(here).expect("blocked after 3 failures");
+        assert!((1..=20).contains(&wait), "{wait}");
+        assert_eq!(limits.blocked(there), None, "per address");
+        assert_eq!(limits.blocked(None), None, "no address, no limit");
+        // A bucket refilled from long ago is full again, and forgotten.
+        limits
+            .buckets
+            .write()
+            .unwrap()
+            .get_mut(&address)
+            .unwrap()
+            .at -= Duration::from_secs(60);
+        assert_eq!(limits.blocked(here), None);
+        limits.forget_idle_addresses();
+        assert!(limits.buckets.read().unwrap().is_empty());
+    }
+
+    #[test]
+    fn ipv6_failures_count_per_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(group(a), group(b));
+        assert_ne!(group(a), group(c));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(group(mapped), IpAddr::from([10, 0, 0, 1]));
+    }
+
+    #[test]
+    fn zero_turns_either_limit_off() {
+        assert!(RateLimits::new(0).is_none());
+        assert!(FailedAuthLimits::new(0).is_none());
     }
 }

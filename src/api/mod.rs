@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
     if let Some(limits) = state.limits.clone() {
         routed = routed.layer(axum::middleware::from_fn_with_state(
             limits,
-            limits::limit_per_key,
+            limits::budget_headers,
         ));
     }
     // What needs the matched route (the request's span, its log line and

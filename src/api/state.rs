@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::answer_cache::AnswerCache;
 use super::key_cache::KeyCache;
-use super::limits::RateLimits;
+use super::limits::{FailedAuthLimits, RateLimits};
 use crate::config::Settings;
 use crate::store::{Rules, Store, StoreError};
 
@@ -21,6 +21,8 @@ pub struct Shared {
     pub settings: Settings,
     /// `None` when rate limiting is off.
     pub limits: Option<Arc<RateLimits>>,
+    /// Failed authentications per client address; `None` when off.
+    pub failed_auth: Option<Arc<FailedAuthLimits>>,
     /// Encoded History answers; `None` when turned off.
     pub answers: Option<Arc<AnswerCache>>,
     /// API keys and companies' data versions as last read, reused while no
@@ -38,6 +40,7 @@ impl AppState {
         Ok(Self(Arc::new(Shared {
             store,
             limits: RateLimits::new(settings.rate_limit_per_second),
+            failed_auth: FailedAuthLimits::new(settings.failed_auth_per_minute),
             answers: AnswerCache::new(settings.history_cache_mb as usize * 1024 * 1024)
                 .map(Arc::new),
             settings,

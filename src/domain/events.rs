@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Timestamp;
+use super::limits::{Text, check_text};
 
 /// A connection event as the video infrastructure reports it (SPEC §7); its
 /// `Type` (`Connect` or `Disconnect`) is the record's type.
@@ -107,12 +108,25 @@ fn check_event(index: usize, event: &ConnectionEvent) -> Result<(), InvalidBatch
             "event {index}: EventId must be 1 to 128 characters"
         )));
     }
+    // Named by place only: the id itself is what is wrong.
+    check_text(
+        &format!("event {index}: EventId"),
+        &event.event_id,
+        Text::EventId,
+    )
+    .map_err(|invalid| InvalidBatch(invalid.0))?;
     if event.call_id.is_empty() || event.call_id.chars().count() > 128 {
         return Err(InvalidBatch(format!(
             "{}: CallId must be 1 to 128 characters",
             what()
         )));
     }
+    check_text(
+        &format!("{}: CallId", what()),
+        &event.call_id,
+        Text::EventId,
+    )
+    .map_err(|invalid| InvalidBatch(invalid.0))?;
     let ids = (
         event.participation_id.is_some(),
         event.support_agent_id.is_some(),
@@ -189,6 +203,25 @@ mod tests {
         let mut empty = event(PartyKind::Host, None, None);
         empty.event_id = String::new();
         assert!(EventBatch::parse(vec![(EventKind::Connect, empty)]).is_err());
+    }
+
+    #[test]
+    fn ids_hold_no_control_characters() {
+        let mut nul = event(PartyKind::Host, None, None);
+        nul.event_id = "e\0".into();
+        let error = EventBatch::parse(vec![(EventKind::Connect, nul)]).unwrap_err();
+        assert_eq!(
+            error.0,
+            "event 0: EventId must not contain control characters such as NUL or line breaks (it contains U+0000)"
+        );
+        let mut tab = event(PartyKind::Host, None, None);
+        tab.call_id = "c\t1".into();
+        let error = EventBatch::parse(vec![(EventKind::Connect, tab)]).unwrap_err();
+        assert!(
+            error
+                .0
+                .starts_with("event 0 (EventId 'e1'): CallId must not contain control")
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod calls;
 pub mod connect_code;
 pub mod events;
+pub mod limits;
 pub mod period;
 pub mod session_state;
 pub mod status;
@@ -12,6 +13,7 @@ pub mod timestamp;
 pub use calls::{Call, Party};
 pub use connect_code::ConnectCode;
 pub use events::{ConnectionEvent, EventBatch, EventKind, PartyKind};
+pub use limits::{InvalidText, Text, check_text};
 pub use period::{Month, Period};
 pub use session_state::SessionState;
 pub use status::BillableStatus;

@@ -14,7 +14,9 @@ const MICROS_PER_SECOND: i64 = 1_000_000;
 pub struct Timestamp(i64);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{input}' is not a timestamp of the form yyyy-MM-ddTHH:mm:ss[.ffffff][Z|±hh:mm]")]
+#[error(
+    "'{input}' is not a timestamp of the form yyyy-MM-ddTHH:mm:ss[.ffffff][Z|±hh:mm] (1 to 6 fraction digits)"
+)]
 pub struct TimestampError {
     input: String,
 }
@@ -88,11 +90,12 @@ fn parse_timestamp(s: &str) -> Option<Timestamp> {
     let mut micros = 0i64;
     if let Some(fraction) = rest.strip_prefix('.') {
         let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 9 {
+        // Instants are kept to the microsecond: a finer one is refused
+        // rather than silently moved.
+        if digits == 0 || digits > 6 {
             return None;
         }
-        // Keep six digits; anything finer than a microsecond is dropped.
-        let kept = &fraction[..digits.min(6)];
+        let kept = &fraction[..digits];
         micros = kept.parse::<i64>().ok()? * 10i64.pow(6 - kept.len() as u32);
         rest = &fraction[digits..];
     }
@@ -320,8 +323,20 @@ mod tests {
     }
 
     #[test]
-    fn keeps_microseconds_and_drops_finer_digits() {
-        assert_eq!(ts("1970-01-01T00:00:01.0000019").as_micros(), 1_000_001);
+    fn keeps_microseconds_and_refuses_finer_digits() {
+        assert_eq!(ts("1970-01-01T00:00:01.000001").as_micros(), 1_000_001);
+        for finer in [
+            "1970-01-01T00:00:01.0000019",
+            "2016-11-03T21:46:16.1234567",
+            "2016-11-03T21:46:16.1000000",
+            "2016-11-03T21:46:16.123456789Z",
+        ] {
+            let error = Timestamp::parse(finer).unwrap_err();
+            assert!(
+                error.to_string().contains("1 to 6 fraction digits"),
+                "{error}"
+            );
+        }
         assert_eq!(ts("1969-12-31T23:59:59.5").as_micros(), -500_000);
         assert_eq!(
             ts("1969-12-31T23:59:59.5").to_string(),

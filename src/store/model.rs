@@ -4,6 +4,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::domain::events::InvalidBatch;
+use crate::domain::limits::InvalidText;
 use crate::domain::session_state::UnknownState;
 use crate::domain::{BillableStatus, PartyKind, Period, Timestamp};
 
@@ -34,6 +35,12 @@ pub enum StoreError {
 impl From<UnknownState> for StoreError {
     fn from(unknown: UnknownState) -> Self {
         Self::Database(sqlx::Error::Decode(Box::new(unknown)))
+    }
+}
+
+impl From<InvalidText> for StoreError {
+    fn from(invalid: InvalidText) -> Self {
+        Self::Invalid(invalid.0)
     }
 }
 

@@ -133,6 +133,7 @@ pub fn settings(database_url: &str) -> Settings {
         platform_name: "SecureVideo.com".to_owned(),
         duplicate_window_minutes: 60,
         rate_limit_per_second: 100,
+        failed_auth_per_minute: 60,
         history_cache_mb: 64,
         log_format: LogFormat::Text,
         auto_deactivate_after_hours: 24,

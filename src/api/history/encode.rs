@@ -102,6 +102,19 @@ fn escape_json_into(bytes: &mut Vec<u8>, text: &str) {
     }
 }
 
+/// Text for a CSV cell that a spreadsheet will not run as a formula: a
+/// cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return
+/// gets a single quote in front, as OWASP's CSV-injection advice says
+/// (docs/decisions.md, "History API"). Only text cells: numbers (a
+/// negative one included) and timestamps are written as they are.
+fn neutralized(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
 const CSV_HEADER: &str =
     "SessionId,ScheduleTs,BillableTs,DurationMinutes,BillableStatusCd,UserId,UsageDescription\r\n";
 
@@ -161,7 +174,7 @@ impl Encoder {
                             optional(row.duration_minutes.map(|minutes| minutes.to_string())),
                             optional(row.status.map(|status| status.code().to_owned())),
                             row.user_id.to_string(),
-                            self.description(row),
+                            neutralized(self.description(row)),
                         ])
                         .expect("writing to memory cannot fail");
                 }
@@ -197,6 +210,29 @@ mod tests {
         escape_json_into(&mut ours, text);
         ours.push(b'"');
         String::from_utf8(ours).expect("UTF-8")
+    }
+
+    #[test]
+    fn csv_text_that_a_spreadsheet_would_run_is_neutralized() {
+        for (text, written) in [
+            (
+                "=HYPERLINK(\"http://x.example\")",
+                "'=HYPERLINK(\"http://x.example\")",
+            ),
+            ("+1+2", "'+1+2"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            (
+                "Ann Host Session #11 - Counted Session",
+                "Ann Host Session #11 - Counted Session",
+            ),
+            ("Ann =1+1", "Ann =1+1"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralized(text.to_owned()), written, "{text:?}");
+        }
     }
 
     #[test]

@@ -80,7 +80,7 @@ enum FormatParam {
     ),
     security(("tenant_basic" = [])),
     responses(
-        (status = 200, description = "The sessions, JSON or CSV (`Accept: text/csv` or `Format=csv`)",
+        (status = 200, description = "The sessions, JSON or CSV (`Accept: text/csv` or `Format=csv`; a CSV cell a spreadsheet would run as a formula starts with a single quote)",
             content(
                 (Vec<HistoryEntry<'static>> = "application/json"),
                 (String = "text/csv", example = "SessionId,ScheduleTs,BillableTs,DurationMinutes,BillableStatusCd,UserId,UsageDescription\r\n"),
@@ -116,7 +116,7 @@ async fn company_history(
     ),
     security(("tenant_basic" = [])),
     responses(
-        (status = 200, description = "The user's sessions, JSON or CSV (`Accept: text/csv` or `Format=csv`)",
+        (status = 200, description = "The user's sessions, JSON or CSV (`Accept: text/csv` or `Format=csv`; a CSV cell a spreadsheet would run as a formula starts with a single quote)",
             content(
                 (Vec<HistoryEntry<'static>> = "application/json"),
                 (String = "text/csv"),

@@ -3,6 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -60,17 +61,9 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<(EventKind, ConnectionEvent)>, Ap
         .into_iter()
         .enumerate()
         .map(|(index, value)| {
-            let record: Record = serde_path_to_error::deserialize(value).map_err(|error| {
-                let path = error.path().to_string();
-                let field = if path == "." {
-                    String::new()
-                } else {
-                    format!("{path}: ")
-                };
-                ApiError::BadRequest(format!(
-                    "event {index} is not valid: {field}{}",
-                    error.into_inner()
-                ))
+            let record = Record::deserialize(&value).map_err(|error| {
+                let why = crate::records::explain(&value).unwrap_or_else(|| error.to_string());
+                ApiError::BadRequest(format!("event {index} is not valid: {why}"))
             })?;
             match record {
                 Record::Connect(event) => Ok((EventKind::Connect, event)),

@@ -5,7 +5,9 @@
 //! still open. The events then go through the same pipeline as the
 //! operator's batches, with its idempotency and ordering rules.
 
-use crate::domain::{ConnectionEvent, EventBatch, EventKind, PartyKind, Timestamp};
+use crate::domain::{
+    ConnectionEvent, EventBatch, EventKind, PartyKind, Text, Timestamp, check_text,
+};
 use crate::providers::{Identity, Notice, NoticeKind, Provider};
 use crate::store::{EventOutcome, Store, StoreError};
 
@@ -25,6 +27,11 @@ pub async fn feed(
 ) -> Result<Fed, StoreError> {
     let mut events = Vec::new();
     for notice in notices {
+        // The same limits as every other door, before the room is looked
+        // up; the reason kept names the field, not the text.
+        if let Err(invalid) = check_text("room", &notice.room, Text::RoomId) {
+            return Ok(Fed::Unmatched(invalid.0));
+        }
         let Some((company_id, session_id)) =
             store.room_session(provider.name(), &notice.room).await?
         else {
@@ -64,6 +71,12 @@ pub async fn feed(
                 continue;
             }
         };
+        if let Some(Err(invalid)) = identity
+            .as_deref()
+            .map(|identity| check_text("identity", identity, Text::EventId))
+        {
+            return Ok(Fed::Unmatched(invalid.0));
+        }
         let Some(party) = identity.as_deref().and_then(Identity::parse) else {
             return Ok(Fed::Unmatched(format!(
                 "identity '{}' is neither p{{ParticipationId}} nor s{{SupportAgentId}}",

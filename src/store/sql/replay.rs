@@ -2,7 +2,7 @@
 //! and writing the journal back out on export.
 
 use futures_util::TryStreamExt;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::actions::{comp, deactivate, uncomp};
 use super::events::apply_events;
@@ -42,6 +42,7 @@ async fn apply_record(
     rules: &Rules,
 ) -> Result<LogLine, StoreError> {
     let now = line.recorded_ts.unwrap_or(now);
+    line.record.check_text()?;
     // The company's row is locked before anything is read, so the writes of
     // one company are serialized (and journaled in the order they commit)
     // while other companies' go on in parallel.
@@ -192,21 +193,30 @@ pub(crate) async fn import(
         next_statistics: 1_000,
         rules,
     };
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     let mut line_number = 0u64;
     loop {
-        text.clear();
-        let read = input.read_line(&mut text).await?;
+        bytes.clear();
+        // One byte past the most a line may hold (and its newline), so a
+        // longer line is known without reading it whole.
+        let read = (&mut input)
+            .take(MOST_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut bytes)
+            .await?;
         line_number += 1;
+        let text = line_text(&bytes).map_err(|message| StoreError::ImportLine {
+            line: line_number,
+            message,
+        })?;
         let parsed = if read == 0 || text.trim().is_empty() {
             None
         } else {
-            let line: LogLine =
-                serde_json::from_str(text.trim()).map_err(|error| StoreError::ImportLine {
+            Some(
+                LogLine::parse(text.trim()).map_err(|message| StoreError::ImportLine {
                     line: line_number,
-                    message: error.to_string(),
-                })?;
-            Some(line)
+                    message,
+                })?,
+            )
         };
         match parsed {
             Some(line) => replay.line(line, line_number).await?,
@@ -227,6 +237,27 @@ pub(crate) async fn import(
     }
     Ok(ImportSummary {
         lines: line_number - 1,
+    })
+}
+
+/// The most bytes a line of a log may hold, its newline aside: the most an
+/// API request's body may (`api::BODY_LIMIT`).
+pub(crate) const MOST_LINE_BYTES: usize = 1024 * 1024;
+
+/// A line as read (newline included) as text, or why it is not a line.
+fn line_text(bytes: &[u8]) -> Result<&str, String> {
+    let content = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    if content.len() > MOST_LINE_BYTES {
+        return Err(format!(
+            "the line is longer than {} bytes (1 MiB)",
+            MOST_LINE_BYTES
+        ));
+    }
+    std::str::from_utf8(content).map_err(|error| {
+        format!(
+            "the line is not UTF-8 (an invalid byte at byte {} of the line)",
+            error.valid_up_to() + 1
+        )
     })
 }
 
