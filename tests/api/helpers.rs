@@ -129,6 +129,10 @@ pub fn settings(database_url: &str) -> Settings {
     Settings {
         database_url: DatabaseUrl::from(database_url.to_owned()),
         bind: "127.0.0.1:0".to_owned(),
+        header_read_timeout_seconds: 10,
+        idle_timeout_seconds: 60,
+        max_connections: 0,
+        shutdown_timeout_seconds: 10,
         operator_token: Some(OPERATOR_TOKEN.to_owned().into()),
         platform_name: "SecureVideo.com".to_owned(),
         duplicate_window_minutes: 60,
