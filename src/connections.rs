@@ -297,7 +297,7 @@ impl Open {
 /// The answer to a connection over the cap, written without waiting.
 const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 content-type: application/json; charset=utf-8\r\n\
-retry-after: 1\r\nconnection: close\r\ncontent-length: 55\r\n\r\n\
+retry-after: 1\r\nconnection: close\r\ncontent-length: 56\r\n\r\n\
 {\"Message\":\"the server has too many connections, retry\"}";
 
 /// Serves `router` on `listener` within `bounds` until `shutdown`
