@@ -36,7 +36,10 @@ pub async fn launch(
         let store = store.clone();
         tokio::spawn(async move { store.keep_checkpointed().await })
     };
-
+    let health = {
+        let store = store.clone();
+        tokio::spawn(async move { store.watch_health().await })
+    };
     let bounds = Bounds::from_settings(&state.settings);
     let router = crate::api::router(state);
     crate::connections::serve(listener, router, bounds, shutdown).await;
@@ -45,6 +48,7 @@ pub async fn launch(
     housekeeping.abort();
     watcher.abort();
     checkpoints.abort();
+    health.abort();
     store.close().await;
     Ok(())
 }

@@ -22,6 +22,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("too many requests for this API key; retry after the time in Retry-After")]
     TooManyRequests,
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -52,6 +54,7 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -64,6 +67,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(message) => Self::NotFound(message),
             StoreError::Conflict(message) => Self::Conflict(message),
             StoreError::ImportLine { .. } => Self::BadRequest(error.to_string()),
+            StoreError::Unavailable(message) => Self::Unavailable(message),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -79,6 +83,11 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let mut response = (self.status(), axum::Json(ErrorBody { message })).into_response();
+        if matches!(self, Self::Unavailable(_)) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if matches!(self, Self::Unauthorized) {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -99,6 +108,9 @@ pub enum TenantErrors {
     /// Rate limited; retry after the seconds in `Retry-After`.
     #[response(status = 429, headers(("Retry-After" = u64)))]
     TooManyRequests(ErrorBody),
+    /// The database cannot be reached just now; retry after the seconds in `Retry-After`.
+    #[response(status = 503, headers(("Retry-After" = u64)))]
+    Unavailable(ErrorBody),
 }
 
 /// Errors every operator endpoint can answer, whatever its input.
@@ -111,4 +123,7 @@ pub enum OperatorErrors {
     /// No such thing; also every operator path when no operator token is configured.
     #[response(status = 404)]
     NotFound(ErrorBody),
+    /// The database cannot be reached just now; retry after the seconds in `Retry-After`.
+    #[response(status = 503, headers(("Retry-After" = u64)))]
+    Unavailable(ErrorBody),
 }

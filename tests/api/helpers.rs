@@ -69,6 +69,19 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The same database reached through another URL (a proxy, say); the
+    /// original still drops it. Used by the PostgreSQL suite only.
+    #[allow(dead_code)]
+    pub fn reached_at(&self, url: String) -> TestDatabase {
+        TestDatabase {
+            url,
+            _dir: None,
+            postgres: None,
+        }
+    }
+}
+
 /// The server URL with its database name replaced.
 fn with_database(server: &str, name: &str) -> String {
     let (base, query) = match server.split_once('?') {
