@@ -294,6 +294,10 @@ impl Open {
     }
 }
 
+/// How long a newcomer over the cap waits for the connection it evicted
+/// to close.
+const EVICTION_WAIT: Duration = Duration::from_millis(100);
+
 /// The answer to a connection over the cap, written without waiting.
 const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
 content-type: application/json; charset=utf-8\r\n\
@@ -328,11 +332,18 @@ pub async fn serve(
                 continue;
             }
         };
-        if tasks.len() >= bounds.max_connections && !open.make_room() {
-            // Every connection is answering: this one is told so and closed.
-            let _ = stream.try_write(TOO_MANY);
-            metrics::counter!("http_connections_refused_total").increment(1);
-            continue;
+        if tasks.len() >= bounds.max_connections {
+            if open.make_room() {
+                // The evicted connection's descriptor is free once its task
+                // ends: wait for that (briefly), so that a burst of
+                // newcomers cannot run the process out of descriptors.
+                let _ = tokio::time::timeout(EVICTION_WAIT, tasks.join_next()).await;
+            } else {
+                // Every connection is answering: this one is told so and closed.
+                let _ = stream.try_write(TOO_MANY);
+                metrics::counter!("http_connections_refused_total").increment(1);
+                continue;
+            }
         }
         send_without_delay(&stream);
         next_id += 1;
