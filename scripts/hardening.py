@@ -25,6 +25,12 @@ def session_id(company, n):
     return company * 100_000 + n
 
 
+def participation_id(company, n):
+    """Far above the sessions, ten apart: the host's own participation
+    takes the next id after each session's guest."""
+    return 10_000_000_000 + session_id(company, n) * 10
+
+
 def seed(companies, sessions):
     """Companies 1..N, one host each, SESSIONS sessions in January 2026."""
     for company in range(1, companies + 1):
@@ -38,9 +44,20 @@ def seed(companies, sessions):
             print(json.dumps({
                 "Type": "Session", "CompanyId": company, "SessionId": session_id(company, n),
                 "UserId": user, "ScheduleTs": f"2026-01-{day:02d}T10:00:00", "ScheduleType": "Scheduled",
-                "Participants": [{"ParticipationId": session_id(company, n) + 50_000,
+                "Participants": [{"ParticipationId": participation_id(company, n),
                                   "ParticipantFullName": f"Guest {n}",
                                   "ParticipantEmailAddress": f"guest{n}@load.example"}]}))
+        # A 25-minute call in each: every session is in the month's History.
+        for n in range(1, sessions + 1):
+            day = 1 + n % 28
+            sid = session_id(company, n)
+            for kind, minute in (("Connect", "01"), ("Disconnect", "26")):
+                ts = f"2026-01-{day:02d}T10:{minute}:00"
+                print(json.dumps({"Type": kind, "EventId": f"seed-{sid}-h-{kind}", "SessionId": sid,
+                                  "Party": "Host", "CallId": f"seed-{sid}-h", "Ts": ts}))
+                print(json.dumps({"Type": kind, "EventId": f"seed-{sid}-p-{kind}", "SessionId": sid,
+                                  "Party": "Participant", "ParticipationId": participation_id(company, n),
+                                  "CallId": f"seed-{sid}-p", "Ts": ts}))
 
 
 def percentile(values, fraction):
@@ -283,6 +300,13 @@ def outage(addr, token, key, secret, events_out, control):
     readyz_503 = min((e[0] for e in log if e[1] == "readyz" and e[2] == 503 and e[0] >= stopped), default=None)
     if readyz_503 is not None:
         print(f"readyz_503_after_stop_ms: {(readyz_503 - stopped) * 1000:.0f}")
+    down = marks.get("stopped")
+    if down is not None:
+        print(f"server_shutdown_took_ms: {(down - stopped) * 1000:.0f}")
+        readyz_down = min((e[0] for e in log if e[1] == "readyz" and e[2] == 503 and e[0] >= down),
+                          default=None)
+        if readyz_down is not None and readyz_503 is not None:
+            print(f"readyz_503_after_shutdown_done_ms: {max(0, readyz_503 - down) * 1000:.0f}")
     ready_again = min((e[0] for e in log if e[1] == "readyz" and e[2] == 200 and started and e[0] >= started),
                       default=None)
     if ready_again is not None:
