@@ -154,10 +154,11 @@ for file in stage-a.jsonl stage-b.jsonl ingest-batches.jsonl meta.txt; do
 done
 
 # --- 2. import with a fixed clock, and the first export ---------------------
-# The connect codes the service makes up (nine random digits) are the only
-# other thing an export of the same import does not repeat.
+# The connect codes the service makes up (nine random digits; a number, or a
+# string in exports written before codes were numbers) are the only other
+# thing an export of the same import does not repeat.
 mask_connect_codes() {
-  sed -E 's/"ConnectCode":"[0-9]{9}"/"ConnectCode":"#########"/g'
+  sed -E 's/"ConnectCode":("[0-9]{9}"|[0-9]{9})/"ConnectCode":"#########"/g'
 }
 import_stage() { # FILE CLOCK
   local fixed=$work/import.jsonl lines printed

@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --quiet
-binary="$PWD/target/debug/session-ledger"
+binary="${CARGO_TARGET_DIR:-$PWD/target}/debug/session-ledger"
 
 if command -v schemathesis >/dev/null 2>&1; then
   schemathesis=schemathesis
@@ -48,6 +48,14 @@ export SESSION_LEDGER_BIND="127.0.0.1:$port"
 export SESSION_LEDGER_OPERATOR_TOKEN="$token"
 export SESSION_LEDGER_RATE_LIMIT_PER_SECOND=0
 export SESSION_LEDGER_LOG_FORMAT=json
+# Every provider's webhook endpoint enabled, so that schemathesis reaches
+# the signature checks and the parsers behind them (SPEC §12).
+export SESSION_LEDGER_LIVEKIT_API_KEY=schemathesis-livekit-key
+export SESSION_LEDGER_LIVEKIT_API_SECRET=schemathesis-livekit-secret
+export SESSION_LEDGER_DAILY_WEBHOOK_SECRET=c2NoZW1hdGhlc2lzLWRhaWx5
+export SESSION_LEDGER_ZOOM_SECRET_TOKEN=schemathesis-zoom-token
+export SESSION_LEDGER_VONAGE_SIGNATURE_SECRET=schemathesis-vonage-secret
+export SESSION_LEDGER_WHEREBY_WEBHOOK_SECRET=schemathesis-whereby-secret
 export RUST_LOG="${RUST_LOG:-warn}"
 
 json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }

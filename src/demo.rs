@@ -142,10 +142,11 @@ impl<'a> DemoMonth<'a> {
                 full_name: name.to_owned(),
                 email_address: email.to_owned(),
                 sms_number: String::new(),
-                default_resolution: String::new(),
+                default_resolution: "high".to_owned(),
                 time_zone_windows_id: "Pacific Standard Time".to_owned(),
                 help_number: String::new(),
                 external_id: String::new(),
+                video_id: None,
             };
             host_ids.push(setup.create_user(user).await?);
         }

@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Timestamp;
 pub use crate::domain::events::{ConnectionEvent, EventKind, PartyKind};
+use crate::domain::{ConnectCode, Timestamp};
 
 /// One line of the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +133,9 @@ pub struct UserRecord {
     pub help_number: String,
     #[serde(default)]
     pub external_id: String,
+    /// Absent: derived from the user id (SPEC §5). Journaled filled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_id: Option<String>,
 }
 
 /// A user's new details, complete: the line replays without the old ones.
@@ -207,8 +210,10 @@ pub struct SessionRecord {
     pub schedule_ts: Option<Timestamp>,
     #[serde(default)]
     pub schedule_type: Option<ScheduleType>,
+    /// A number of 9 digits; a string of digits in logs written before
+    /// codes were numbers (see [`ConnectCode::from_digits`]).
     #[serde(default)]
-    pub connect_code: Option<String>,
+    pub connect_code: Option<ConnectCode>,
     #[serde(default)]
     pub participants: Vec<ParticipantRecord>,
 }
@@ -240,7 +245,7 @@ pub struct ParticipantRecord {
     #[serde(default)]
     pub participant_external_id: String,
     #[serde(default)]
-    pub connect_code: Option<String>,
+    pub connect_code: Option<ConnectCode>,
     #[serde(default)]
     pub should_auto_deliver_code: Option<String>,
 }

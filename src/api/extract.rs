@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::domain::normalize_email;
+use crate::domain::{WindowsZone, normalize_email};
 
 /// A JSON body; malformed or mistyped input is a 400 that says what is wrong.
 pub struct JsonBody<T>(pub T);
@@ -140,4 +140,17 @@ pub fn participant_email(params: &Params) -> Result<Option<String>, ApiError> {
             }
         })
         .transpose()
+}
+
+/// A Windows time-zone id given in a body (SPEC §5): empty means none; any
+/// other text must be an id CLDR maps to an IANA zone, else a 400 naming
+/// `field`.
+pub fn windows_zone(field: &str, given: Option<String>) -> Result<Option<String>, ApiError> {
+    match given {
+        Some(text) if !text.trim().is_empty() => WindowsZone::parse(&text)
+            .map(|zone| Some(zone.windows_id().to_owned()))
+            .map_err(|unknown| ApiError::BadRequest(format!("{field}: {unknown}"))),
+        Some(_) => Ok(Some(String::new())),
+        None => Ok(None),
+    }
 }

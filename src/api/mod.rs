@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> Router {
         .layer(CompressionLayer::new().gzip(true).br(true))
         .layer(SetRequestIdLayer::x_request_id(SequentialIds::default()))
         .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(axum::middleware::map_response(json_charset))
+        .layer(axum::middleware::map_response(wire_headers))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .service(routed);
     Router::new().fallback_service(whole)
@@ -103,8 +103,20 @@ impl MakeRequestId for SequentialIds {
 
 /// Every JSON answer names its charset (SPEC §1), whichever handler or
 /// rejection produced it: `axum::Json` alone says only `application/json`.
-async fn json_charset(mut response: Response) -> Response {
+/// Every answer forbids caching without revalidation, with the three
+/// headers SecureVideo sends (SPEC §6); History's ETag still lets a client
+/// revalidate with `If-None-Match`.
+async fn wire_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-cache"));
+    headers
+        .entry(header::PRAGMA)
+        .or_insert(HeaderValue::from_static("no-cache"));
+    headers
+        .entry(header::EXPIRES)
+        .or_insert(HeaderValue::from_static("-1"));
     if headers
         .get(header::CONTENT_TYPE)
         .is_some_and(|value| value == "application/json")

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::auth::Tenant;
 use super::error::TenantErrors;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBody, PathText, path_id};
+use super::extract::{JsonBody, PathText, path_id, windows_zone};
 use super::state::AppState;
 use crate::records::{AddParticipantRecord, ParticipantRecord, RemoveParticipantRecord};
 use crate::store::Participation;
@@ -45,6 +45,8 @@ pub(super) struct ParticipantInput {
     /// Required when ShouldAutoDeliverCode is `S`.
     participant_sms_number: Option<String>,
     participant_default_resolution: Option<String>,
+    /// A Windows time-zone id (CLDR's windowsZones), or empty.
+    #[schema(example = "Hawaiian Standard Time")]
     participant_time_zone_windows_id: Option<String>,
     participant_external_id: Option<String>,
     /// `E` (e-mail), `S` (SMS) or `N` (default): how the connect code is delivered.
@@ -92,17 +94,21 @@ impl ParticipantInput {
         self.secure_video_user_id
     }
 
-    pub(super) fn into_record(self) -> ParticipantRecord {
-        ParticipantRecord {
+    /// The invitation as the store takes it; `which` names the participant
+    /// in errors (`Participants[0].`, or empty for a participant body).
+    pub(super) fn into_record(self, which: &str) -> Result<ParticipantRecord, ApiError> {
+        let time_zone = windows_zone(
+            &format!("{which}ParticipantTimeZoneWindowsId"),
+            self.participant_time_zone_windows_id,
+        )?;
+        Ok(ParticipantRecord {
             participation_id: None,
             participant_full_name: self.participant_full_name.unwrap_or_default(),
             secure_video_user_id: self.secure_video_user_id,
             participant_email_address: self.participant_email_address.unwrap_or_default(),
             participant_sms_number: self.participant_sms_number.unwrap_or_default(),
             participant_default_resolution: self.participant_default_resolution.unwrap_or_default(),
-            participant_time_zone_windows_id: self
-                .participant_time_zone_windows_id
-                .unwrap_or_default(),
+            participant_time_zone_windows_id: time_zone.unwrap_or_default(),
             participant_external_id: self.participant_external_id.unwrap_or_default(),
             connect_code: None,
             // `e`, ` E ` and `E` all mean e-mail; empty means the default, N.
@@ -110,7 +116,7 @@ impl ParticipantInput {
                 .should_auto_deliver_code
                 .map(|code| code.trim().to_ascii_uppercase())
                 .filter(|code| !code.is_empty()),
-        }
+        })
     }
 }
 
@@ -141,7 +147,7 @@ async fn add_participant(
     let record = AddParticipantRecord {
         company_id: tenant.company_id,
         session_id,
-        participant: input.into_record(),
+        participant: input.into_record("")?,
     };
     let participation_id = state.store.write().add_participant(record).await?;
     tracing::info!(session_id, participation_id, "participant added");

@@ -144,8 +144,9 @@ async fn create_session(
         participants: input
             .participants
             .into_iter()
-            .map(ParticipantInput::into_record)
-            .collect(),
+            .enumerate()
+            .map(|(index, participant)| participant.into_record(&format!("Participants[{index}].")))
+            .collect::<Result<_, _>>()?,
     };
     let session_id = state.store.write().create_session(record).await?.session_id;
     tracing::info!(session_id, "session created");

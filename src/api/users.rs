@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 use super::auth::Tenant;
 use super::error::TenantErrors;
 use super::error::{ApiError, ErrorBody};
-use super::extract::{JsonBody, Params, PathText, path_id};
+use super::extract::{JsonBody, Params, PathText, path_id, windows_zone};
 use super::state::AppState;
 use crate::records::{UserDeleteRecord, UserRecord, UserUpdateRecord};
 use crate::store::User;
@@ -28,9 +28,10 @@ fn user_not_found() -> ApiError {
     ApiError::NotFound("User not found".into())
 }
 
-/// A user as a client sends it; `SystemUserId` and `SystemRoles` are the
-/// service's and ignored. Text fields left out are stored as `""` on
-/// creation and keep their values on update.
+/// A user as a client sends it; `SystemUserId`, `SystemRoles` and
+/// `VideoId` are the service's and ignored. Text fields left out are stored
+/// as `""` on creation (DefaultResolution as `"high"`) and keep their values
+/// on update.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "PascalCase")]
 struct UserInput {
@@ -41,7 +42,11 @@ struct UserInput {
     #[schema(example = "ann@example.com")]
     email_address: Option<String>,
     sms_number: Option<String>,
+    /// Empty or left out: `high`.
+    #[schema(example = "high")]
     default_resolution: Option<String>,
+    /// A Windows time-zone id (CLDR's windowsZones), or empty.
+    #[schema(example = "Pacific Standard Time")]
     time_zone_windows_id: Option<String>,
     help_number: Option<String>,
     external_id: Option<String>,
@@ -117,7 +122,7 @@ async fn show_user(
     security(("tenant_basic" = [])),
     responses(
         (status = 201, description = "The new user", body = User),
-        (status = 400, description = "The body is not valid (FullName, EmailAddress, a duplicate address)", body = ErrorBody),
+        (status = 400, description = "The body is not valid (FullName, EmailAddress, a duplicate address, TimeZoneWindowsId)", body = ErrorBody),
         (status = 413, description = "The body is larger than 1 MiB", body = ErrorBody),
         TenantErrors,
     )
@@ -127,6 +132,7 @@ async fn create_user(
     tenant: Tenant,
     JsonBody(input): JsonBody<UserInput>,
 ) -> Result<Response, ApiError> {
+    let time_zone = windows_zone("TimeZoneWindowsId", input.time_zone_windows_id)?;
     let record = UserRecord {
         company_id: tenant.company_id,
         user_id: None,
@@ -134,9 +140,10 @@ async fn create_user(
         email_address: input.email_address.unwrap_or_default(),
         sms_number: input.sms_number.unwrap_or_default(),
         default_resolution: input.default_resolution.unwrap_or_default(),
-        time_zone_windows_id: input.time_zone_windows_id.unwrap_or_default(),
+        time_zone_windows_id: time_zone.unwrap_or_default(),
         help_number: input.help_number.unwrap_or_default(),
         external_id: input.external_id.unwrap_or_default(),
+        video_id: None,
     };
     let user_id = state.store.write().create_user(record).await?;
     tracing::info!(user_id, "user created");
@@ -171,6 +178,7 @@ async fn update_user(
     JsonBody(input): JsonBody<UserInput>,
 ) -> Result<Json<User>, ApiError> {
     let user_id = path_id("UserId", &raw)?;
+    let time_zone = windows_zone("TimeZoneWindowsId", input.time_zone_windows_id)?;
     let current = state
         .store
         .user(tenant.company_id, user_id)
@@ -185,9 +193,7 @@ async fn update_user(
         default_resolution: input
             .default_resolution
             .unwrap_or(current.default_resolution),
-        time_zone_windows_id: input
-            .time_zone_windows_id
-            .unwrap_or(current.time_zone_windows_id),
+        time_zone_windows_id: time_zone.unwrap_or(current.time_zone_windows_id),
         help_number: input.help_number.unwrap_or(current.help_number),
         external_id: input.external_id.unwrap_or(current.external_id),
     };

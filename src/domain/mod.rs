@@ -1,18 +1,29 @@
 //! The product's rules as pure functions: no I/O, no SQL, no HTTP.
 
 pub mod calls;
+pub mod connect_code;
 pub mod events;
 pub mod period;
 pub mod session_state;
 pub mod status;
+pub mod time_zone;
 pub mod timestamp;
 
 pub use calls::{Call, Party};
+pub use connect_code::ConnectCode;
 pub use events::{ConnectionEvent, EventBatch, EventKind, PartyKind};
 pub use period::{Month, Period};
 pub use session_state::SessionState;
 pub use status::BillableStatus;
+pub use time_zone::WindowsZone;
 pub use timestamp::Timestamp;
+
+/// A user's `VideoId` (SPEC §5): its identity in the video system, derived
+/// from the user id, which is unique across the service and never reused,
+/// so the VideoId is too, and every replay of a log gives the same one.
+pub fn video_id_for(user_id: i64) -> String {
+    format!("sv{user_id:010}")
+}
 
 /// E-mail addresses compare case-insensitively, surrounding spaces ignored.
 pub fn normalize_email(address: &str) -> String {
@@ -60,6 +71,12 @@ mod tests {
         ] {
             assert!(!is_plausible_email(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn video_ids_follow_the_user_id() {
+        assert_eq!(video_id_for(12283), "sv0000012283");
+        assert_ne!(video_id_for(1), video_id_for(10));
     }
 
     #[test]

@@ -54,6 +54,11 @@ impl Timestamp {
         )
     }
 
+    /// This instant with its fraction of a second dropped.
+    pub fn whole_second(self) -> Self {
+        Self(self.0 - self.0.rem_euclid(MICROS_PER_SECOND))
+    }
+
     /// Seconds and fraction both zero, minute on a quarter hour: the only
     /// instants a scheduled session may start at.
     pub fn is_quarter_hour(self) -> bool {

@@ -4,7 +4,7 @@
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::domain::Timestamp;
+use crate::domain::{ConnectCode, Timestamp};
 
 /// SecureVideo writes `SystemUserId` as a JSON string of digits.
 fn id_as_string<S: Serializer>(id: &i64, serializer: S) -> Result<S::Ok, S::Error> {
@@ -27,6 +27,10 @@ pub struct User {
     pub external_id: String,
     #[schema(example = "H,P")]
     pub system_roles: String,
+    /// The user's identity in the video system: assigned at creation,
+    /// unique, stable, never reused.
+    #[schema(example = "sv0000000004")]
+    pub video_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -44,7 +48,9 @@ pub struct Session {
     /// `Scheduled`, `MeetNow` or `Rescheduled`.
     pub schedule_type: String,
     pub is_recorded: bool,
-    pub connect_code: String,
+    /// Nine digits, the first not 0.
+    #[schema(value_type = i64, minimum = 100000000, maximum = 999999999, example = 204848645)]
+    pub connect_code: ConnectCode,
     pub participants: Vec<Participation>,
 }
 
@@ -61,10 +67,17 @@ pub struct Participation {
     pub participant_default_resolution: String,
     pub participant_time_zone_windows_id: String,
     pub participant_external_id: String,
-    pub connect_code: String,
+    /// Nine digits, the first not 0.
+    #[schema(value_type = i64, minimum = 100000000, maximum = 999999999, example = 204848645)]
+    pub connect_code: ConnectCode,
+    /// `E` (e-mail), `S` (SMS) or `N`; the host's own is `E`.
     pub should_auto_deliver_code: String,
+    /// The participant's first connection.
     #[schema(required = true)]
     pub connection_ts: Option<Timestamp>,
+    /// When the invitation stops admitting: the session's deactivation.
+    #[schema(required = true)]
+    pub expires_ts: Option<Timestamp>,
     #[serde(rename = "RSVP")]
     pub rsvp: String,
 }

@@ -25,6 +25,7 @@ fn the_benchmark_pipeline_runs_end_to_end_on_a_tiny_dataset() {
         wrk_connections: 4,
         wrk_threads: 1,
         ingest_clients: 3,
+        webhook_senders: 8,
         cold_samples: 1,
         warm_samples: 2,
         verbose: false,
@@ -92,9 +93,20 @@ fn the_benchmark_pipeline_runs_end_to_end_on_a_tiny_dataset() {
     assert_eq!(store.ingest.sessions_visible, meta.ingest_company_sessions);
     assert!(store.ingest.seconds > 0.0);
 
+    // Every Daily webhook applied, one event a request, and the webhook
+    // company's sessions billable afterwards.
+    assert_eq!(meta.webhook_events, u64::from(plan.webhook_sessions) * 8);
+    assert_eq!(store.webhooks.events, meta.webhook_events);
+    assert_eq!(store.webhooks.senders, 8);
+    assert_eq!(
+        store.webhooks.sessions_visible,
+        meta.webhook_company_sessions
+    );
+    assert!(meta.webhook_company_sessions > 0 && store.webhooks.seconds > 0.0);
+
     assert_eq!(
         store.memory.elements,
-        meta.largest_sessions + meta.ingest_company_sessions
+        meta.largest_sessions + meta.ingest_company_sessions + meta.webhook_company_sessions
     );
     assert!(store.memory.peak_kb >= store.memory.baseline_kb && store.memory.baseline_kb > 0);
 
@@ -107,7 +119,7 @@ fn the_benchmark_pipeline_runs_end_to_end_on_a_tiny_dataset() {
     assert!(table.contains("peak RSS"), "{table}");
     let details = report::details(&result, &plan, "wrk");
     assert!(
-        details.contains("Ingest:") && details.contains("stage B"),
+        details.contains("Ingest:") && details.contains("Webhooks:") && details.contains("stage B"),
         "{details}"
     );
 }

@@ -130,6 +130,18 @@ async fn an_export_from_sqlite_imported_into_an_empty_database_gives_identical_o
             r#"{"Type":"Session","CompanyId":1,"SessionId":200,"UserId":4,"ScheduleTs":"2016-11-03T22:15:00","Participants":[{"ParticipationId":201,"ParticipantFullName":"Trevor Stamp","ParticipantEmailAddress":"trevor@new.example"}]}"#,
         )
         .await;
+    // SecureVideo's wire fields (SPEC §5, §6): a VideoId brought from
+    // another system, a connect code in the older string form (a leading
+    // zero: a new code), a user invited by id showing the user's values.
+    original
+        .import(
+            &[
+                r#"{"Type":"User","CompanyId":1,"UserId":300,"FullName":"Imported Host","EmailAddress":"imported@seed.example","SmsNumber":"3124455566","TimeZoneWindowsId":"Hawaiian Standard Time","VideoId":"securevideo+sv000000030012345678"}"#,
+                r#"{"Type":"Session","CompanyId":1,"SessionId":301,"UserId":300,"ScheduleTs":"2030-02-01T10:00:00","ConnectCode":"012345678","Participants":[{"ParticipationId":302,"SecureVideoUserId":4,"ConnectCode":204848645}]}"#,
+            ]
+            .join("\n"),
+        )
+        .await;
     assert_eq!(original.post_events(seed_events()).await.status(), 200);
     // A likely duplicate: Trevor meets Aaron again 40 minutes later, one event at a time.
     for single in [
@@ -171,7 +183,31 @@ async fn an_export_from_sqlite_imported_into_an_empty_database_gives_identical_o
         "and a comped session: {}",
         before[0]
     );
+    assert!(
+        before[6].contains(r#""VideoId":"securevideo+sv000000030012345678""#),
+        "{}",
+        before[6]
+    );
+    assert!(
+        before[8].contains(r#""ConnectCode":912345678"#),
+        "{}",
+        before[8]
+    );
+    assert!(
+        before[8].contains(r#""ConnectCode":204848645"#),
+        "{}",
+        before[8]
+    );
+    assert!(
+        before[8].contains(r#""ParticipantTimeZoneWindowsId":"Hawaiian Standard Time""#),
+        "the imported host's participation shows its time zone: {}",
+        before[8]
+    );
     let log = export_text(&original).await;
+    assert!(
+        log.contains(r#""ConnectCode":912345678"#),
+        "journaled as a number"
+    );
 
     // Act: import the log into a new, empty database.
     let copy = spawn_app().await;
@@ -245,6 +281,15 @@ async fn a_broken_line_stops_the_import_with_its_number_and_keeps_nothing() {
         ),
         (
             "{\"Type\":\"Company\",\"CompanyId\":1,\"Name\":\"Clinic\"}\n\n{\"Type\":\"Company\",\"CompanyId\":1,\"Name\":\"Again\"}\n",
+            3,
+        ),
+        // A connect code an integer client cannot keep, or none at all.
+        (
+            "{\"Type\":\"Company\",\"CompanyId\":1,\"Name\":\"Clinic\"}\n{\"Type\":\"User\",\"CompanyId\":1,\"UserId\":4,\"FullName\":\"Ann Host\",\"EmailAddress\":\"ann@clinic.example\"}\n{\"Type\":\"Session\",\"CompanyId\":1,\"SessionId\":5,\"UserId\":4,\"ScheduleTs\":\"2016-11-03T22:00:00\",\"ConnectCode\":12}\n",
+            3,
+        ),
+        (
+            "{\"Type\":\"Company\",\"CompanyId\":1,\"Name\":\"Clinic\"}\n{\"Type\":\"User\",\"CompanyId\":1,\"UserId\":4,\"FullName\":\"Ann Host\",\"EmailAddress\":\"ann@clinic.example\"}\n{\"Type\":\"Session\",\"CompanyId\":1,\"SessionId\":5,\"UserId\":4,\"ScheduleTs\":\"2016-11-03T22:00:00\",\"ConnectCode\":\"abc\"}\n",
             3,
         ),
     ] {

@@ -25,6 +25,8 @@ mod ops;
 mod participants;
 mod process;
 mod providers;
+mod securevideo_migration;
+mod securevideo_replay;
 mod seed;
 mod sessions;
 mod spec_3_1;

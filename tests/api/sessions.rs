@@ -20,7 +20,7 @@ const SESSION_KEYS: [&str; 10] = [
     "Participants",
 ];
 
-const PARTICIPANT_KEYS: [&str; 12] = [
+const PARTICIPANT_KEYS: [&str; 13] = [
     "ParticipationId",
     "ParticipantFullName",
     "SecureVideoUserId",
@@ -32,6 +32,7 @@ const PARTICIPANT_KEYS: [&str; 12] = [
     "ConnectCode",
     "ShouldAutoDeliverCode",
     "ConnectionTs",
+    "ExpiresTs",
     "RSVP",
 ];
 
@@ -52,10 +53,11 @@ pub(crate) fn sorted(names: &[&str]) -> Vec<String> {
     names
 }
 
+/// A JSON number of nine digits, the first not 0 (SPEC §6).
 pub(crate) fn is_connect_code(value: &Value) -> bool {
     value
-        .as_str()
-        .is_some_and(|code| code.len() == 9 && code.chars().all(|c| c.is_ascii_digit()))
+        .as_i64()
+        .is_some_and(|code| (100_000_000..=999_999_999).contains(&code))
 }
 
 pub(crate) fn assert_participation_shape(participation: &Value) {
@@ -84,6 +86,7 @@ pub(crate) fn assert_participation_shape(participation: &Value) {
         "{participation}"
     );
     assert!(participation["ConnectionTs"].is_string() || participation["ConnectionTs"].is_null());
+    assert!(participation["ExpiresTs"].is_string() || participation["ExpiresTs"].is_null());
     assert_eq!(participation["RSVP"], "Unknown");
 }
 
@@ -130,9 +133,20 @@ pub(crate) fn session_ids(sessions: &Value) -> Vec<i64> {
 #[tokio::test]
 async fn a_scheduled_session_has_every_documented_field_with_the_host_first() {
     let (app, tenant, host) = setup().await;
-    let colleague = app
-        .create_user(&tenant, "Priya Raman", "priya@clinic.example")
+    let (status, colleague) = app
+        .send(
+            &tenant,
+            Method::POST,
+            "/user",
+            Some(
+                json!({"FullName": "Priya Raman", "EmailAddress": "priya@clinic.example",
+                        "SmsNumber": "+15550122", "DefaultResolution": "default",
+                        "TimeZoneWindowsId": "Hawaiian Standard Time"}),
+            ),
+        )
         .await;
+    assert_eq!(status, StatusCode::CREATED, "{colleague}");
+    let colleague: i64 = colleague["SystemUserId"].as_str().unwrap().parse().unwrap();
     let session = app
         .create_session(
             &tenant,
@@ -163,6 +177,10 @@ async fn a_scheduled_session_has_every_documented_field_with_the_host_first() {
         participants[0]["ParticipantEmailAddress"],
         "aaron@clinic.example"
     );
+    // The host's own carries the host user's values and delivers by e-mail.
+    assert_eq!(participants[0]["ParticipantDefaultResolution"], "high");
+    assert_eq!(participants[0]["ShouldAutoDeliverCode"], "E");
+    assert_ne!(participants[0]["ConnectCode"], session["ConnectCode"]);
     assert_eq!(participants[1]["ParticipantFullName"], "Trevor Stamp");
     assert!(participants[1]["SecureVideoUserId"].is_null());
     assert_eq!(participants[1]["ShouldAutoDeliverCode"], "E");
@@ -176,6 +194,16 @@ async fn a_scheduled_session_has_every_documented_field_with_the_host_first() {
     assert_eq!(participants[3]["SecureVideoUserId"], colleague);
     assert_eq!(participants[3]["ParticipantFullName"], "Priya Raman");
     assert_eq!(participants[3]["ShouldAutoDeliverCode"], "N");
+    // A user invited by id carries that user's values.
+    assert_eq!(participants[3]["ParticipantSmsNumber"], "+15550122");
+    assert_eq!(participants[3]["ParticipantDefaultResolution"], "default");
+    assert_eq!(
+        participants[3]["ParticipantTimeZoneWindowsId"],
+        "Hawaiian Standard Time"
+    );
+    for participant in participants {
+        assert!(participant["ExpiresTs"].is_null(), "{participant}");
+    }
 
     // Listed for the company and for its host, not for the other user.
     let id = session["SessionId"].as_i64().unwrap();
@@ -227,6 +255,9 @@ async fn a_meet_now_session_starts_at_its_creation() {
     .unwrap()
     .assume_utc();
     assert!(at >= before - time::Duration::seconds(1) && at <= time::OffsetDateTime::now_utc());
+    // To the whole second, as SecureVideo's (SPEC §6).
+    assert_eq!(at.nanosecond(), 0, "{text}");
+    assert!(!text.contains('.'), "{text}");
     let session = app
         .create_session(&tenant, host, json!({"ScheduleTs": null}))
         .await;
@@ -281,6 +312,10 @@ async fn bad_session_and_participant_input_is_a_400_that_names_the_field() {
         (
             json!({"Participants": {"ParticipantFullName": "Tom Lee"}}),
             "Participants",
+        ),
+        (
+            json!({"Participants": [{"ParticipantFullName": "Tom Lee"}, {"ParticipantFullName": "Xiao Chu", "ParticipantTimeZoneWindowsId": "Pacific/Honolulu"}]}),
+            "Participants[1].ParticipantTimeZoneWindowsId",
         ),
     ] {
         let response = app

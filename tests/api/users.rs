@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Tenant, TestApp, assert_error, spawn_app};
 
-const USER_KEYS: [&str; 9] = [
+const USER_KEYS: [&str; 10] = [
     "SystemUserId",
     "FullName",
     "EmailAddress",
@@ -16,6 +16,7 @@ const USER_KEYS: [&str; 9] = [
     "HelpNumber",
     "ExternalId",
     "SystemRoles",
+    "VideoId",
 ];
 
 /// Exactly the documented keys, every one a string; SystemUserId digits.
@@ -35,6 +36,7 @@ fn assert_user_shape(user: &Value) {
         "{id}"
     );
     assert_eq!(user["SystemRoles"], "H,P");
+    assert!(!user["VideoId"].as_str().unwrap().is_empty(), "{user}");
 }
 
 async fn setup() -> (TestApp, Tenant) {
@@ -71,6 +73,10 @@ async fn a_user_is_created_read_found_updated_and_deleted() {
     assert_eq!(created["ExternalId"], "emr-4");
     assert_eq!(created["SmsNumber"], "");
     assert_eq!(created["HelpNumber"], "");
+    assert_eq!(
+        created["DefaultResolution"], "high",
+        "SecureVideo's default"
+    );
     assert_ne!(created["SystemUserId"], "999", "ids are the service's");
     let id = created["SystemUserId"].as_str().unwrap().to_owned();
 
@@ -113,6 +119,11 @@ async fn a_user_is_created_read_found_updated_and_deleted() {
     assert_eq!(updated["SmsNumber"], "+15550100");
     assert_eq!(updated["EmailAddress"], "aaron@clinic.example");
     assert_eq!(updated["ExternalId"], "emr-4");
+    assert_eq!(updated["VideoId"], created["VideoId"], "stable");
+    let (_, second_user) = app
+        .send(&tenant, Method::GET, &format!("/user/{second}"), None)
+        .await;
+    assert_ne!(second_user["VideoId"], created["VideoId"], "unique");
 
     // Delete: gone from the User API, its history still readable.
     let (status, _) = app
@@ -172,6 +183,15 @@ async fn bad_user_input_is_a_400_that_names_the_field_and_changes_nothing() {
             json!({"FullName": "Ann Lee", "EmailAddress": ["a@clinic.example"]}),
             "EmailAddress",
         ),
+        // Windows ids only (CLDR's windowsZones): not IANA, not abbreviations.
+        (
+            json!({"FullName": "Ann Lee", "EmailAddress": "a@clinic.example", "TimeZoneWindowsId": "America/Los_Angeles"}),
+            "TimeZoneWindowsId",
+        ),
+        (
+            json!({"FullName": "Ann Lee", "EmailAddress": "a@clinic.example", "TimeZoneWindowsId": "PST"}),
+            "TimeZoneWindowsId",
+        ),
     ] {
         let response = app
             .call(&tenant, Method::POST, "/user")
@@ -191,6 +211,10 @@ async fn bad_user_input_is_a_400_that_names_the_field_and_changes_nothing() {
             "EmailAddress",
         ),
         (json!({"EmailAddress": "x@"}), "EmailAddress"),
+        (
+            json!({"TimeZoneWindowsId": "Pacific Time"}),
+            "TimeZoneWindowsId",
+        ),
     ] {
         let response = app
             .call(&tenant, Method::PUT, &format!("/user/{id}"))

@@ -52,6 +52,12 @@ mod process;
 #[path = "../api/providers.rs"]
 mod providers;
 #[cfg(postgres_tests)]
+#[path = "../api/securevideo_migration.rs"]
+mod securevideo_migration;
+#[cfg(postgres_tests)]
+#[path = "../api/securevideo_replay.rs"]
+mod securevideo_replay;
+#[cfg(postgres_tests)]
 #[path = "../api/seed.rs"]
 mod seed;
 

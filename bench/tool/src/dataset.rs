@@ -2,7 +2,9 @@
 //! (docs/log-format.md), written as it is generated, in two stages so that
 //! the same reads can be measured with the base and with the full size in
 //! the database; and the connection events that the ingest step posts, with
-//! the same call rows as plain SQL inserts.
+//! the same call rows as plain SQL inserts; and the connection events that
+//! the webhook step posts one by one as Daily webhooks, with the same call
+//! rows as single-row SQL transactions.
 //!
 //! Every id (companies, users, sessions, participations — the host's
 //! participation included) is given explicitly, so ids assigned by the
@@ -15,6 +17,7 @@ mod names;
 mod rng;
 mod session;
 mod stages;
+mod webhooks;
 
 use std::io::{self, Write};
 
@@ -24,6 +27,7 @@ pub use rng::Rng;
 use ingest::ingest;
 use session::Generator;
 use stages::Tally;
+use webhooks::{WebhookOutputs, webhooks};
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -41,6 +45,9 @@ pub struct Plan {
     pub ingest_sessions: u32,
     /// Events per posted batch (at most 1,000).
     pub ingest_batch: usize,
+    /// Sessions created (without calls) at the end of stage B whose events
+    /// the webhook step posts, one Daily webhook per event.
+    pub webhook_sessions: u32,
     pub seed: u64,
 }
 
@@ -54,6 +61,7 @@ impl Plan {
             busy_sessions: 5_000,
             ingest_sessions: 25_000,
             ingest_batch: 1_000,
+            webhook_sessions: 2_500,
             seed: 5,
         }
     }
@@ -64,6 +72,7 @@ impl Plan {
             base_sessions: 10_000,
             total_sessions: 100_000,
             ingest_sessions: 5_000,
+            webhook_sessions: 1_000,
             ..Self::full()
         }
     }
@@ -75,6 +84,7 @@ impl Plan {
             base_sessions: 1_000,
             total_sessions: 10_000,
             ingest_sessions: 500,
+            webhook_sessions: 250,
             ..Self::full()
         }
     }
@@ -88,6 +98,7 @@ impl Plan {
             busy_sessions: 150,
             ingest_sessions: 250,
             ingest_batch: 1_000,
+            webhook_sessions: 25,
             seed: 5,
         }
     }
@@ -99,6 +110,8 @@ pub const BUSY_MONTH: &str = "2025-06-01";
 const BUSY_MONTH_NUMBER: u32 = 6;
 /// The ingested sessions are held in the month after the dataset's year.
 pub const INGEST_MONTH: &str = "2026-01-01";
+/// The webhook step's sessions are held in the month after that.
+pub const WEBHOOK_MONTH: &str = "2026-02-01";
 
 /// What was generated, for the measurements and their checks.
 #[derive(Clone, Debug, Default)]
@@ -126,6 +139,11 @@ pub struct Meta {
     /// One ingest company and how many of the ingested sessions it holds.
     pub ingest_company: i64,
     pub ingest_company_sessions: u64,
+    /// Events of the webhook step (one request each).
+    pub webhook_events: u64,
+    /// One webhook company and how many of the webhook sessions it holds.
+    pub webhook_company: i64,
+    pub webhook_company_sessions: u64,
 }
 
 impl Meta {
@@ -135,7 +153,8 @@ impl Meta {
              largest_company={}\nlargest_sessions={}\nlargest_sessions_base={}\n\
              stage_a_lines={}\nstage_a_sessions={}\nstage_b_lines={}\nstage_b_sessions={}\n\
              ingest_events={}\ningest_batches={}\ningest_call_rows={}\n\
-             ingest_company={}\ningest_company_sessions={}\n",
+             ingest_company={}\ningest_company_sessions={}\n\
+             webhook_events={}\nwebhook_company={}\nwebhook_company_sessions={}\n",
             self.busy_company,
             self.busy_count,
             self.probe_company,
@@ -153,6 +172,9 @@ impl Meta {
             self.ingest_call_rows,
             self.ingest_company,
             self.ingest_company_sessions,
+            self.webhook_events,
+            self.webhook_company,
+            self.webhook_company_sessions,
         )
     }
 }
@@ -165,6 +187,10 @@ pub struct Outputs<'a> {
     pub ingest_batches: &'a mut dyn Write,
     /// The same call rows as SQL, one transaction per batch.
     pub raw_sql: &'a mut dyn Write,
+    /// The webhook step's bodies, a line each (`{SessionId}\t{body}`).
+    pub webhooks: &'a mut dyn Write,
+    /// Their call rows as SQL, one transaction per event.
+    pub raw_single_sql: &'a mut dyn Write,
 }
 
 /// Writes the dataset; returns what the checks and reads need to know.
@@ -207,6 +233,13 @@ pub fn generate(plan: &Plan, out: Outputs<'_>) -> io::Result<Meta> {
                 out.ingest_batches,
                 out.raw_sql,
             )?;
+        }
+        if stage == 1 && plan.webhook_sessions > 0 {
+            let out = WebhookOutputs {
+                bodies: &mut *out.webhooks,
+                raw_sql: &mut *out.raw_single_sql,
+            };
+            webhooks(&mut g, &companies, w, &mut tally.lines, out)?;
         }
         w.flush()?;
     }

@@ -167,6 +167,7 @@ fn config(args: &Args) -> Config {
         wrk_connections: 64,
         wrk_threads: 2,
         ingest_clients: args.clients,
+        webhook_senders: 64,
         cold_samples: if smoke { 2 } else { 31 },
         warm_samples: if smoke { 3 } else { 20 },
         verbose: true,

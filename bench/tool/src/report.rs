@@ -19,6 +19,9 @@ const HOST_MONTH_UNDER_LOAD: f64 = 0.5;
 const COLD_READ: f64 = 2.0;
 /// Ingested events/s ÷ raw inserts of the same call rows: at least.
 const INGEST: f64 = 0.3;
+/// Provider webhooks (one event a request) ÷ raw single-row transactions of
+/// the same call rows: at least (issue 27).
+const WEBHOOKS: f64 = 0.3;
 /// A cold read at full size ÷ the same at stage-A size: at most.
 const SCALE: f64 = 1.2;
 /// Peak RSS streaming the largest history, in MB: at most this (ratio 1).
@@ -71,6 +74,7 @@ pub fn ratios(result: &RunResult) -> Vec<Ratio> {
         rows.extend(under_load(store, top));
         rows.extend(cold_reads(store, top));
         rows.extend(ingest(store));
+        rows.extend(webhooks(store));
         rows.extend(scale(store, &scales));
         rows.push(memory(store));
     }
@@ -140,6 +144,25 @@ fn ingest(store: &StoreResult) -> Option<Ratio> {
         limit: format!("{limit:.0} events/s"),
         ratio: ours / limit,
         target: (true, INGEST),
+    })
+}
+
+/// The provider webhooks against raw single-row transactions of the same
+/// call rows.
+fn webhooks(store: &StoreResult) -> Option<Ratio> {
+    let raw = store.raw_single.as_ref()?;
+    let ours = store.webhooks.events as f64 / store.webhooks.seconds;
+    let limit = raw.events as f64 / raw.seconds;
+    Some(Ratio {
+        store: store.backend.clone(),
+        measure: format!(
+            "Daily webhooks, one event a request ({} senders), events/s vs raw single-row transactions of the same call rows ({} process(es))",
+            store.webhooks.senders, raw.processes
+        ),
+        ours: format!("{ours:.0} events/s"),
+        limit: format!("{limit:.0} events/s"),
+        ratio: ours / limit,
+        target: (true, WEBHOOKS),
     })
 }
 
@@ -394,6 +417,27 @@ fn store_details(out: &mut String, store: &StoreResult, wrk: &str) {
             raw.processes,
             raw.seconds,
             raw.rows as f64 / raw.seconds,
+            raw.events as f64 / raw.seconds
+        );
+    }
+    let w = &store.webhooks;
+    let _ = writeln!(
+        out,
+        "Webhooks: {} Daily webhooks (one event each, signed) by {} senders in {:.2} s = {:.0} events/s; {} webhook sessions then billable in the History API.",
+        w.events,
+        w.senders,
+        w.seconds,
+        w.events as f64 / w.seconds,
+        w.sessions_visible
+    );
+    if let Some(raw) = &store.raw_single {
+        let _ = writeln!(
+            out,
+            "Raw single-row transactions: the same {} call rows, an insert at connect and an update at disconnect ({} transactions) by {} client process(es), in {:.2} s = {:.0} transactions/s.",
+            raw.rows,
+            raw.events,
+            raw.processes,
+            raw.seconds,
             raw.events as f64 / raw.seconds
         );
     }

@@ -12,6 +12,7 @@ mod reads;
 mod results;
 mod server;
 mod store;
+mod webhooks;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
@@ -25,7 +26,7 @@ pub use external::{Nginx, parse_wrk};
 pub use reads::count_elements;
 pub use results::{
     COMPARE_ROUNDS, Ingest, Memory, Rate, Raw, Read, Rounds, RunResult, SCALE_ROUNDS,
-    SQL_RUNS_PER_ROUND, ScaleCheck, StoreResult, WRK_ROUNDS, Wrk,
+    SQL_RUNS_PER_ROUND, ScaleCheck, StoreResult, WRK_ROUNDS, Webhooks, Wrk,
 };
 pub use server::{Server, free_port, peak_rss_kb};
 
@@ -33,6 +34,7 @@ use external::history_sql;
 use ingest::{ingest, raw_inserts};
 use reads::{Probe, memory, reads, scale_checks};
 use store::{Copy, Store, keep_copy};
+use webhooks::{raw_single, webhook_ingest};
 
 pub const OPERATOR_TOKEN: &str = "bench-operator-token";
 
@@ -57,6 +59,8 @@ pub struct Config {
     pub wrk_connections: u32,
     pub wrk_threads: u32,
     pub ingest_clients: usize,
+    /// Concurrent senders of the webhook step (one event per request).
+    pub webhook_senders: usize,
     pub cold_samples: usize,
     pub warm_samples: usize,
     /// Progress lines on stderr.
@@ -85,6 +89,7 @@ pub fn generate(config: &Config) -> io::Result<(Meta, f64)> {
         open("ingest-batches.jsonl")?,
         open("raw-calls.sql")?,
     );
+    let (mut webhooks, mut raw_single) = (open("webhooks.jsonl")?, open("raw-single.sql")?);
     let meta = dataset::generate(
         &config.plan,
         Outputs {
@@ -92,6 +97,8 @@ pub fn generate(config: &Config) -> io::Result<(Meta, f64)> {
             stage_b: &mut b,
             ingest_batches: &mut batches,
             raw_sql: &mut raw,
+            webhooks: &mut webhooks,
+            raw_single_sql: &mut raw_single,
         },
     )?;
     fs::write(config.work.join("meta.txt"), meta.to_text())?;
@@ -146,6 +153,10 @@ fn run_store(config: &Config, store: &Store, meta: &Meta) -> io::Result<StoreRes
         result.raw = Some(raw_inserts(config, store, meta)?);
     }
     result.ingest = ingest(config, store, meta, &largest_key)?;
+    if config.external {
+        result.raw_single = Some(raw_single(config, store, meta)?);
+    }
+    result.webhooks = webhook_ingest(config, store, meta, &largest_key)?;
     result.memory = memory(config, store, meta, &largest_key)?;
     Ok(result)
 }

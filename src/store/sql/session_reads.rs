@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sqlx::QueryBuilder;
 
 use super::{Conn, Db, Pool};
-use crate::domain::{SessionState, Timestamp};
+use crate::domain::{ConnectCode, SessionState, Timestamp};
 use crate::store::{CallView, Participation, Session, SessionQuery, StoreError};
 
 type SessionRow = (
@@ -18,7 +18,9 @@ type SessionRow = (
     Option<String>,
     i64,
     String,
+    i64,
     String,
+    Option<i64>,
 );
 
 type ParticipationRow = (
@@ -32,7 +34,7 @@ type ParticipationRow = (
     String,
     String,
     String,
-    String,
+    i64,
     String,
 );
 
@@ -75,7 +77,7 @@ async fn read_sessions(
 ) -> Result<Vec<Session>, StoreError> {
     let mut sql = QueryBuilder::new(
         "SELECT s.session_id, s.schedule_ts, s.billable_ts, s.duration_minutes, s.status, s.host_user_id,
-                s.schedule_type, s.connect_code
+                s.schedule_type, s.connect_code, s.state, s.state_changed_us
          FROM sessions s WHERE",
     );
     push_selection(&mut sql, query, session_id);
@@ -85,11 +87,18 @@ async fn read_sessions(
         return Ok(Vec::new());
     }
 
+    // A participation of one of the company's users carries that user's
+    // SMS number, resolution and time zone where the invitation gave none
+    // (SPEC §6): the user's current ones, deleted or not.
     let mut sql = QueryBuilder::new(
         "SELECT p.session_id, p.participation_id, p.is_host, p.full_name, p.secure_video_user_id,
-                p.email_address, p.sms_number, p.default_resolution, p.time_zone_windows_id,
+                p.email_address,
+                COALESCE(NULLIF(p.sms_number, ''), u.sms_number, ''),
+                COALESCE(NULLIF(p.default_resolution, ''), u.default_resolution, ''),
+                COALESCE(NULLIF(p.time_zone_windows_id, ''), u.time_zone_windows_id, ''),
                 p.external_id, p.connect_code, p.should_auto_deliver_code
          FROM participations p JOIN sessions s ON s.company_id = p.company_id AND s.session_id = p.session_id
+         LEFT JOIN users u ON u.company_id = p.company_id AND u.user_id = p.secure_video_user_id
          WHERE p.removed_us IS NULL AND",
     );
     push_selection(&mut sql, query, session_id);
@@ -113,6 +122,13 @@ async fn read_sessions(
         .filter_map(|(session, participation, first)| Some(((session, participation), first?)))
         .collect();
 
+    // An invitation stops admitting when its session is deactivated.
+    let mut expiries: HashMap<i64, Timestamp> = HashMap::new();
+    for row in &rows {
+        if let (Ok(SessionState::Deactivated), Some(at)) = (row.8.parse::<SessionState>(), row.9) {
+            expiries.insert(row.0, Timestamp::from_micros(at));
+        }
+    }
     let mut by_session: HashMap<i64, Vec<Participation>> = HashMap::new();
     for row in participations {
         let (
@@ -139,20 +155,21 @@ async fn read_sessions(
             participant_default_resolution: resolution,
             participant_time_zone_windows_id: time_zone,
             participant_external_id: external_id,
-            connect_code,
+            connect_code: stored_code(connect_code)?,
             should_auto_deliver_code: deliver,
             connection_ts: first_connections
                 .get(&key)
                 .copied()
                 .map(Timestamp::from_micros),
+            expires_ts: expiries.get(&session).copied(),
             rsvp: "Unknown".to_owned(),
         });
     }
-    Ok(rows
-        .into_iter()
+    rows.into_iter()
         .map(|row| {
-            let (session_id, schedule_ts, billable_ts, duration, status, user_id, kind, code) = row;
-            Session {
+            let (session_id, schedule_ts, billable_ts, duration, status, user_id, kind, code, _, _) =
+                row;
+            Ok(Session {
                 session_id,
                 schedule_ts: Timestamp::from_micros(schedule_ts),
                 billable_ts: billable_ts.map(Timestamp::from_micros),
@@ -161,11 +178,17 @@ async fn read_sessions(
                 user_id,
                 schedule_type: kind,
                 is_recorded: false,
-                connect_code: code,
+                connect_code: stored_code(code)?,
                 participants: by_session.remove(&session_id).unwrap_or_default(),
-            }
+            })
         })
-        .collect())
+        .collect()
+}
+
+/// A stored code outside the nine digits was written behind the service's back.
+fn stored_code(code: i64) -> Result<ConnectCode, StoreError> {
+    ConnectCode::new(code)
+        .map_err(|invalid| StoreError::Database(sqlx::Error::Decode(Box::new(invalid))))
 }
 
 async fn require_active_user(

@@ -1,22 +1,16 @@
 //! Sessions and their participations (SPEC §3, §6): creation, reschedule,
 //! cancel, and participants added or removed.
 
-use rand::Rng;
-
 use super::Conn;
 use super::companies::{check_name, id_for, require_company};
 use super::journal::reserve_id;
 use super::persons::{resolve_person, set_current_email, user_facts};
-use crate::domain::{SessionState, Timestamp, is_plausible_email, normalize_name};
+use crate::domain::{ConnectCode, SessionState, Timestamp, is_plausible_email, normalize_name};
 use crate::records::{
     AddParticipantRecord, CancelRecord, ParticipantRecord, RemoveParticipantRecord,
     RescheduleRecord, ScheduleType, SessionRecord,
 };
 use crate::store::StoreError;
-
-fn new_connect_code() -> String {
-    format!("{:09}", rand::rng().random_range(0..1_000_000_000u32))
-}
 
 fn check_participant(which: &str, invite: &ParticipantRecord) -> Result<(), StoreError> {
     check_name(
@@ -69,7 +63,9 @@ pub(super) async fn create_session(
             ));
         }
     };
-    let schedule_ts = record.schedule_ts.unwrap_or(now);
+    // A Meet Now session starts at its creation, to the whole second, as
+    // SecureVideo's do (SPEC §6).
+    let schedule_ts = record.schedule_ts.unwrap_or(now.whole_second());
     if schedule_type != ScheduleType::MeetNow && !schedule_ts.is_quarter_hour() {
         return Err(StoreError::Invalid(
             "ScheduleTs of a scheduled session must fall on a quarter hour with zero seconds"
@@ -87,7 +83,7 @@ pub(super) async fn create_session(
         reserve_id(&mut *conn, given).await?;
     }
     let session_id = id_for(&mut *conn, record.session_id).await?;
-    let connect_code = record.connect_code.clone().unwrap_or_else(new_connect_code);
+    let connect_code = record.connect_code.unwrap_or_else(ConnectCode::random);
     let inserted = sqlx::query(
         "INSERT INTO session_directory (session_id, company_id) VALUES ($1, $2) ON CONFLICT (session_id) DO NOTHING",
     )
@@ -110,7 +106,7 @@ pub(super) async fn create_session(
     .bind(record.user_id)
     .bind(schedule_ts.as_micros())
     .bind(schedule_type_name(schedule_type))
-    .bind(&connect_code)
+    .bind(connect_code.get())
     .bind(now.as_micros())
     .bind(&host.full_name)
     .execute(&mut *conn)
@@ -129,6 +125,7 @@ pub(super) async fn create_session(
             ParticipantRecord {
                 participant_full_name: host.full_name.clone(),
                 secure_video_user_id: Some(record.user_id),
+                should_auto_deliver_code: Some(HOST_DELIVERY.to_owned()),
                 ..ParticipantRecord::default()
             },
         );
@@ -162,6 +159,10 @@ pub(super) async fn create_session(
     Ok(record)
 }
 
+/// The host's own participation delivers its code by e-mail, as
+/// SecureVideo's does (SPEC §6), whatever a log line says.
+const HOST_DELIVERY: &str = "E";
+
 fn schedule_type_name(kind: ScheduleType) -> &'static str {
     match kind {
         ScheduleType::Scheduled => "Scheduled",
@@ -191,6 +192,9 @@ async fn add_participation(
 ) -> Result<ParticipantRecord, StoreError> {
     let which = &place.field_prefix;
     let is_host = place.position == 0;
+    if is_host {
+        invite.should_auto_deliver_code = Some(HOST_DELIVERY.to_owned());
+    }
     if !is_host && invite.secure_video_user_id == Some(place.host_user_id) {
         return Err(StoreError::Invalid(format!(
             "{which}SecureVideoUserId is the session's host, who takes part already"
@@ -239,7 +243,7 @@ async fn add_participation(
     invite.participation_id = Some(participation_id);
     invite.participant_full_name = invite.participant_full_name.trim().to_owned();
     invite.participant_email_address = invite.participant_email_address.trim().to_owned();
-    invite.connect_code = Some(invite.connect_code.clone().unwrap_or_else(new_connect_code));
+    invite.connect_code = Some(invite.connect_code.unwrap_or_else(ConnectCode::random));
     invite.should_auto_deliver_code = Some(
         invite
             .should_auto_deliver_code
@@ -266,7 +270,7 @@ async fn add_participation(
     .bind(&invite.participant_default_resolution)
     .bind(&invite.participant_time_zone_windows_id)
     .bind(&invite.participant_external_id)
-    .bind(invite.connect_code.as_deref())
+    .bind(invite.connect_code.map(ConnectCode::get))
     .bind(invite.should_auto_deliver_code.as_deref())
     .execute(&mut *conn)
     .await?;

@@ -4,9 +4,18 @@
 use super::companies::{check_name, id_for, require_company};
 use super::persons::{insert_person, set_current_email, set_identity};
 use super::{Conn, Pool};
-use crate::domain::{Timestamp, is_plausible_email, normalize_email};
+use crate::domain::{Timestamp, is_plausible_email, normalize_email, video_id_for};
 use crate::records::{UserDeleteRecord, UserRecord, UserUpdateRecord};
 use crate::store::{StoreError, User};
+
+/// SecureVideo's default resolution: a user's is never empty (SPEC §5).
+const DEFAULT_RESOLUTION: &str = "high";
+
+fn resolution_or_default(resolution: &mut String) {
+    if resolution.trim().is_empty() {
+        *resolution = DEFAULT_RESOLUTION.to_owned();
+    }
+}
 
 fn check_user(full_name: &str, email_address: &str) -> Result<(), StoreError> {
     check_name("FullName", full_name)?;
@@ -54,6 +63,11 @@ pub(super) async fn create_user(
     require_company(&mut *conn, record.company_id).await?;
     check_email_free(&mut *conn, record.company_id, &record.email_address, None).await?;
     let user_id = id_for(&mut *conn, record.user_id).await?;
+    resolution_or_default(&mut record.default_resolution);
+    let video_id = match record.video_id.take() {
+        Some(given) if !given.trim().is_empty() => given.trim().to_owned(),
+        _ => video_id_for(user_id),
+    };
     let person_id = insert_person(
         &mut *conn,
         record.company_id,
@@ -65,8 +79,8 @@ pub(super) async fn create_user(
     .await?;
     let inserted = sqlx::query(
         "INSERT INTO users (company_id, user_id, person_id, full_name, email_address, sms_number,
-             default_resolution, time_zone_windows_id, help_number, external_id, system_roles)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'H,P')
+             default_resolution, time_zone_windows_id, help_number, external_id, system_roles, video_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'H,P', $11)
          ON CONFLICT (company_id, user_id) DO NOTHING",
     )
     .bind(record.company_id)
@@ -79,6 +93,7 @@ pub(super) async fn create_user(
     .bind(&record.time_zone_windows_id)
     .bind(&record.help_number)
     .bind(record.external_id.trim())
+    .bind(&video_id)
     .execute(conn)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -87,6 +102,7 @@ pub(super) async fn create_user(
         )));
     }
     record.user_id = Some(user_id);
+    record.video_id = Some(video_id);
     record.full_name = record.full_name.trim().to_owned();
     record.email_address = record.email_address.trim().to_owned();
     Ok(record)
@@ -116,6 +132,7 @@ pub(super) async fn update_user(
     record.full_name = record.full_name.trim().to_owned();
     record.email_address = record.email_address.trim().to_owned();
     record.external_id = record.external_id.trim().to_owned();
+    resolution_or_default(&mut record.default_resolution);
     sqlx::query(
         "UPDATE users SET full_name = $3, email_address = $4, sms_number = $5, default_resolution = $6,
              time_zone_windows_id = $7, help_number = $8, external_id = $9
@@ -200,6 +217,7 @@ type UserRow = (
     String,
     String,
     String,
+    String,
 );
 
 fn user_from_row(row: UserRow) -> User {
@@ -213,6 +231,7 @@ fn user_from_row(row: UserRow) -> User {
         help_number,
         external_id,
         system_roles,
+        video_id,
     ) = row;
     User {
         user_id,
@@ -224,6 +243,7 @@ fn user_from_row(row: UserRow) -> User {
         help_number,
         external_id,
         system_roles,
+        video_id,
     }
 }
 
@@ -232,7 +252,7 @@ macro_rules! active_users {
     ($rest:literal) => {
         concat!(
             "SELECT user_id, full_name, email_address, sms_number, default_resolution,
-                 time_zone_windows_id, help_number, external_id, system_roles FROM users
+                 time_zone_windows_id, help_number, external_id, system_roles, video_id FROM users
              WHERE company_id = $1 AND deleted_us IS NULL",
             $rest
         )

@@ -91,6 +91,7 @@ impl Generator<'_> {
         patient_pool: u64,
     ) -> (String, Vec<i64>) {
         let host_participation = self.id();
+        debug_assert_eq!(host_participation, self::host_participation(session_id));
         let (host_id, host_name, host_email) = host;
         let mut participants = format!(
             r#"{{"ParticipationId":{host_participation},"SecureVideoUserId":{host_id},"ParticipantFullName":"{host_name}","ParticipantEmailAddress":"{host_email}"}}"#
@@ -170,6 +171,12 @@ impl Generator<'_> {
         }
         (calls, Some(guest_in))
     }
+}
+
+/// The host's participation in a session: the id given right after the
+/// session's own (`Generator::session_line`).
+pub(super) fn host_participation(session_id: i64) -> i64 {
+    session_id + 1
 }
 
 /// A random number of milliseconds, in microseconds.

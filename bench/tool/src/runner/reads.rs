@@ -383,7 +383,8 @@ pub(super) fn memory(
             response.status
         )));
     }
-    let expected = meta.largest_sessions + meta.ingest_company_sessions;
+    let expected =
+        meta.largest_sessions + meta.ingest_company_sessions + meta.webhook_company_sessions;
     if counter.count != expected {
         return Err(io::Error::other(format!(
             "the whole history held {} sessions, {expected} expected",

@@ -98,6 +98,16 @@ pub struct Ingest {
     pub sessions_visible: u64,
 }
 
+/// The webhook step: one provider webhook per event.
+#[derive(Clone, Debug, Default)]
+pub struct Webhooks {
+    pub events: u64,
+    pub senders: usize,
+    pub seconds: f64,
+    /// Webhook sessions found in the History API afterwards.
+    pub sessions_visible: u64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Raw {
     pub rows: u64,
@@ -143,6 +153,9 @@ pub struct StoreResult {
     pub scale_checks: Vec<ScaleCheck>,
     pub ingest: Ingest,
     pub raw: Option<Raw>,
+    pub webhooks: Webhooks,
+    /// The webhook step's call rows, one transaction per event.
+    pub raw_single: Option<Raw>,
     pub memory: Memory,
 }
 

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::http::{self, Client};
 use super::store::Store;
+use super::webhooks::daily_secret;
 use super::{Config, OPERATOR_TOKEN, Rate};
 
 /// A running session-ledger server, stopped when dropped.
@@ -55,6 +56,7 @@ impl Config {
             // start would scan every session while the reads are measured.
             .env("SESSION_LEDGER_AUTO_DEACTIVATE_INTERVAL_SECONDS", "0")
             .env("SESSION_LEDGER_OPERATOR_TOKEN", OPERATOR_TOKEN)
+            .env("SESSION_LEDGER_DAILY_WEBHOOK_SECRET", daily_secret())
             .env_remove("RUST_LOG");
         command
     }
