@@ -4,16 +4,17 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::api::limits::{FailedAuthLimits, RateLimits};
 use crate::api::state::AppState;
+use crate::connections::Bounds;
 use crate::deactivation::Policy;
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish
-/// and closes the database. Automatic deactivation runs alongside.
+/// (for up to the shutdown timeout) and closes the database. Automatic
+/// deactivation runs alongside.
 pub async fn launch(
     listener: TcpListener,
     state: AppState,
@@ -38,21 +39,21 @@ pub async fn launch(
         let store = store.clone();
         tokio::spawn(async move { store.keep_checkpointed().await })
     };
+    let health = {
+        let store = store.clone();
+        tokio::spawn(async move { store.watch_health().await })
+    };
+    let bounds = Bounds::from_settings(&state.settings);
     let router = crate::api::router(state);
-    let listener = listener.tap_io(send_without_delay);
-    // Each request knows its client's address (failed authentications
-    // are limited per address).
-    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    crate::connections::serve(listener, router, bounds, shutdown).await;
     let _ = stop.send(true);
     let _ = deactivation.await;
     housekeeping.abort();
     watcher.abort();
     checkpoints.abort();
+    health.abort();
     store.close().await;
-    served
+    Ok(())
 }
 
 /// Keeps the metrics' histograms bounded and the rate limiters' memory
@@ -69,16 +70,6 @@ async fn housekeeping(limits: Option<Arc<RateLimits>>, failed_auth: Option<Arc<F
         if let Some(failed_auth) = &failed_auth {
             failed_auth.forget_idle_addresses();
         }
-    }
-}
-
-/// Turns Nagle's algorithm off on an accepted connection. With it on, a
-/// streamed answer's last small write (its closing chunk) waited for the
-/// client's delayed ACK: about 40 ms added to some two in five cold reads of
-/// a busy month (bench/README.md, "TCP_NODELAY").
-fn send_without_delay(connection: &mut tokio::net::TcpStream) {
-    if let Err(error) = connection.set_nodelay(true) {
-        tracing::warn!(%error, "could not set TCP_NODELAY on a connection");
     }
 }
 
@@ -103,20 +94,4 @@ pub async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn accepted_connections_send_without_delay() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let _client = tokio::net::TcpStream::connect(address).await.unwrap();
-        let (mut accepted, _) = listener.accept().await.unwrap();
-        assert!(!accepted.nodelay().unwrap(), "off until the server says");
-        send_without_delay(&mut accepted);
-        assert!(accepted.nodelay().unwrap());
-    }
 }

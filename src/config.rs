@@ -26,6 +26,48 @@ pub struct Settings {
     )]
     pub bind: String,
 
+    /// Seconds a client has to send a request's headers, from its first
+    /// byte (or from connecting, for the first request); then the connection is closed.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_HEADER_READ_TIMEOUT_SECONDS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3_600),
+        global = true
+    )]
+    pub header_read_timeout_seconds: u64,
+
+    /// Seconds a keep-alive connection may wait for its next request before it is closed.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_IDLE_TIMEOUT_SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
+        global = true
+    )]
+    pub idle_timeout_seconds: u64,
+
+    /// Most connections open at once; 0 derives it from the open-file limit
+    /// (the limit less 128 kept for the database and files). A connection over
+    /// the cap closes the one longest waiting for a request, or is answered 503.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_MAX_CONNECTIONS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub max_connections: usize,
+
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT; then
+    /// their connections are dropped and the process exits.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_SHUTDOWN_TIMEOUT_SECONDS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub shutdown_timeout_seconds: u64,
+
     /// Bearer token of the operator API; without one (or with an empty one) the operator API
     /// answers 404.
     #[arg(

@@ -26,6 +26,8 @@ pub enum ApiError {
         "too many failed authentications from this address; retry after the time in Retry-After"
     )]
     TooManyFailures { retry_after_seconds: u64 },
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -58,6 +60,7 @@ impl ApiError {
             Self::TooManyRequests { .. } | Self::TooManyFailures { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,6 +73,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(message) => Self::NotFound(message),
             StoreError::Conflict(message) => Self::Conflict(message),
             StoreError::ImportLine { .. } => Self::BadRequest(error.to_string()),
+            StoreError::Unavailable(message) => Self::Unavailable(message),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -102,6 +106,11 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
             }
+            Self::Unavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
             _ => {}
         }
         response
@@ -119,6 +128,9 @@ pub enum TenantErrors {
     /// authentications); retry after the seconds in `Retry-After`.
     #[response(status = 429, headers(("Retry-After" = u64)))]
     TooManyRequests(ErrorBody),
+    /// The database cannot be reached just now; retry after the seconds in `Retry-After`.
+    #[response(status = 503, headers(("Retry-After" = u64)))]
+    Unavailable(ErrorBody),
 }
 
 /// Errors every operator endpoint can answer, whatever its input.
@@ -135,4 +147,7 @@ pub enum OperatorErrors {
     /// seconds in `Retry-After`.
     #[response(status = 429, headers(("Retry-After" = u64)))]
     TooManyFailures(ErrorBody),
+    /// The database cannot be reached just now; retry after the seconds in `Retry-After`.
+    #[response(status = 503, headers(("Retry-After" = u64)))]
+    Unavailable(ErrorBody),
 }

@@ -6,6 +6,7 @@ use std::sync::PoisonError;
 
 use tokio::sync::oneshot;
 
+use super::health::Verdict;
 use super::{Backend, EventOutcome, Store, StoreError, TimedBatch, Touched, postgres, sqlite};
 use crate::domain::{EventBatch, Timestamp};
 
@@ -61,15 +62,25 @@ impl Store {
         now: Timestamp,
     ) -> Result<EventOutcome, StoreError> {
         match &self.backend {
-            Backend::Postgres(pool) => {
+            Backend::Postgres {
+                writer, writers, ..
+            } => {
+                self.health.check()?;
+                let _turn = writers.acquire().await;
+                self.health.check()?;
                 let batches = [(events, now)];
-                self.writing(
-                    Touched::Data,
-                    postgres::sql::apply_event_batches(pool, &batches, &self.rules),
-                )
-                .await
-                .pop()
-                .expect("one outcome per batch")
+                let outcome = self
+                    .writing(
+                        Touched::Data,
+                        postgres::sql::apply_event_batches(writer, &batches, &self.rules),
+                    )
+                    .await
+                    .pop()
+                    .expect("one outcome per batch");
+                match self.health.judge(outcome, false) {
+                    Verdict::Done(outcome) => outcome,
+                    Verdict::Retry => unreachable!("a write is not retried"),
+                }
             }
             Backend::Sqlite { .. } => {
                 let (done, outcome) = oneshot::channel();

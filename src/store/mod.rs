@@ -7,6 +7,7 @@ mod changes;
 mod checkpoints;
 mod connect;
 mod group_commit;
+mod health;
 mod model;
 mod resources;
 mod writes;
@@ -21,6 +22,7 @@ pub use resources::*;
 pub use writes::{NewSession, Writer};
 
 use group_commit::WaitingEvents;
+use health::{Health, Verdict};
 
 use crate::domain::EventBatch;
 use crate::domain::{Month, Timestamp};
@@ -60,6 +62,7 @@ pub struct Store {
     rules: Rules,
     changes: Arc<Changes>,
     waiting_events: Arc<WaitingEvents>,
+    health: Arc<Health>,
 }
 
 /// Moves the generations on when dropped (`Store::writing`).
@@ -83,39 +86,93 @@ enum Backend {
         pool: sqlx::SqlitePool,
         writer: sqlx::SqlitePool,
     },
-    Postgres(sqlx::PgPool),
+    /// Readers and writers in pools of their own, so that writes, however
+    /// many, never hold the connections reads need; writers take a turn
+    /// (`writers`, first come first served) before they take a connection,
+    /// so they wait there, not in the pool, whose short acquire timeout
+    /// then means the server cannot be reached (`connect`).
+    Postgres {
+        pool: sqlx::PgPool,
+        writer: sqlx::PgPool,
+        writers: Arc<tokio::sync::Semaphore>,
+    },
 }
 
-/// Runs the same SQL function on whichever backend this store is.
+/// Runs the same SQL function on whichever backend this store is: at once
+/// [`StoreError::Unavailable`] while the database is down, and once more
+/// when a connection turns out lost (a read is safe to repeat).
 macro_rules! on_backend {
     ($store:expr, $pool:ident => $call:expr) => {
-        match &$store.backend {
+        on_backend!(@retry true, $store, $pool => $call)
+    };
+    // A read that cannot be repeated (it has written part of its output).
+    (once: $store:expr, $pool:ident => $call:expr) => {{
+        $store.health.check()?;
+        let outcome = match &$store.backend {
             Backend::Sqlite { pool: $pool, .. } => {
                 use self::sqlite::sql as backend;
                 $call
             }
-            Backend::Postgres($pool) => {
+            Backend::Postgres { pool: $pool, .. } => {
                 use self::postgres::sql as backend;
                 $call
             }
+        };
+        match $store.health.judge(outcome, false) {
+            Verdict::Done(outcome) => outcome,
+            Verdict::Retry => unreachable!("not retried"),
         }
-    };
+    }};
+    (@retry $may_retry:expr, $store:expr, $pool:ident => $call:expr) => {{
+        $store.health.check()?;
+        let mut may_retry = $may_retry;
+        loop {
+            let outcome = match &$store.backend {
+                Backend::Sqlite { pool: $pool, .. } => {
+                    use self::sqlite::sql as backend;
+                    $call
+                }
+                Backend::Postgres { pool: $pool, .. } => {
+                    use self::postgres::sql as backend;
+                    $call
+                }
+            };
+            match $store.health.judge(outcome, may_retry) {
+                Verdict::Done(outcome) => break outcome,
+                Verdict::Retry => may_retry = false,
+            }
+        }
+    }};
 }
 
-/// As [`on_backend!`], with the pool this process writes with.
+/// As [`on_backend!`], with the pool this process writes with, after its
+/// turn among writers; not repeated (a write whose connection was lost
+/// may have committed), but a write that could not begin is retried when it
+/// begins (`sql::begin_write`).
 macro_rules! on_writer {
-    ($store:expr, $pool:ident => $call:expr) => {
-        match &$store.backend {
+    ($store:expr, $pool:ident => $call:expr) => {{
+        $store.health.check()?;
+        let outcome = match &$store.backend {
             Backend::Sqlite { writer: $pool, .. } => {
                 use self::sqlite::sql as backend;
                 $call
             }
-            Backend::Postgres($pool) => {
+            Backend::Postgres {
+                writer: $pool,
+                writers,
+                ..
+            } => {
+                let _turn = writers.acquire().await;
+                $store.health.check()?;
                 use self::postgres::sql as backend;
                 $call
             }
+        };
+        match $store.health.judge(outcome, false) {
+            Verdict::Done(outcome) => outcome,
+            Verdict::Retry => unreachable!("a write is not retried"),
         }
-    };
+    }};
 }
 
 impl Store {
@@ -127,12 +184,14 @@ impl Store {
 
     /// Connects (creating a SQLite file when missing) and applies migrations.
     pub async fn open(database_url: &str, rules: Rules) -> Result<Self, StoreError> {
-        let backend = connect::backend(database_url).await?;
+        let health = Arc::new(Health::new(!Self::is_sqlite_url(database_url)));
+        let backend = connect::backend(database_url, health.clone()).await?;
         let store = Store {
             backend,
             rules,
             changes: Arc::default(),
             waiting_events: Arc::default(),
+            health,
         };
         store.migrate().await?;
         Ok(store)
@@ -145,14 +204,17 @@ impl Store {
                 pool.size() + writer.size(),
                 pool.num_idle() + writer.num_idle(),
             ),
-            Backend::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Backend::Postgres { pool, writer, .. } => (
+                pool.size() + writer.size(),
+                pool.num_idle() + writer.num_idle(),
+            ),
         }
     }
 
     pub fn backend_name(&self) -> &'static str {
         match &self.backend {
             Backend::Sqlite { .. } => "sqlite",
-            Backend::Postgres(_) => "postgres",
+            Backend::Postgres { .. } => "postgres",
         }
     }
 
@@ -161,7 +223,9 @@ impl Store {
             Backend::Sqlite { writer, .. } => {
                 sqlx::migrate!("migrations/sqlite").run(writer).await?
             }
-            Backend::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+            Backend::Postgres { writer, .. } => {
+                sqlx::migrate!("migrations/postgres").run(writer).await?
+            }
         }
         // Then the data repairs SQL cannot make, each once per database.
         on_writer!(self, pool => backend::run_one_time_steps(pool, &self.rules).await)
@@ -173,7 +237,10 @@ impl Store {
                 pool.close().await;
                 writer.close().await;
             }
-            Backend::Postgres(pool) => pool.close().await,
+            Backend::Postgres { pool, writer, .. } => {
+                pool.close().await;
+                writer.close().await;
+            }
         }
     }
 
@@ -189,7 +256,18 @@ impl Store {
             Backend::Sqlite { pool, .. } => {
                 changes::watch_sqlite(pool.clone(), &self.changes).await
             }
-            Backend::Postgres(pool) => changes::watch_postgres(pool.clone(), &self.changes).await,
+            Backend::Postgres { pool, .. } => {
+                changes::watch_postgres(pool.clone(), &self.changes).await
+            }
+        }
+    }
+
+    /// Watches whether the PostgreSQL server can be reached until the
+    /// future is dropped (`health`); returns at once on SQLite.
+    pub async fn watch_health(&self) {
+        if let Backend::Postgres { pool, .. } = &self.backend {
+            let options = (*pool.connect_options()).clone();
+            self.health.heartbeat(options).await
         }
     }
 
@@ -235,7 +313,7 @@ impl Store {
     }
 
     pub async fn export(&self, output: impl AsyncWrite + Unpin) -> Result<u64, StoreError> {
-        on_backend!(self, pool => backend::export(pool, output).await)
+        on_backend!(once: self, pool => backend::export(pool, output).await)
     }
 
     /// The key, with its company's data version read in the same query.
@@ -256,7 +334,7 @@ impl Store {
     }
 
     pub async fn history(&self, query: HistoryQuery) -> Result<HistoryReader, StoreError> {
-        on_backend!(self, pool => backend::read_history(pool, query).await)
+        on_backend!(self, pool => backend::read_history(pool, query.clone()).await)
     }
 
     pub async fn usage(&self, company_id: i64, month: Month) -> Result<UsageCounts, StoreError> {
@@ -296,7 +374,7 @@ impl Store {
 
     /// Active sessions; a host that is not an active user of the company is a NotFound.
     pub async fn sessions(&self, query: SessionQuery) -> Result<Vec<Session>, StoreError> {
-        on_backend!(self, pool => backend::sessions(pool, query).await)
+        on_backend!(self, pool => backend::sessions(pool, query.clone()).await)
     }
 
     /// A session of the company that was not cancelled.

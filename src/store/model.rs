@@ -22,6 +22,9 @@ pub enum StoreError {
     /// An import line failed; nothing of the import was kept.
     #[error("line {line}: {message}")]
     ImportLine { line: u64, message: String },
+    /// The database cannot be reached just now: 503.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]

@@ -69,6 +69,19 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// The same database reached through another URL (a proxy, say); the
+    /// original still drops it. Used by the PostgreSQL suite only.
+    #[allow(dead_code)]
+    pub fn reached_at(&self, url: String) -> TestDatabase {
+        TestDatabase {
+            url,
+            _dir: None,
+            postgres: None,
+        }
+    }
+}
+
 /// The server URL with its database name replaced.
 fn with_database(server: &str, name: &str) -> String {
     let (base, query) = match server.split_once('?') {
@@ -129,6 +142,10 @@ pub fn settings(database_url: &str) -> Settings {
     Settings {
         database_url: DatabaseUrl::from(database_url.to_owned()),
         bind: "127.0.0.1:0".to_owned(),
+        header_read_timeout_seconds: 10,
+        idle_timeout_seconds: 60,
+        max_connections: 0,
+        shutdown_timeout_seconds: 10,
         operator_token: Some(OPERATOR_TOKEN.to_owned().into()),
         platform_name: "SecureVideo.com".to_owned(),
         duplicate_window_minutes: 60,

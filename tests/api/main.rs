@@ -10,6 +10,7 @@ mod bad_input;
 mod bench_smoke;
 mod cli;
 mod concurrency;
+mod connections;
 mod crash;
 mod current_email;
 mod deactivation;

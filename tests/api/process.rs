@@ -26,8 +26,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(database_url: &str) -> Self {
+        Self::start_with(database_url, &[])
+    }
+
+    /// With more settings, as environment variables.
+    pub fn start_with(database_url: &str, settings: &[(&str, &str)]) -> Self {
         let mut child = Command::new(BINARY)
             .arg("serve")
+            .envs(settings.iter().copied())
             .env("SESSION_LEDGER_DATABASE_URL", database_url)
             .env("SESSION_LEDGER_BIND", "127.0.0.1:0")
             .env("SESSION_LEDGER_OPERATOR_TOKEN", TOKEN)
@@ -171,6 +177,50 @@ async fn sigterm_lets_an_in_flight_request_finish_then_exits_zero() {
             .count(),
         6
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drops_a_request_still_half_sent_at_the_shutdown_deadline() {
+    let database = TestDatabase::new().await;
+    let mut server = Server::start_with(
+        &database.url,
+        &[
+            ("SESSION_LEDGER_SHUTDOWN_TIMEOUT_SECONDS", "2"),
+            ("SESSION_LEDGER_HEADER_READ_TIMEOUT_SECONDS", "60"),
+        ],
+    );
+    // One request with half its body sent, one with half its headers.
+    let mut body = TcpStream::connect(&server.address).unwrap();
+    write!(
+        body,
+        "POST /operator/events HTTP/1.1\r\nHost: ledger\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n["
+    )
+    .unwrap();
+    let mut head = TcpStream::connect(&server.address).unwrap();
+    head.write_all(b"GET /healthz HTTP/1.1\r\nHost: led")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let signalled = Instant::now();
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(), Some(0));
+    let took = signalled.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "exited {took:?} after SIGTERM"
+    );
+    // Both were closed without an answer.
+    for mut stream in [body, head] {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(!answer.contains("200 OK"), "{answer}");
+    }
+    let logs = server.logs.lock().unwrap().join("\n");
+    assert!(logs.contains("shutdown deadline passed"), "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

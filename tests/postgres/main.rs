@@ -49,6 +49,9 @@ mod operator;
 #[path = "../api/ops.rs"]
 mod ops;
 #[cfg(postgres_tests)]
+#[path = "../api/outage.rs"]
+mod outage;
+#[cfg(postgres_tests)]
 #[path = "../api/process.rs"]
 mod process;
 #[cfg(postgres_tests)]

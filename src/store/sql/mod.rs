@@ -111,9 +111,33 @@ pub(crate) async fn run_one_time_steps(pool: &Pool, rules: &Rules) -> Result<(),
     Ok(())
 }
 
-/// Begins a transaction that will write.
+/// Begins a transaction that will write. A pooled connection found lost
+/// at the start (the server restarted since it was last used) is dropped
+/// and another taken: nothing was written on it. Each lost one is closed
+/// when it goes back, so a handful of attempts outlasts a pool of them.
 async fn begin_write(pool: &Pool) -> Result<Tx, StoreError> {
-    Ok(pool.begin_with(BEGIN_WRITE).await?)
+    const ATTEMPTS: usize = 10;
+    let mut attempt = 1;
+    loop {
+        match pool.begin_with(BEGIN_WRITE).await {
+            Err(error) if attempt < ATTEMPTS && lost_at_start(&error) => {
+                tracing::info!(%error, attempt, "a connection was lost before a write began");
+                attempt += 1;
+            }
+            begun => return Ok(begun?),
+        }
+    }
+}
+
+/// The connection was gone (the server dropped it, or shut down).
+fn lost_at_start(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(database) => database
+            .code()
+            .is_some_and(|code| code.starts_with("08") || matches!(&*code, "57P01" | "57P02")),
+        _ => false,
+    }
 }
 
 /// Pushes `(VALUES (…, …), …) AS k` with the keys bound: joined on
