@@ -26,6 +26,15 @@ impl Timestamp {
         Self(micros)
     }
 
+    /// An instant given from outside (a provider's number), kept only when
+    /// it falls within years 0000–9999 UTC, the range every timestamp is
+    /// written in.
+    pub fn from_micros_in_calendar(micros: i64) -> Option<Self> {
+        const FIRST: i64 = -62_167_219_200 * MICROS_PER_SECOND;
+        const LAST: i64 = 253_402_300_800 * MICROS_PER_SECOND - 1;
+        (FIRST..=LAST).contains(&micros).then_some(Self(micros))
+    }
+
     pub const fn as_micros(self) -> i64 {
         self.0
     }
@@ -274,6 +283,14 @@ mod tests {
 
     #[test]
     fn refuses_offsets_that_leave_the_writable_years() {
+        assert!(Timestamp::from_micros_in_calendar(i64::MAX).is_none());
+        assert!(Timestamp::from_micros_in_calendar(i64::MIN).is_none());
+        let last = ts("9999-12-31T23:59:59.999999").as_micros();
+        let first = ts("0000-01-01T00:00:00").as_micros();
+        assert!(Timestamp::from_micros_in_calendar(last).is_some());
+        assert!(Timestamp::from_micros_in_calendar(last + 1).is_none());
+        assert!(Timestamp::from_micros_in_calendar(first).is_some());
+        assert!(Timestamp::from_micros_in_calendar(first - 1).is_none());
         for input in ["9999-12-31T23:45:00-05:00", "0000-01-01T00:00:00+05:00"] {
             assert!(Timestamp::parse(input).is_err(), "{input}");
         }

@@ -56,9 +56,10 @@ pub(super) fn parse(value: &serde_json::Value) -> Result<Parsed, Malformed> {
         "participant.left" => {
             let duration = seconds_field(value, &["payload", "duration"]);
             let at = match (joined, duration) {
-                (Some(joined), Some(duration)) => Some(Timestamp::from_micros(
-                    joined.as_micros() + duration.as_micros(),
-                )),
+                (Some(joined), Some(duration)) => joined
+                    .as_micros()
+                    .checked_add(duration.as_micros())
+                    .and_then(Timestamp::from_micros_in_calendar),
                 _ => seconds_field(value, &["event_ts"]),
             };
             Notice {

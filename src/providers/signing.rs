@@ -29,7 +29,8 @@ pub(super) fn matches(presented: &[u8], expected: &[u8]) -> Result<(), Refusal> 
 /// [`MAX_AGE_SECONDS`] either way of now.
 pub(super) fn fresh(seconds: i64, now: Timestamp) -> Result<(), Refusal> {
     let now_seconds = now.as_micros().div_euclid(1_000_000);
-    if (now_seconds - seconds).abs() <= MAX_AGE_SECONDS {
+    let age = now_seconds.checked_sub(seconds).map(i64::unsigned_abs);
+    if age.is_some_and(|age| age <= MAX_AGE_SECONDS.unsigned_abs()) {
         Ok(())
     } else {
         Err(Refusal::Stale)
@@ -83,23 +84,29 @@ pub(super) fn integer(value: &serde_json::Value, path: &[&str]) -> Option<i64> {
 pub(super) fn seconds_field(value: &serde_json::Value, path: &[&str]) -> Option<Timestamp> {
     match at(value, path)? {
         serde_json::Value::Number(number) => {
-            let seconds = number.as_f64()?;
-            seconds
-                .is_finite()
-                .then(|| Timestamp::from_micros((seconds * 1_000_000.0).round() as i64))
+            let micros = (number.as_f64()? * 1_000_000.0).round();
+            // Out of i64's range (or NaN) the cast would saturate: refused
+            // by the calendar's range instead.
+            if !(micros.is_finite() && micros.abs() < 9.0e18) {
+                return None;
+            }
+            Timestamp::from_micros_in_calendar(micros as i64)
         }
         serde_json::Value::String(text) => text
             .trim()
             .parse::<i64>()
             .ok()
-            .map(|seconds| Timestamp::from_micros(seconds * 1_000_000)),
+            .and_then(|seconds| seconds.checked_mul(1_000_000))
+            .and_then(Timestamp::from_micros_in_calendar),
         _ => None,
     }
 }
 
 /// Milliseconds since the epoch.
 pub(super) fn millis_field(value: &serde_json::Value, path: &[&str]) -> Option<Timestamp> {
-    integer(value, path).map(|millis| Timestamp::from_micros(millis * 1000))
+    integer(value, path)
+        .and_then(|millis| millis.checked_mul(1000))
+        .and_then(Timestamp::from_micros_in_calendar)
 }
 
 /// An ISO-8601 time (`2021-01-21T16:29:59.681Z`).
@@ -123,6 +130,32 @@ mod tests {
         assert_eq!(fresh(1_700_000_000 + 300, now), Ok(()));
         assert_eq!(fresh(1_700_000_000 - 301, now), Err(Refusal::Stale));
         assert_eq!(fresh(1_700_000_000 + 301, now), Err(Refusal::Stale));
+        assert_eq!(fresh(i64::MIN, now), Err(Refusal::Stale));
+        assert_eq!(fresh(i64::MAX, now), Err(Refusal::Stale));
+    }
+
+    /// Found by the `provider_webhook` fuzz target: a string of seconds
+    /// whose microseconds overflow i64 panicked in debug builds (and
+    /// wrapped silently in release ones).
+    #[test]
+    fn times_outside_the_calendar_are_not_times() {
+        let value = serde_json::json!({
+            "s": "9223372036854775807",
+            "f": 1e300,
+            "n": -1e300,
+            "m": i64::MAX,
+            "y": "253402300800",
+            "ok": "253402300799",
+        });
+        assert_eq!(seconds_field(&value, &["s"]), None);
+        assert_eq!(seconds_field(&value, &["f"]), None);
+        assert_eq!(seconds_field(&value, &["n"]), None);
+        assert_eq!(millis_field(&value, &["m"]), None);
+        assert_eq!(seconds_field(&value, &["y"]), None, "year 10000");
+        assert_eq!(
+            seconds_field(&value, &["ok"]),
+            Some(Timestamp::from_micros(253_402_300_799_000_000))
+        );
     }
 
     #[test]
