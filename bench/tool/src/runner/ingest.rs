@@ -23,29 +23,62 @@ pub(super) fn raw_inserts(config: &Config, store: &Store, meta: &Meta) -> io::Re
         config,
         format!("{name}: raw inserts of {} call rows", meta.ingest_call_rows),
     );
-    let script = fs::read_to_string(config.work.join("raw-calls.sql"))?;
-    let (ingest_start, _) = month_micros(INGEST_MONTH);
+    // As many PostgreSQL writers as the ingest step has clients, batches
+    // dealt out the same way.
+    let script = RawScript {
+        file: "raw-calls.sql",
+        unit_end: "COMMIT;\n",
+        writers: config.ingest_clients,
+        month: INGEST_MONTH,
+    };
+    let (processes, seconds) = run_raw(config, store, &script)?;
+    Ok(Raw {
+        rows: meta.ingest_call_rows,
+        events: meta.ingest_events,
+        processes,
+        seconds,
+    })
+}
+
+/// A generated SQL script of call rows, run by the store's own client.
+pub(super) struct RawScript {
+    pub(super) file: &'static str,
+    /// Ends each unit dealt out whole to one PostgreSQL writer.
+    pub(super) unit_end: &'static str,
+    pub(super) writers: usize,
+    /// The rows belong to sessions from this month on; removed afterwards.
+    pub(super) month: &'static str,
+}
+
+/// Runs `script`: one `sqlite3` (SQLite takes one writer at a time), or
+/// `writers` `psql` processes with the units dealt out in turn; then removes
+/// the rows again. Returns the processes and the seconds the run took.
+pub(super) fn run_raw(
+    config: &Config,
+    store: &Store,
+    script: &RawScript,
+) -> io::Result<(usize, f64)> {
+    let sql = fs::read_to_string(config.work.join(script.file))?;
+    let (start, _) = month_micros(script.month);
     let cleanup = format!(
         "DELETE FROM calls WHERE (company_id, session_id) IN \
-         (SELECT company_id, session_id FROM sessions WHERE schedule_ts >= {ingest_start});"
+         (SELECT company_id, session_id FROM sessions WHERE schedule_ts >= {start});"
     );
-    let (processes, seconds) = match &store.kind {
+    match &store.kind {
         StoreKind::Sqlite => {
             let file = store.sqlite_file.as_ref().expect("sqlite");
-            let input = format!(".timeout 30000\nPRAGMA foreign_keys = ON;\n{script}");
+            let input = format!(".timeout 30000\nPRAGMA foreign_keys = ON;\n{sql}");
             let started = Instant::now();
             run_with_input(Command::new("sqlite3").arg(file), &input)?;
             let seconds = started.elapsed().as_secs_f64();
             run_with_input(Command::new("sqlite3").arg(file), &cleanup)?;
-            (1, seconds)
+            Ok((1, seconds))
         }
         StoreKind::Postgres(_) => {
-            // As many writers as the ingest step has clients, batches dealt
-            // out the same way.
-            let n = config.ingest_clients.max(1);
+            let n = script.writers.max(1);
             let mut parts = vec![String::new(); n];
-            for (i, transaction) in script.split_inclusive("COMMIT;\n").enumerate() {
-                parts[i % n].push_str(transaction);
+            for (i, unit) in sql.split_inclusive(script.unit_end).enumerate() {
+                parts[i % n].push_str(unit);
             }
             let started = Instant::now();
             let handles: Vec<_> = parts
@@ -60,15 +93,9 @@ pub(super) fn raw_inserts(config: &Config, store: &Store, meta: &Meta) -> io::Re
             }
             let seconds = started.elapsed().as_secs_f64();
             run_with_input(&mut psql(&store.url), &cleanup)?;
-            (n, seconds)
+            Ok((n, seconds))
         }
-    };
-    Ok(Raw {
-        rows: meta.ingest_call_rows,
-        events: meta.ingest_events,
-        processes,
-        seconds,
-    })
+    }
 }
 
 pub(super) fn ingest(

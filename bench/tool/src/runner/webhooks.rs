@@ -3,9 +3,8 @@
 //! once, beside raw single-row transactions of the same call rows by the
 //! store's own client.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -15,11 +14,11 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::dataset::{Meta, WEBHOOK_MONTH};
-use super::external::month_micros;
 use super::http::{Client, base64};
+use super::ingest::{RawScript, run_raw};
 use super::server::DAILY_KEY;
-use super::store::{Store, psql, run_with_input};
-use super::{Config, Raw, StoreKind, Webhooks, count_elements, say};
+use super::store::Store;
+use super::{Config, Raw, Webhooks, count_elements, say};
 
 /// The webhook step's bodies, grouped by session in the generated order.
 fn sessions(config: &Config) -> io::Result<Vec<Vec<String>>> {
@@ -53,44 +52,13 @@ pub(super) fn raw_single(config: &Config, store: &Store, meta: &Meta) -> io::Res
             meta.webhook_events
         ),
     );
-    let script = fs::read_to_string(config.work.join("raw-single.sql"))?;
-    let (start, _) = month_micros(WEBHOOK_MONTH);
-    let cleanup = format!(
-        "DELETE FROM calls WHERE (company_id, session_id) IN \
-         (SELECT company_id, session_id FROM sessions WHERE schedule_ts >= {start});"
-    );
-    let (processes, seconds) = match &store.kind {
-        StoreKind::Sqlite => {
-            let file = store.sqlite_file.as_ref().expect("sqlite");
-            let input = format!(".timeout 30000\nPRAGMA foreign_keys = ON;\n{script}");
-            let started = Instant::now();
-            run_with_input(Command::new("sqlite3").arg(file), &input)?;
-            let seconds = started.elapsed().as_secs_f64();
-            run_with_input(Command::new("sqlite3").arg(file), &cleanup)?;
-            (1, seconds)
-        }
-        StoreKind::Postgres(_) => {
-            let n = config.webhook_senders.max(1);
-            let mut parts = vec![String::new(); n];
-            for (i, session) in script.split_inclusive("\n\n").enumerate() {
-                parts[i % n].push_str(session);
-            }
-            let started = Instant::now();
-            let handles: Vec<_> = parts
-                .into_iter()
-                .map(|part| {
-                    let url = store.url.clone();
-                    thread::spawn(move || run_with_input(&mut psql(&url), &part).map(|_| ()))
-                })
-                .collect();
-            for handle in handles {
-                handle.join().expect("psql thread")?;
-            }
-            let seconds = started.elapsed().as_secs_f64();
-            run_with_input(&mut psql(&store.url), &cleanup)?;
-            (n, seconds)
-        }
+    let script = RawScript {
+        file: "raw-single.sql",
+        unit_end: "\n\n",
+        writers: config.webhook_senders,
+        month: WEBHOOK_MONTH,
     };
+    let (processes, seconds) = run_raw(config, store, &script)?;
     Ok(Raw {
         rows: meta.webhook_events / 2,
         events: meta.webhook_events,
