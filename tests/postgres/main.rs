@@ -90,6 +90,9 @@ mod tenant_isolation;
 mod users;
 
 #[cfg(postgres_tests)]
+mod distribution;
+
+#[cfg(postgres_tests)]
 #[path = "../api/helpers.rs"]
 mod helpers;
 

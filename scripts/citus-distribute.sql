@@ -1,0 +1,30 @@
+-- How session-ledger's PostgreSQL schema is distributed on Citus, by company.
+-- Run once on the coordinator, after `session-ledger serve` (or `import`) has
+-- applied the migrations and before the first tenant writes:
+--   psql "$COORDINATOR_URL" -v ON_ERROR_STOP=1 -f scripts/citus-distribute.sql
+-- Every table of the schema is named here exactly once; the PostgreSQL suite's
+-- `distribution` test holds the schema to it (tests/postgres/distribution.rs).
+
+-- Platform-wide and small: replicated to every worker, joined locally.
+SELECT create_reference_table('support_agents');
+SELECT create_reference_table('one_time_steps');
+
+-- Company-owned: distributed by company and colocated, so every tenant
+-- query, every foreign key and the company row lock stay on one shard.
+SELECT create_distributed_table('companies', 'company_id');
+SELECT create_distributed_table('api_keys', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('persons', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('person_emails', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('users', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('sessions', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('participations', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('calls', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('status_audit', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('journal', 'company_id', colocate_with => 'companies');
+
+-- Lookups from an id that is not the company's (a session id in an operator
+-- call, a provider's room id, an unmatched provider event): distributed by
+-- that id, so each lookup is single-shard; not colocated with companies.
+SELECT create_distributed_table('session_directory', 'session_id', colocate_with => 'none');
+SELECT create_distributed_table('provider_rooms', 'room_id', colocate_with => 'none');
+SELECT create_distributed_table('provider_unmatched', 'unmatched_id', colocate_with => 'none');
