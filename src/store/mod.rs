@@ -3,6 +3,7 @@
 //! drift apart; what must differ lives in the two small backend modules below.
 //! `Store` picks the backend once, from the database URL.
 
+mod bulk;
 mod changes;
 mod checkpoints;
 mod connect;
@@ -302,14 +303,33 @@ impl Store {
         .await
     }
 
+    /// Replays a log in one transaction. Into an empty PostgreSQL database
+    /// it goes in bulk (`bulk`), to the same rows.
     pub async fn import(
         &self,
         input: impl AsyncBufRead + Unpin,
     ) -> Result<ImportSummary, StoreError> {
         self.writing(Touched::Anything, async {
-            on_writer!(self, pool => backend::import(pool, input, &self.rules).await)
+            if let Backend::Postgres { writer, .. } = &self.backend {
+                self.health.check()?;
+                if let Some(tx) = bulk::begin_if_empty(writer).await? {
+                    let summary = bulk::import(tx, input, &self.rules).await?;
+                    if let Some(vacuum) = postgres::AFTER_IMPORT
+                        && let Err(error) = sqlx::query(vacuum).execute(writer).await
+                    {
+                        tracing::warn!(error = %error, "import committed; vacuuming after it failed");
+                    }
+                    return Ok(summary);
+                }
+            }
+            self.replay(input).await
         })
         .await
+    }
+
+    /// Replays a log line by line, in one transaction.
+    async fn replay(&self, input: impl AsyncBufRead + Unpin) -> Result<ImportSummary, StoreError> {
+        on_writer!(self, pool => backend::import(pool, input, &self.rules).await)
     }
 
     pub async fn export(&self, output: impl AsyncWrite + Unpin) -> Result<u64, StoreError> {

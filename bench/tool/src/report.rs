@@ -24,6 +24,9 @@ const INGEST: f64 = 0.3;
 const WEBHOOKS: f64 = 0.3;
 /// A cold read at full size ÷ the same at stage-A size: at most.
 const SCALE: f64 = 1.2;
+/// Stage A's import into PostgreSQL, lines/s ÷ the same into SQLite in the
+/// same run: at least (issue 31).
+const POSTGRES_IMPORT: f64 = 0.8;
 /// Peak RSS streaming the largest history, in MB: at most this (ratio 1).
 const MEMORY_LIMIT_MB: f64 = 100.0;
 
@@ -78,7 +81,31 @@ pub fn ratios(result: &RunResult) -> Vec<Ratio> {
         rows.extend(scale(store, &scales));
         rows.push(memory(store));
     }
+    rows.extend(postgres_import(result));
     rows
+}
+
+/// Stage A imported into PostgreSQL against the same into SQLite.
+fn postgres_import(result: &RunResult) -> Option<Ratio> {
+    let stage_a = |backend: &str| {
+        result
+            .stores
+            .iter()
+            .find(|store| store.backend == backend)
+            .map(|store| &store.import_base)
+    };
+    let (sqlite, postgres) = (stage_a("SQLite")?, stage_a("PostgreSQL")?);
+    Some(Ratio {
+        store: "PostgreSQL".to_owned(),
+        measure: format!(
+            "import of stage A ({} lines, one transaction), lines/s vs the same into SQLite",
+            postgres.lines
+        ),
+        ours: format!("{:.0} lines/s", postgres.lines_per_second()),
+        limit: format!("{:.0} lines/s", sqlite.lines_per_second()),
+        ratio: postgres.lines_per_second() / sqlite.lines_per_second(),
+        target: (true, POSTGRES_IMPORT),
+    })
 }
 
 /// Each read under wrk against nginx serving the same bytes.
