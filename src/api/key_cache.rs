@@ -54,7 +54,9 @@ impl KeyCache {
     ) -> Result<Option<(Key, Option<i64>)>, StoreError> {
         // The generations are taken before the read: a commit that lands
         // while the key is being read makes the kept copy stale at once.
-        let generation = store.changes().generation();
+        // They include every commit the client could know of (another
+        // node's too), so what is reused is never older than that.
+        let generation = store.changes().caught_up().await;
         if let Some(generation) = generation
             && let Some((kept_at, key)) = read(&self.keys).get(api_key)
             && *kept_at == generation.keys

@@ -21,12 +21,21 @@
 //!   says what the commit may have changed ([`Touched::payload`]); any other
 //!   payload, including that of an older version's empty one, means anything.
 //!
-//! So another process's commit is seen at most one poll later on SQLite and
-//! as soon as the notification arrives on PostgreSQL; this process's own
-//! commits are seen at once.
+//! So another process's commit is seen at most one poll later on SQLite;
+//! this process's own commits are seen at once. On PostgreSQL, where several
+//! nodes serve one database, a request that would reuse what it read first
+//! waits until the listener has received every notification of a commit
+//! that came before the request ([`Changes::caught_up`]): the listener runs
+//! `SELECT 1`, and PostgreSQL sends a listening session the notifications
+//! pending when it reads a query before it answers the query. One such round
+//! trip serves every request that arrived before it began, so a client
+//! told by one node that its change is stored never gets an older answer from
+//! another.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
 
 use sqlx::ConnectOptions;
 use sqlx::postgres::{PgListener, PgPool};
@@ -42,6 +51,10 @@ pub const POLL: Duration = Duration::from_millis(50);
 
 /// How long a watcher waits before it connects again after losing the database.
 const RETRY: Duration = Duration::from_secs(1);
+
+/// How long a request waits for the listener to catch up before it reads
+/// everything from the database instead.
+const CATCH_UP: Duration = Duration::from_secs(1);
 
 /// What a commit may have changed, as far as reused reads are concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,14 +119,52 @@ pub struct Generation {
     pub keys: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Changes {
     data: AtomicU64,
     keys: AtomicU64,
     watching: AtomicBool,
+    /// Whether the watcher catches up on request (PostgreSQL's listener).
+    syncing: AtomicBool,
+    /// Catch-up round trips begun, and the last one finished.
+    syncs_begun: AtomicU64,
+    syncs_done: watch::Sender<u64>,
+    sync_wanted: Notify,
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Self {
+            data: AtomicU64::default(),
+            keys: AtomicU64::default(),
+            watching: AtomicBool::default(),
+            syncing: AtomicBool::default(),
+            syncs_begun: AtomicU64::default(),
+            syncs_done: watch::Sender::new(0),
+            sync_wanted: Notify::new(),
+        }
+    }
 }
 
 impl Changes {
+    /// The current generations once every commit made before this call,
+    /// by any node, has moved them on; `None` when that cannot be known
+    /// within [`CATCH_UP`] (nothing may then be reused). Where the watcher
+    /// cannot catch up on request (SQLite), the same as [`Self::generation`].
+    pub async fn caught_up(&self) -> Option<Generation> {
+        if self.syncing.load(Ordering::Acquire) {
+            // A round trip begun after this load began after this call.
+            let needed = self.syncs_begun.load(Ordering::Acquire) + 1;
+            let mut done = self.syncs_done.subscribe();
+            self.sync_wanted.notify_one();
+            let finished = tokio::time::timeout(CATCH_UP, done.wait_for(|&done| done >= needed));
+            if !matches!(finished.await, Ok(Ok(_))) {
+                return None;
+            }
+        }
+        self.generation()
+    }
+
     /// The current generations; `None` while no watcher is sure to see
     /// other processes' commits.
     pub fn generation(&self) -> Option<Generation> {
@@ -140,6 +191,7 @@ impl Changes {
     }
 
     fn lost(&self, error: &dyn std::fmt::Display) {
+        self.syncing.store(false, Ordering::Release);
         self.set_watching(false);
         self.moved_on(Touched::Anything);
         tracing::warn!(error = %error, "lost sight of other processes' changes; nothing is reused until it is back");
@@ -190,8 +242,19 @@ pub(crate) async fn watch_postgres(pool: PgPool, changes: &Changes) {
                 // Whatever was committed before LISTEN took effect is behind us.
                 changes.moved_on(Touched::Anything);
                 changes.set_watching(true);
+                changes.syncing.store(true, Ordering::Release);
                 loop {
-                    match listener.try_recv().await {
+                    // Receiving is cancel-safe: a message is taken whole or not at all.
+                    let received = tokio::select! {
+                        received = listener.try_recv() => received,
+                        () = changes.sync_wanted.notified() => {
+                            match catch_up(&mut listener, changes).await {
+                                Ok(()) => continue,
+                                Err(error) => Err(error),
+                            }
+                        }
+                    };
+                    match received {
                         Ok(Some(notification)) => {
                             changes.moved_on(Touched::from_payload(notification.payload()))
                         }
@@ -211,6 +274,18 @@ pub(crate) async fn watch_postgres(pool: PgPool, changes: &Changes) {
         }
         tokio::time::sleep(RETRY).await;
     }
+}
+
+/// One round trip on the listening connection, then every notification it
+/// brought in: those of every commit made before it began.
+async fn catch_up(listener: &mut PgListener, changes: &Changes) -> Result<(), sqlx::Error> {
+    let number = changes.syncs_begun.fetch_add(1, Ordering::AcqRel) + 1;
+    sqlx::query("SELECT 1").execute(&mut *listener).await?;
+    while let Some(notification) = listener.next_buffered() {
+        changes.moved_on(Touched::from_payload(notification.payload()));
+    }
+    changes.syncs_done.send_replace(number);
+    Ok(())
 }
 
 #[cfg(test)]
