@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::domain::Timestamp;
 use crate::records::SessionActionRecord;
-use crate::store::{Store, StoreError};
+use crate::store::{BackgroundTask, Store, StoreError};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -64,10 +64,17 @@ pub async fn run(store: Store, policy: Policy, mut stop: watch::Receiver<bool>) 
                 continue;
             }
         }
-        match deactivate_idle_sessions(&store, Timestamp::now(), policy.after_hours).await {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(count, "idle sessions deactivated"),
-            Err(error) => tracing::error!(%error, "automatic deactivation failed"),
+        // One node sweeps at a time; the others skip this round.
+        let round = store.alone(
+            BackgroundTask::Deactivation,
+            deactivate_idle_sessions(&store, Timestamp::now(), policy.after_hours),
+        );
+        match round.await {
+            Ok(None | Some(Ok(0))) => {}
+            Ok(Some(Ok(count))) => tracing::info!(count, "idle sessions deactivated"),
+            Ok(Some(Err(error))) | Err(error) => {
+                tracing::error!(%error, "automatic deactivation failed")
+            }
         }
     }
 }

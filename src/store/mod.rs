@@ -39,6 +39,23 @@ pub(crate) enum Counter {
     Journal,
 }
 
+/// The work every node runs in the background, one node at a time
+/// ([`Store::alone`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackgroundTask {
+    Deactivation,
+}
+
+impl BackgroundTask {
+    /// The advisory lock's key: fixed, and far from small numbers another
+    /// application on the same database might pick.
+    fn lock_key(self) -> i64 {
+        match self {
+            Self::Deactivation => 0x5E55_1011_0000_0001,
+        }
+    }
+}
+
 /// Settings of the rules that the store applies while deriving fields.
 #[derive(Clone, Debug)]
 pub struct Rules {
@@ -243,6 +260,34 @@ impl Store {
                 writer.close().await;
             }
         }
+    }
+
+    /// Runs a background task's round unless another node sharing this
+    /// database is running the same task: on PostgreSQL, under a
+    /// transaction-level advisory lock, held by a connection of its own
+    /// for the length of the round and released however the round ends
+    /// (a node that dies releases it with its connection). `None` when
+    /// another node holds it. SQLite serves one node: the round always runs.
+    pub async fn alone<T>(
+        &self,
+        task: BackgroundTask,
+        round: impl std::future::Future<Output = T>,
+    ) -> Result<Option<T>, StoreError> {
+        let Backend::Postgres { pool, .. } = &self.backend else {
+            return Ok(Some(round.await));
+        };
+        self.health.check()?;
+        let mut claim = pool.begin().await?;
+        let mine: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(task.lock_key())
+            .fetch_one(&mut *claim)
+            .await?;
+        if !mine {
+            return Ok(None);
+        }
+        let outcome = round.await;
+        claim.rollback().await?;
+        Ok(Some(outcome))
     }
 
     /// Whether the database may have changed since a value was read.

@@ -197,12 +197,17 @@ impl TestApp {
     /// A second server on this app's database, as another node of the same
     /// deployment would be; stop it before this app goes.
     pub async fn another_node(&self) -> TestApp {
+        self.another_node_with(|_| {}).await
+    }
+
+    /// [`Self::another_node`], configured.
+    pub async fn another_node_with(&self, configure: impl FnOnce(&mut Settings)) -> TestApp {
         let database = TestDatabase {
             url: self.database.url.clone(),
             _dir: None,
             postgres: None,
         };
-        spawn_on(database, |_| {}).await
+        spawn_on(database, configure).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -21,6 +21,7 @@ mod helpers;
 mod history;
 mod import_export;
 mod limits;
+mod nodes;
 mod openapi;
 mod operator;
 mod ops;

@@ -43,6 +43,9 @@ mod import_export;
 #[path = "../api/limits.rs"]
 mod limits;
 #[cfg(postgres_tests)]
+#[path = "../api/nodes.rs"]
+mod nodes;
+#[cfg(postgres_tests)]
 #[path = "../api/operator.rs"]
 mod operator;
 #[cfg(postgres_tests)]
