@@ -117,3 +117,27 @@ async fn two_sweeping_nodes_deactivate_each_idle_session_once() {
     assert_eq!(seen, (100..130).collect::<Vec<i64>>());
     other.stop().await;
 }
+
+/// Each node keeps its own rate-limit buckets (docs/decisions.md, "Rate
+/// limits with several nodes"): a key's budget is per node, so across N
+/// nodes it may spend up to N times the configured rate, and each node
+/// alone still holds it to that rate.
+#[tokio::test]
+async fn a_keys_rate_limit_is_kept_by_each_node() {
+    let one_a_second = |settings: &mut session_ledger::config::Settings| {
+        settings.rate_limit_per_second = 1;
+    };
+    let app = crate::helpers::spawn_app_with(one_a_second).await;
+    let other = app.another_node_with(one_a_second).await;
+    let tenant = app.new_tenant("Clinic").await;
+    let mut statuses = Vec::new();
+    for node in [&app, &other] {
+        for _ in 0..3 {
+            let response = node.tenant(&tenant, "/session").send().await.unwrap();
+            statuses.push(response.status().as_u16());
+        }
+    }
+    // Bursts of twice the rate: two answers on each node, then 429.
+    assert_eq!(statuses, [200, 200, 429, 200, 200, 429]);
+    other.stop().await;
+}
