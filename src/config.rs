@@ -17,6 +17,16 @@ pub struct Settings {
     )]
     pub database_url: DatabaseUrl,
 
+    /// postgres://… of a streaming replica of the PostgreSQL database: History,
+    /// usage and list reads go there whenever it has replayed what the reader must see.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_READ_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub read_database_url: Option<DatabaseUrl>,
+
     /// Address the HTTP server listens on.
     #[arg(
         long,

@@ -55,7 +55,9 @@ async fn company_sessions(
         host_user_id: None,
         participant_email: participant_email(&params)?,
     };
-    Ok(Json(state.store.sessions(query).await?))
+    Ok(Json(
+        state.store.sessions_at(query, tenant.data_version).await?,
+    ))
 }
 
 /// The active sessions one user hosts (GET takes a user id, as in SecureVideo).
@@ -86,7 +88,9 @@ async fn user_sessions(
         host_user_id: Some(path_id("UserId", &raw)?),
         participant_email: participant_email(&params)?,
     };
-    Ok(Json(state.store.sessions(query).await?))
+    Ok(Json(
+        state.store.sessions_at(query, tenant.data_version).await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -36,7 +36,10 @@ impl AppState {
         let rules = Rules {
             duplicate_window_minutes: settings.duplicate_window_minutes,
         };
-        let store = Store::open(settings.database_url.expose(), rules).await?;
+        let mut store = Store::open(settings.database_url.expose(), rules).await?;
+        if let Some(replica) = &settings.read_database_url {
+            store = store.with_read_replica(replica.expose())?;
+        }
         Ok(Self(Arc::new(Shared {
             store,
             limits: RateLimits::new(settings.rate_limit_per_second),

@@ -64,7 +64,10 @@ async fn monthly_usage(
             "Month '{raw}' is not a valid month (yyyy-mm-01 or yyyy-mm)"
         ))
     })?;
-    let counts = state.store.usage(tenant.company_id, month).await?;
+    let counts = state
+        .store
+        .usage_at(tenant.company_id, month, tenant.data_version)
+        .await?;
     let overage_sessions = (counts.counted - counts.included_sessions).max(0);
     Ok(Json(Usage {
         month: month.to_string(),

@@ -67,7 +67,12 @@ async fn list_users(
     State(state): State<AppState>,
     tenant: Tenant,
 ) -> Result<Json<Vec<User>>, ApiError> {
-    Ok(Json(state.store.users(tenant.company_id).await?))
+    Ok(Json(
+        state
+            .store
+            .users_at(tenant.company_id, tenant.data_version)
+            .await?,
+    ))
 }
 
 /// `GET /user/{id}`, or `GET /user/0?externalId=X` to find a user by the

@@ -10,6 +10,7 @@ mod connect;
 mod group_commit;
 mod health;
 mod model;
+mod replica;
 mod resources;
 mod writes;
 
@@ -81,6 +82,8 @@ pub struct Store {
     changes: Arc<Changes>,
     waiting_events: Arc<WaitingEvents>,
     health: Arc<Health>,
+    /// A streaming replica that takes reads it has caught up with.
+    replica: Option<replica::Replica>,
 }
 
 /// Moves the generations on when dropped (`Store::writing`).
@@ -210,9 +213,52 @@ impl Store {
             changes: Arc::default(),
             waiting_events: Arc::default(),
             health,
+            replica: None,
         };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Sends History, usage and list reads to a streaming replica of this
+    /// PostgreSQL database whenever it has replayed what the reader must
+    /// see (`replica`); connected when first used.
+    pub fn with_read_replica(mut self, read_database_url: &str) -> Result<Self, StoreError> {
+        if !matches!(self.backend, Backend::Postgres { .. }) {
+            return Err(StoreError::Invalid(
+                "a read database needs a PostgreSQL database URL".into(),
+            ));
+        }
+        self.replica = Some(replica::Replica::connect(read_database_url)?);
+        Ok(self)
+    }
+
+    /// The replica's pool for a read of the company that must see its data
+    /// version `at_least` (when unknown: the primary's current one, one
+    /// row); `None` sends the read to the primary.
+    async fn replica_for(&self, company_id: i64, at_least: Option<i64>) -> Option<&sqlx::PgPool> {
+        let replica = self.replica.as_ref()?;
+        let needed = match at_least {
+            Some(version) => version,
+            None => self.company(company_id).await.ok()??.data_version,
+        };
+        replica.at_least(company_id, needed).await
+    }
+
+    /// A read's outcome on the replica: kept unless the replica failed,
+    /// when the read goes to the primary instead.
+    fn kept_from_replica<T>(
+        &self,
+        outcome: Result<T, StoreError>,
+    ) -> Option<Result<T, StoreError>> {
+        match outcome {
+            Err(StoreError::Database(error)) => {
+                if let Some(replica) = &self.replica {
+                    replica.failed(&error);
+                }
+                None
+            }
+            other => Some(other),
+        }
     }
 
     /// Connections open and idle in the pool, for the metrics.
@@ -259,6 +305,9 @@ impl Store {
                 pool.close().await;
                 writer.close().await;
             }
+        }
+        if let Some(replica) = &self.replica {
+            replica.close().await;
         }
     }
 
@@ -402,8 +451,40 @@ impl Store {
         on_backend!(self, pool => backend::read_history(pool, query.clone()).await)
     }
 
+    /// [`Self::history`] of the company at its data version `at_least` or
+    /// later: from the read replica when it has that version.
+    pub async fn history_at(
+        &self,
+        query: HistoryQuery,
+        at_least: Option<i64>,
+    ) -> Result<HistoryReader, StoreError> {
+        if let Some(replica) = self.replica_for(query.company_id, at_least).await
+            && let Some(outcome) =
+                self.kept_from_replica(postgres::sql::read_history(replica, query.clone()).await)
+        {
+            return outcome;
+        }
+        self.history(query).await
+    }
+
     pub async fn usage(&self, company_id: i64, month: Month) -> Result<UsageCounts, StoreError> {
         on_backend!(self, pool => backend::usage(pool, company_id, month).await)
+    }
+
+    /// [`Self::usage`], from the read replica when it has `at_least`.
+    pub async fn usage_at(
+        &self,
+        company_id: i64,
+        month: Month,
+        at_least: Option<i64>,
+    ) -> Result<UsageCounts, StoreError> {
+        if let Some(replica) = self.replica_for(company_id, at_least).await
+            && let Some(outcome) =
+                self.kept_from_replica(postgres::sql::usage(replica, company_id, month).await)
+        {
+            return outcome;
+        }
+        self.usage(company_id, month).await
     }
 
     /// A company's changes other than connection events, oldest first.
@@ -424,6 +505,21 @@ impl Store {
         on_backend!(self, pool => backend::users(pool, company_id).await)
     }
 
+    /// [`Self::users`], from the read replica when it has `at_least`.
+    pub async fn users_at(
+        &self,
+        company_id: i64,
+        at_least: Option<i64>,
+    ) -> Result<Vec<User>, StoreError> {
+        if let Some(replica) = self.replica_for(company_id, at_least).await
+            && let Some(outcome) =
+                self.kept_from_replica(postgres::sql::users(replica, company_id).await)
+        {
+            return outcome;
+        }
+        self.users(company_id).await
+    }
+
     /// An active user of the company.
     pub async fn user(&self, company_id: i64, user_id: i64) -> Result<Option<User>, StoreError> {
         on_backend!(self, pool => backend::user(pool, company_id, user_id).await)
@@ -440,6 +536,21 @@ impl Store {
     /// Active sessions; a host that is not an active user of the company is a NotFound.
     pub async fn sessions(&self, query: SessionQuery) -> Result<Vec<Session>, StoreError> {
         on_backend!(self, pool => backend::sessions(pool, query.clone()).await)
+    }
+
+    /// [`Self::sessions`], from the read replica when it has `at_least`.
+    pub async fn sessions_at(
+        &self,
+        query: SessionQuery,
+        at_least: Option<i64>,
+    ) -> Result<Vec<Session>, StoreError> {
+        if let Some(replica) = self.replica_for(query.company_id, at_least).await
+            && let Some(outcome) =
+                self.kept_from_replica(postgres::sql::sessions(replica, query.clone()).await)
+        {
+            return outcome;
+        }
+        self.sessions(query).await
     }
 
     /// A session of the company that was not cancelled.

@@ -70,6 +70,16 @@ impl TestDatabase {
 }
 
 impl TestDatabase {
+    /// A database the test made and removes itself (a private cluster's).
+    #[allow(dead_code)]
+    pub fn managed_elsewhere(url: String) -> TestDatabase {
+        TestDatabase {
+            url,
+            _dir: None,
+            postgres: None,
+        }
+    }
+
     /// The same database reached through another URL (a proxy, say); the
     /// original still drops it. Used by the PostgreSQL suite only.
     #[allow(dead_code)]
@@ -141,6 +151,7 @@ pub struct Tenant {
 pub fn settings(database_url: &str) -> Settings {
     Settings {
         database_url: DatabaseUrl::from(database_url.to_owned()),
+        read_database_url: None,
         bind: "127.0.0.1:0".to_owned(),
         header_read_timeout_seconds: 10,
         idle_timeout_seconds: 60,

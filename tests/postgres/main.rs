@@ -94,6 +94,8 @@ mod users;
 
 #[cfg(postgres_tests)]
 mod distribution;
+#[cfg(postgres_tests)]
+mod replica;
 
 #[cfg(postgres_tests)]
 #[path = "../api/helpers.rs"]

@@ -148,7 +148,7 @@ async fn find_source(
     }
     // Taken before the read, like the key cache's own.
     let generation = state.store.changes().generation();
-    let reader = Box::pin(state.store.history(query)).await?;
+    let reader = Box::pin(state.store.history_at(query, known_version)).await?;
     state
         .keys
         .note_version(tenant.company_id, generation, reader.data_version);
