@@ -6,10 +6,12 @@ figures as `name: value` lines.
     hardening.py seed COMPANIES SESSIONS          the import lines, to stdout
     hardening.py slow ADDR KEY SECRET SECONDS SLOW
     hardening.py outage ADDR TOKEN KEY SECRET EVENTS_OUT CONTROL_FIFO
-    hardening.py writers ADDR TOKEN SECONDS WRITERS FIRST_COMPANY COMPANIES SESSIONS
+    hardening.py writers ADDR TOKEN SECONDS WRITERS FIRST_COMPANY COMPANIES SESSIONS [EVENTS_OUT]
+    hardening.py idle COMPANY SESSIONS             import lines of sessions due for deactivation
 """
 
 import base64
+import datetime
 import http.client
 import json
 import os
@@ -58,6 +60,23 @@ def seed(companies, sessions):
                 print(json.dumps({"Type": kind, "EventId": f"seed-{sid}-p-{kind}", "SessionId": sid,
                                   "Party": "Participant", "ParticipationId": participation_id(company, n),
                                   "CallId": f"seed-{sid}-p", "Ts": ts}))
+
+
+def idle(company, sessions):
+    """A company whose SESSIONS sessions were scheduled three days ago and
+    recorded ten days ago: all due for automatic deactivation."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    long_ago = (now - datetime.timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%S")
+    day = (now - datetime.timedelta(days=3)).strftime("%Y-%m-%d")
+    user = company * 100_000
+    print(json.dumps({"Type": "Company", "CompanyId": company, "Name": f"Idle {company}",
+                      "RecordedTs": long_ago}))
+    print(json.dumps({"Type": "User", "CompanyId": company, "UserId": user,
+                      "FullName": f"Host {company}", "EmailAddress": f"host{company}@idle.example",
+                      "RecordedTs": long_ago}))
+    for n in range(1, sessions + 1):
+        print(json.dumps({"Type": "Session", "CompanyId": company, "SessionId": session_id(company, n),
+                          "UserId": user, "ScheduleTs": f"{day}T10:00:00", "RecordedTs": long_ago}))
 
 
 def percentile(values, fraction):
@@ -181,14 +200,17 @@ def host_events(company, writer, batch, size, sessions):
     return events
 
 
-def writers(addr, token, seconds, count, first_company, companies, sessions):
+def writers(addr, token, seconds, count, first_company, companies, sessions, events_out=None):
     """COUNT writers posting batches of 20 events into their own companies
-    (FIRST_COMPANY onwards) for SECONDS; prints what they managed."""
+    (FIRST_COMPANY onwards) for SECONDS; prints what they managed, and
+    writes the events of acknowledged batches to EVENTS_OUT if given, one
+    `COMPANY EVENTID` a line (EventIds are unique within a company)."""
     host, port = addr.split(":")
     port = int(port)
     stop = time.monotonic() + seconds
     totals = {"batches": 0, "failures": 0, "events": 0}
     lock = threading.Lock()
+    acknowledged = []
 
     def writer(index):
         company = first_company + index % companies
@@ -196,7 +218,8 @@ def writers(addr, token, seconds, count, first_company, companies, sessions):
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         batch = 0
         while time.monotonic() < stop:
-            body = json.dumps(host_events(company, index, batch, 20, sessions))
+            events = host_events(company, index, batch, 20, sessions)
+            body = json.dumps(events)
             status, data, _ = request(host, port, "POST", "/operator/events", headers, body,
                                       connection=connection)
             if status == 0:
@@ -205,6 +228,7 @@ def writers(addr, token, seconds, count, first_company, companies, sessions):
                 if status == 200:
                     totals["batches"] += 1
                     totals["events"] += json.loads(data).get("Accepted", 0)
+                    acknowledged.extend(f"{company} {event['EventId']}" for event in events)
                 else:
                     totals["failures"] += 1
                     if totals["failures"] < 4:
@@ -220,6 +244,10 @@ def writers(addr, token, seconds, count, first_company, companies, sessions):
     print(f"writer_events_accepted: {totals['events']}")
     print(f"writer_failures: {totals['failures']}")
     print(f"writer_batches_per_s: {totals['batches'] / seconds:.1f}")
+    print(f"writer_events_per_s: {totals['batches'] * 20 / seconds:.1f}")
+    if events_out:
+        with open(events_out, "w") as out:
+            out.writelines(f"{event}\n" for event in acknowledged)
 
 
 def outage(addr, token, key, secret, events_out, control):
@@ -248,7 +276,7 @@ def outage(addr, token, key, secret, events_out, control):
             record("write", status, took)
             if status == 200:
                 with lock:
-                    acknowledged.extend(event["EventId"] for event in events)
+                    acknowledged.extend(f"{company} {event['EventId']}" for event in events)
             batch += 1
             time.sleep(0.02)
 
@@ -325,7 +353,10 @@ def main(argv):
     elif command == "slow":
         slow(args[0], args[1], args[2], float(args[3]), int(args[4]))
     elif command == "writers":
-        writers(args[0], args[1], float(args[2]), int(args[3]), int(args[4]), int(args[5]), int(args[6]))
+        writers(args[0], args[1], float(args[2]), int(args[3]), int(args[4]), int(args[5]), int(args[6]),
+                args[7] if len(args) > 7 else None)
+    elif command == "idle":
+        idle(int(args[0]), int(args[1]))
     elif command == "outage":
         outage(*args[:6])
     else:

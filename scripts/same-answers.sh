@@ -32,6 +32,12 @@
 # and the script exits 1 naming every request whose answer differs, is
 # missing or is new.
 #
+# With SAME_ANSWERS_MOVE_TO set to the URL of an empty PostgreSQL database,
+# the first export is imported there and everything after it (the answers,
+# the ingest, the second export) comes from PostgreSQL: compared with a
+# plain run's OUTFILE, it shows a move from SQLite to PostgreSQL by
+# export and import changes no answer.
+#
 # Typical use around a refactor:
 #   cargo build && cp target/debug/session-ledger /tmp/before   # at the old revision
 #   scripts/same-answers.sh /tmp/before /tmp/before-answers.txt
@@ -74,6 +80,8 @@ if [ -n "$reference" ] && [ ! -f "$reference" ]; then
 fi
 : >"$outfile" || die "cannot write $outfile"
 outfile=$(cd "$(dirname "$outfile")" && pwd)/$(basename "$outfile")
+
+move_to=${SAME_ANSWERS_MOVE_TO:-}
 
 # Only this script's settings reach the binary.
 while IFS= read -r name; do
@@ -182,6 +190,12 @@ timeout 1200 "${ledger[@]}" export - >"$work/export-1.jsonl" 2>"$work/export.log
 printf '%s  export after import (ConnectCodes masked)\n' "$(
   mask_connect_codes <"$work/export-1.jsonl" | sha256sum | cut -d' ' -f1
 )" >>"$answers"
+if [ -n "$move_to" ]; then
+  say "moving to PostgreSQL: importing the export there"
+  ledger=("$bin" --database-url "$move_to" --operator-token "$operator_token")
+  timeout 3600 "${ledger[@]}" import "$work/export-1.jsonl" >/dev/null 2>"$work/move.log" ||
+    die "import of the export into $move_to failed: $(tail -5 "$work/move.log")"
+fi
 rm -f "$work/export-1.jsonl"
 
 # --- 3. the server ----------------------------------------------------------

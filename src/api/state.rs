@@ -37,7 +37,10 @@ impl AppState {
             duplicate_window_minutes: settings.duplicate_window_minutes,
         };
         let mut store = Store::open(settings.database_url.expose(), rules).await?;
-        if let Some(replica) = &settings.read_database_url {
+        // An empty URL (an emptied environment variable) names no replica.
+        if let Some(replica) = &settings.read_database_url
+            && !replica.expose().trim().is_empty()
+        {
             store = store.with_read_replica(replica.expose())?;
         }
         Ok(Self(Arc::new(Shared {
