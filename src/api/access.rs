@@ -99,7 +99,11 @@ fn path_ids(template: &str, path: &str) -> Vec<(String, String)> {
 /// Around every request: when its authentication noted who acts, records
 /// the access with the answer's status. A handler that panics is recorded
 /// as a 500, a request its client abandoned as a 499 (`Unfinished`).
-pub async fn record_access(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn record_access(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let note = AccessNote::default();
     request.extensions_mut().insert(note.clone());
     let method = request.method().as_str().to_owned();
@@ -397,8 +401,14 @@ mod tests {
                 .map(|(name, value)| format!("{name}={value}"))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(ids("/session/{id}/calls", "/session/105236/calls"), ["id=105236"]);
-        assert_eq!(ids("/user/{user_id}", "/user/pat@example.com"), ["user_id=?"]);
+        assert_eq!(
+            ids("/session/{id}/calls", "/session/105236/calls"),
+            ["id=105236"]
+        );
+        assert_eq!(
+            ids("/user/{user_id}", "/user/pat@example.com"),
+            ["user_id=?"]
+        );
         assert_eq!(ids("/user/{user_id}", "/user/Pat%20Smith"), ["user_id=?"]);
         assert!(ids("/history", "/history").is_empty());
     }

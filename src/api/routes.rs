@@ -12,9 +12,7 @@ use utoipa_axum::routes;
 
 use super::openapi::ApiDoc;
 use super::state::AppState;
-use super::{
-    access, history, operator, ops, participants, providers, sessions, usage, users,
-};
+use super::{access, history, operator, ops, participants, providers, sessions, usage, users};
 
 /// Every resource's routes, with the OpenAPI document's own.
 pub fn api() -> OpenApiRouter<AppState> {

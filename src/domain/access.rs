@@ -197,11 +197,7 @@ impl ChainKey {
 
     /// The hash of `record` at `seq` after a record whose hash is `previous`.
     pub fn link(&self, previous: &str, record: &AccessRecord, seq: i64) -> String {
-        self.mac(&[
-            previous.as_bytes(),
-            b"\n",
-            record.canonical(seq).as_bytes(),
-        ])
+        self.mac(&[previous.as_bytes(), b"\n", record.canonical(seq).as_bytes()])
     }
 
     /// Seals a checkpoint, so a pruning cannot be faked without the key.
@@ -247,10 +243,7 @@ impl fmt::Display for Break {
         let Break {
             company_id, seq, ..
         } = self;
-        let at = self
-            .at
-            .map(|at| format!(" ({at})"))
-            .unwrap_or_default();
+        let at = self.at.map(|at| format!(" ({at})")).unwrap_or_default();
         match self.tampering {
             Tampering::Edited => write!(
                 f,
@@ -404,7 +397,11 @@ mod tests {
         (chain, records)
     }
 
-    fn verify(key: &ChainKey, chain: AccessChain, records: Vec<AccessRecord>) -> Result<u64, Break> {
+    fn verify(
+        key: &ChainKey,
+        chain: AccessChain,
+        records: Vec<AccessRecord>,
+    ) -> Result<u64, Break> {
         let mut verifier = Verifier::new(key, chain)?;
         for record in records {
             verifier.push(record)?;
@@ -426,31 +423,49 @@ mod tests {
 
         let (chain, mut records) = chain_of(&key, 5);
         records[2].status = 404;
-        assert_eq!(kind(verify(&key, chain, records)), Err((3, Tampering::Edited)));
+        assert_eq!(
+            kind(verify(&key, chain, records)),
+            Err((3, Tampering::Edited))
+        );
 
         let (chain, mut records) = chain_of(&key, 5);
         records.remove(1);
-        assert_eq!(kind(verify(&key, chain, records)), Err((2, Tampering::Deleted)));
+        assert_eq!(
+            kind(verify(&key, chain, records)),
+            Err((2, Tampering::Deleted))
+        );
 
         let (chain, mut records) = chain_of(&key, 5);
         records.pop();
-        assert_eq!(kind(verify(&key, chain, records)), Err((5, Tampering::Deleted)));
+        assert_eq!(
+            kind(verify(&key, chain, records)),
+            Err((5, Tampering::Deleted))
+        );
 
         let (chain, mut records) = chain_of(&key, 5);
         let mut extra = records[4].clone();
         extra.seq = 6;
         records.push(extra);
-        assert_eq!(kind(verify(&key, chain, records)), Err((6, Tampering::Inserted)));
+        assert_eq!(
+            kind(verify(&key, chain, records)),
+            Err((6, Tampering::Inserted))
+        );
 
         let (chain, mut records) = chain_of(&key, 5);
         records.swap(1, 2);
         records[1].seq = 2;
         records[2].seq = 3;
-        assert_eq!(kind(verify(&key, chain, records)), Err((2, Tampering::Reordered)));
+        assert_eq!(
+            kind(verify(&key, chain, records)),
+            Err((2, Tampering::Reordered))
+        );
 
         let (chain, records) = chain_of(&key, 5);
         let other = ChainKey::new(b"other".to_vec());
-        assert_eq!(kind(verify(&other, chain, records)), Err((1, Tampering::Inserted)));
+        assert_eq!(
+            kind(verify(&other, chain, records)),
+            Err((1, Tampering::Inserted))
+        );
     }
 
     #[test]

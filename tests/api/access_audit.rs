@@ -16,7 +16,7 @@ use session_ledger::domain::access::Tampering;
 
 use session_ledger::store::{Rules, Store};
 
-use crate::helpers::{OPERATOR_TOKEN, TestApp, TestDatabase, Tenant, spawn_app};
+use crate::helpers::{OPERATOR_TOKEN, Tenant, TestApp, TestDatabase, spawn_app};
 use crate::process::{Server, cli};
 
 const KEY: &str = "test-audit-key";
@@ -159,7 +159,10 @@ async fn every_read_route_of_the_openapi_document_leaves_exactly_one_record() {
         }
         if path.contains("{session_id}") || path.contains("{id}") {
             assert!(
-                record["Ids"].as_str().unwrap().contains(&session_id.to_string()),
+                record["Ids"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&session_id.to_string()),
                 "{record}"
             );
             assert_eq!(record["CompanyId"], tenant.company_id, "{record}");
@@ -205,7 +208,10 @@ async fn verify_names_a_record_edited_in_the_database() {
     .await;
     let (seq, tampering, message) = broken(&app, company).await;
     assert_eq!((seq, tampering), (3, Tampering::Edited));
-    assert!(message.contains("record 3") && message.contains("edited"), "{message}");
+    assert!(
+        message.contains("record 3") && message.contains("edited"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -214,7 +220,9 @@ async fn verify_names_a_record_deleted_from_the_database() {
     let company = tenant.company_id;
     tamper(
         &app.database.url,
-        &[format!("DELETE FROM access_audit WHERE company_id = {company} AND seq = 4")],
+        &[format!(
+            "DELETE FROM access_audit WHERE company_id = {company} AND seq = 4"
+        )],
     )
     .await;
     let (seq, tampering, message) = broken(&app, company).await;
@@ -272,7 +280,11 @@ async fn the_cli_verifies_and_exits_non_zero_naming_the_record() {
             .unwrap()
     };
     let good = run(&["audit", "verify", "--company", &company]);
-    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
     let line: Value = serde_json::from_slice(&good.stdout).unwrap();
     assert_eq!(line["Verified"], true);
     assert!(line["Records"].as_u64().unwrap() >= 7, "{line}");
@@ -286,7 +298,10 @@ async fn the_cli_verifies_and_exits_non_zero_naming_the_record() {
     let bad = run(&["audit", "verify"]);
     assert!(!bad.status.success());
     let stderr = String::from_utf8_lossy(&bad.stderr);
-    assert!(stderr.contains("record 5") && stderr.contains("edited"), "{stderr}");
+    assert!(
+        stderr.contains("record 5") && stderr.contains("edited"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -381,16 +396,30 @@ async fn the_audit_answers_json_and_csv_to_its_own_company_only() {
         .await;
     assert_eq!(status, StatusCode::OK, "{mine}");
     let mine = mine.as_array().unwrap();
-    assert!(mine.iter().all(|record| record["CompanyId"] == tenant.company_id));
-    assert!(mine.iter().any(|record| record["Route"] == "/user/{user_id}"
-        && record["Ids"] == format!("user_id={user_id}")));
+    assert!(
+        mine.iter()
+            .all(|record| record["CompanyId"] == tenant.company_id)
+    );
+    assert!(
+        mine.iter()
+            .any(|record| record["Route"] == "/user/{user_id}"
+                && record["Ids"] == format!("user_id={user_id}"))
+    );
     let (_, theirs) = app
         .send(&other, Method::GET, &format!("/audit?{range}"), None)
         .await;
     let theirs = theirs.as_array().unwrap();
     assert!(!theirs.is_empty());
-    assert!(theirs.iter().all(|record| record["CompanyId"] == other.company_id));
-    assert!(theirs.iter().all(|record| record["Actor"] != tenant.api_key.as_str()));
+    assert!(
+        theirs
+            .iter()
+            .all(|record| record["CompanyId"] == other.company_id)
+    );
+    assert!(
+        theirs
+            .iter()
+            .all(|record| record["Actor"] != tenant.api_key.as_str())
+    );
 
     // The operator's view of the company is the same records.
     let operators: Value = app
@@ -414,7 +443,9 @@ async fn the_audit_answers_json_and_csv_to_its_own_company_only() {
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     let text = csv.text().await.unwrap();
     assert!(
-        text.starts_with("CompanyId,Seq,At,ActorKind,Actor,Method,Route,Ids,Status,Client,Hash\r\n"),
+        text.starts_with(
+            "CompanyId,Seq,At,ActorKind,Actor,Method,Route,Ids,Status,Client,Hash\r\n"
+        ),
         "{text}"
     );
     assert!(text.contains("/user/{user_id}"), "{text}");
@@ -435,7 +466,10 @@ async fn the_audit_answers_json_and_csv_to_its_own_company_only() {
         crate::helpers::assert_error(response, StatusCode::BAD_REQUEST, needle).await;
     }
     let unknown = app
-        .operator(Method::GET, &format!("/operator/companies/999999/audit?{range}"))
+        .operator(
+            Method::GET,
+            &format!("/operator/companies/999999/audit?{range}"),
+        )
         .send()
         .await
         .unwrap();
@@ -461,7 +495,9 @@ async fn no_email_name_or_secret_reaches_a_record() {
         &tenant,
         Method::PUT,
         &format!("/user/{user_id}"),
-        Some(json!({"EmailAddress": "pat.changed@example.com", "FullName": "Patricia Renamedname"})),
+        Some(
+            json!({"EmailAddress": "pat.changed@example.com", "FullName": "Patricia Renamedname"}),
+        ),
     )
     .await;
     let records = all_records(&app).await;
@@ -492,7 +528,10 @@ async fn no_email_name_or_secret_reaches_a_record() {
             "{secret} appears in the audit"
         );
     }
-    assert!(text.contains("user_id=?"), "an e-mail in a path is replaced");
+    assert!(
+        text.contains("user_id=?"),
+        "an e-mail in a path is replaced"
+    );
 }
 
 #[tokio::test]
@@ -519,10 +558,16 @@ async fn reads_fail_with_503_while_records_cannot_be_written_and_none_is_lost() 
     };
     tamper(&app.database.url, &block).await;
     // Admitted before the failure: answered, and its record waits.
-    let (status, _) = app.send(&tenant, Method::GET, "/usage?month=2016-11-01", None).await;
+    let (status, _) = app
+        .send(&tenant, Method::GET, "/usage?month=2016-11-01", None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(app.audit.flush().await.is_err());
-    let refused = app.call(&tenant, Method::GET, "/history").send().await.unwrap();
+    let refused = app
+        .call(&tenant, Method::GET, "/history")
+        .send()
+        .await
+        .unwrap();
     crate::helpers::assert_error(refused, StatusCode::SERVICE_UNAVAILABLE, "audit").await;
     let operator = app
         .operator(Method::GET, "/operator/companies/1")
@@ -532,8 +577,14 @@ async fn reads_fail_with_503_while_records_cannot_be_written_and_none_is_lost() 
     assert_eq!(operator.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     tamper(&app.database.url, &unblock).await;
-    let (status, _) = app.send(&tenant, Method::GET, "/usage?month=2016-11-01", None).await;
-    assert_eq!(status, StatusCode::OK, "served again once records are written");
+    let (status, _) = app
+        .send(&tenant, Method::GET, "/usage?month=2016-11-01", None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "served again once records are written"
+    );
     let routes: Vec<Value> = all_records(&app)
         .await
         .into_iter()
@@ -551,7 +602,11 @@ async fn reads_fail_with_503_while_records_cannot_be_written_and_none_is_lost() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_at_most_the_last_second_and_the_chain_still_verifies() {
     let database = TestDatabase::new().await;
-    let (created, company, stderr) = cli(&database.url, &["company", "create", "--name", "Crash"], None);
+    let (created, company, stderr) = cli(
+        &database.url,
+        &["company", "create", "--name", "Crash"],
+        None,
+    );
     assert!(created, "{stderr}");
     let company_id = serde_json::from_str::<Value>(&company).unwrap()["CompanyId"]
         .as_i64()
@@ -590,7 +645,10 @@ async fn kill_9_loses_at_most_the_last_second_and_the_chain_still_verifies() {
         .iter()
         .filter(|at| killed.duration_since(**at) > Duration::from_secs(1))
         .count();
-    assert!(older > 10, "{older} reads answered over a second before the kill");
+    assert!(
+        older > 10,
+        "{older} reads answered over a second before the kill"
+    );
 
     let (verified, out, stderr) = cli(&database.url, &["audit", "verify"], None);
     assert!(verified, "{stderr}");

@@ -119,7 +119,10 @@ async fn export_to_stdout_and_import_from_stdin() {
         .collect();
     assert_eq!(records.len(), 2, "company create, export: {log}");
     for record in records {
-        assert!(reexported.contains(record), "the audit came along: {reexported}");
+        assert!(
+            reexported.contains(record),
+            "the audit came along: {reexported}"
+        );
     }
 
     let file = dir.path().join("broken.jsonl");

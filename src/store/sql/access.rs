@@ -115,7 +115,10 @@ pub(crate) async fn append_access(
 ) -> Result<(), StoreError> {
     let mut by_company: BTreeMap<i64, Vec<AccessRecord>> = BTreeMap::new();
     for record in records {
-        by_company.entry(record.company_id).or_default().push(record);
+        by_company
+            .entry(record.company_id)
+            .or_default()
+            .push(record);
     }
     let mut tx = begin_write(pool).await?;
     for (company_id, mut records) in by_company {

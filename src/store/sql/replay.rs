@@ -8,8 +8,8 @@ use super::actions::{comp, deactivate, uncomp};
 use super::events::apply_events;
 use super::journal::{self, Held};
 use super::{
-    AFTER_IMPORT, access, Conn, Pool, REFRESH_STATISTICS, Tx, begin_write, commit, companies, providers,
-    sessions, users,
+    AFTER_IMPORT, Conn, Pool, REFRESH_STATISTICS, Tx, access, begin_write, commit, companies,
+    providers, sessions, users,
 };
 use crate::domain::access::AccessLine;
 use crate::domain::{EventBatch, Timestamp};
