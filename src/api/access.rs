@@ -1,13 +1,10 @@
 //! The access audit at the HTTP door (SPEC §15, docs/audit.md): every
-//! request whose authentication names who is acting ([`AccessNote::note`])
+//! request whose authentication names who is acting (`AccessNote::note`)
 //! leaves one access record when it is answered ([`record_access`], around
 //! the whole router), and the audit is read back by `GET /audit` (the
 //! company's administrators) and `GET /operator/companies/{id}/audit`.
 
-use std::sync::{Arc, Mutex, PoisonError};
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -16,85 +13,18 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::access_note::{AccessNote, Noted};
 use super::auth::{Operator, Tenant};
 use super::error::{ApiError, ErrorBody, OperatorErrors, TenantErrors};
 use super::extract::{Params, PathText, path_id};
-use super::limits::client_address;
 use super::state::AppState;
 use crate::domain::Timestamp;
-use crate::domain::access::{AccessRecord, Actor, PLATFORM_CHAIN};
+use crate::domain::access::{AccessRecord, PLATFORM_CHAIN};
 use crate::domain::timestamp::parse_date;
 use crate::secrets::company_of_key;
 
 /// Most records one answer holds; a wider range is refused (400).
 pub const MOST_RECORDS: i64 = 100_000;
-
-/// Who is acting in a request, and on which company's data: left empty by
-/// [`record_access`] in the request's extensions, filled by whichever
-/// authentication lets the request in (tenant key, operator token, console
-/// sign-in), read when the answer is ready. The one place a door says who
-/// acts: a route behind any of them cannot go unrecorded.
-#[derive(Clone, Default)]
-pub struct AccessNote(Arc<Mutex<Option<Noted>>>);
-
-struct Noted {
-    actor: Actor,
-    company_id: Option<i64>,
-    route: String,
-    ids: Vec<(String, String)>,
-    client: String,
-}
-
-impl AccessNote {
-    /// Notes who acts in the request of `parts`, and for which company when
-    /// the door knows it (an operator's is found from the route's ids).
-    pub fn note(parts: &Parts, actor: Actor, company_id: Option<i64>) {
-        let Some(note) = parts.extensions.get::<AccessNote>() else {
-            return;
-        };
-        let route = parts
-            .extensions
-            .get::<MatchedPath>()
-            .map_or("unmatched", MatchedPath::as_str);
-        let noted = Noted {
-            actor,
-            company_id,
-            ids: path_ids(route, parts.uri.path()),
-            route: route.to_owned(),
-            client: client_address(parts)
-                .map(|address| address.to_string())
-                .unwrap_or_default(),
-        };
-        *note.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(noted);
-    }
-
-    fn take(&self) -> Option<Noted> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-}
-
-/// The route's path ids (`{id}` in the template and its value in the
-/// path). A value that is not an id's plain characters (letters, digits,
-/// `-`, `_`, `.`; at most 64) is recorded as `?`: a path must not carry an
-/// e-mail address or a name into the audit.
-fn path_ids(template: &str, path: &str) -> Vec<(String, String)> {
-    template
-        .split('/')
-        .zip(path.split('/'))
-        .filter_map(|(pattern, value)| {
-            let name = pattern.strip_prefix('{')?.strip_suffix('}')?;
-            let plain = !value.is_empty()
-                && value.len() <= 64
-                && value
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || b"-_.".contains(&byte));
-            Some((
-                name.to_owned(),
-                if plain { value.to_owned() } else { "?".into() },
-            ))
-        })
-        .collect()
-}
 
 /// Around every request: when its authentication noted who acts, records
 /// the access with the answer's status. A handler that panics is recorded
@@ -387,29 +317,4 @@ async fn audit_answer(
         HeaderValue::from_static("attachment; filename=\"audit.csv\""),
     );
     Ok(response)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_ids_keep_plain_ids_only() {
-        let ids = |template, path| {
-            path_ids(template, path)
-                .into_iter()
-                .map(|(name, value)| format!("{name}={value}"))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(
-            ids("/session/{id}/calls", "/session/105236/calls"),
-            ["id=105236"]
-        );
-        assert_eq!(
-            ids("/user/{user_id}", "/user/pat@example.com"),
-            ["user_id=?"]
-        );
-        assert_eq!(ids("/user/{user_id}", "/user/Pat%20Smith"), ["user_id=?"]);
-        assert!(ids("/history", "/history").is_empty());
-    }
 }

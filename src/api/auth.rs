@@ -6,7 +6,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 
-use super::access::AccessNote;
+use super::access_note::AccessNote;
 use super::credentials::{parse_basic, parse_bearer};
 use super::error::ApiError;
 use super::limits::{Budget, client_address};

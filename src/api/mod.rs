@@ -2,6 +2,7 @@
 //! the layers every request passes through.
 
 pub mod access;
+pub mod access_note;
 pub mod answer_cache;
 pub mod auth;
 pub mod credentials;
