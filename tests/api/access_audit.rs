@@ -676,8 +676,11 @@ async fn kill_9_loses_at_most_the_last_second_and_the_chain_still_verifies() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    // As process.rs does: the signal handler is in place once serving settles.
+    tokio::time::sleep(Duration::from_millis(200)).await;
     server.signal("TERM");
-    assert_eq!(server.wait_exit(), Some(0));
+    let exit = server.wait_exit();
+    assert_eq!(exit, Some(0), "{:?}", server.logs.lock().unwrap());
     let (verified, out, stderr) = cli(&database.url, &["audit", "verify"], None);
     assert!(verified, "{stderr}");
     assert!(out.contains(r#""Verified":true"#), "{out}");
