@@ -16,7 +16,7 @@ use crate::app::{launch, shutdown_signal};
 use crate::audit::Verdict;
 use crate::config::{LogFormat, Settings};
 use crate::domain::Timestamp;
-use crate::domain::access::{AccessRecord, Actor};
+use crate::domain::access::{AccessRecord, Actor, ChainKey};
 use crate::records::{ApiKeyRecord, CompanyRecord, SupportAgentRecord};
 use crate::secrets::new_key;
 use crate::store::Store;
@@ -158,14 +158,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Import { file } => {
             import(&store, &file).await?;
+            // The import may have brought the key its audit was chained under.
+            let key = crate::audit::chain_key(&store, cli.settings.audit_key.as_ref()).await?;
             let companies = store.company_ids().await?;
-            cli_access(&state, &companies, "import").await?;
+            cli_access(&store, &key, &companies, "import").await?;
         }
         Command::Export { file } => {
             // Recorded before a line is written: an export is a read of
             // every company's data (SPEC §15).
             let companies = store.company_ids().await?;
-            cli_access(&state, &companies, "export").await?;
+            cli_access(&store, state.audit.key(), &companies, "export").await?;
             export(&store, &file).await?
         }
         Command::Company { action } => company(&state, action).await?,
@@ -214,7 +216,12 @@ async fn serve(state: AppState, settings: &Settings, demo: bool) -> anyhow::Resu
 }
 
 /// Records what a command did to each of `companies` in their access audits.
-async fn cli_access(state: &AppState, companies: &[i64], command: &str) -> anyhow::Result<()> {
+async fn cli_access(
+    store: &Store,
+    key: &ChainKey,
+    companies: &[i64],
+    command: &str,
+) -> anyhow::Result<()> {
     let now = Timestamp::now();
     let actor = Actor::cli(command);
     let records = companies
@@ -227,9 +234,8 @@ async fn cli_access(state: &AppState, companies: &[i64], command: &str) -> anyho
             record
         })
         .collect();
-    state
-        .store
-        .append_access(state.audit.key(), records)
+    store
+        .append_access(key, records)
         .await
         .context("recording the command in the access audit")?;
     Ok(())
@@ -264,7 +270,7 @@ async fn company(state: &AppState, action: CompanyAction) -> anyhow::Result<()> 
         duplicate_window_minutes: None,
     };
     let (company_id, created) = store.write().create_company(record).await?;
-    cli_access(state, &[company_id], "company create").await?;
+    cli_access(store, state.audit.key(), &[company_id], "company create").await?;
     println!("{}", serde_json::to_string(&created)?);
     Ok(())
 }
@@ -273,7 +279,7 @@ async fn key(state: &AppState, action: KeyAction) -> anyhow::Result<()> {
     let store = &state.store;
     match action {
         KeyAction::Create { company } => {
-            cli_access(state, &[company], "key create").await?;
+            cli_access(store, state.audit.key(), &[company], "key create").await?;
             let key = new_key(company);
             let record = ApiKeyRecord {
                 company_id: company,
@@ -289,7 +295,7 @@ async fn key(state: &AppState, action: KeyAction) -> anyhow::Result<()> {
         KeyAction::Revoke { key } => {
             store.write().revoke_api_key(key.clone()).await?;
             if let Some(company_id) = crate::secrets::company_of_key(&key) {
-                cli_access(state, &[company_id], "key revoke").await?;
+                cli_access(store, state.audit.key(), &[company_id], "key revoke").await?;
             }
             println!("{}", json!({ "ApiKey": key, "Revoked": true }));
         }

@@ -139,13 +139,22 @@ impl AccessChain {
     }
 }
 
-/// The export's lines of the audit (after the journal's): each chain, then
-/// every record, as stored, so an import carries the chain unchanged.
+/// The export's lines of the audit (after the journal's): the key the
+/// database generated (when it did), each chain, then every record, as
+/// stored, so an import carries the chain unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "Type")]
 pub enum AccessLine {
+    AccessKey(GeneratedKey),
     AccessChain(AccessChain),
     Access(AccessRecord),
+}
+
+/// The chain key a database generated for itself (docs/audit.md, "The key").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GeneratedKey {
+    pub generated_key: String,
 }
 
 impl AccessLine {
@@ -157,7 +166,7 @@ impl AccessLine {
         }
         let value: serde_json::Value = serde_json::from_str(text).ok()?;
         let kind = value.get("Type")?.as_str()?;
-        if kind != "Access" && kind != "AccessChain" {
+        if !["Access", "AccessChain", "AccessKey"].contains(&kind) {
             return None;
         }
         Some(serde_path_to_error::deserialize(value).map_err(|error| {

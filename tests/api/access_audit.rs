@@ -685,3 +685,35 @@ async fn kill_9_loses_at_most_the_last_second_and_the_chain_still_verifies() {
     assert!(verified, "{stderr}");
     assert!(out.contains(r#""Verified":true"#), "{out}");
 }
+
+#[tokio::test]
+async fn without_a_configured_key_an_export_carries_the_generated_one_and_verifies_after_import() {
+    let (first, second) = (TestDatabase::new().await, TestDatabase::new().await);
+    let (created, _, stderr) = cli(
+        &first.url,
+        &["company", "create", "--name", "Keyless"],
+        None,
+    );
+    assert!(created, "{stderr}");
+    let (exported, log, stderr) = cli(&first.url, &["export", "-"], None);
+    assert!(exported, "{stderr}");
+    assert!(
+        log.contains(r#"{"Type":"AccessKey","GeneratedKey":""#),
+        "{log}"
+    );
+    let (imported, _, stderr) = cli(&second.url, &["import", "-"], Some(&log));
+    assert!(imported, "{stderr}");
+    let (verified, out, stderr) = cli(&second.url, &["audit", "verify"], None);
+    assert!(verified, "{stderr}");
+    let out: Value = serde_json::from_str(&out).unwrap();
+    // company create, export, and the import recorded on the copy.
+    assert_eq!(out["Records"], 3, "{out}");
+    // A database already chained under its own key refuses another's.
+    let other = format!(
+        r#"{{"Type":"AccessKey","GeneratedKey":"{}"}}"#,
+        "0".repeat(64)
+    );
+    let (again, _, stderr) = cli(&first.url, &["import", "-"], Some(&other));
+    assert!(!again, "{stderr}");
+    assert!(stderr.contains("another generated key"), "{stderr}");
+}

@@ -11,7 +11,7 @@ use tokio::io::{AsyncWrite, AsyncWriteExt};
 use super::journal::ROWS_PER_INSERT;
 use super::{Conn, Db, INSERT_MANY, LOCK_IN_ID_ORDER, Pool, begin_write};
 use crate::domain::Timestamp;
-use crate::domain::access::{AccessChain, AccessLine, AccessRecord, ChainKey};
+use crate::domain::access::{AccessChain, AccessLine, AccessRecord, ChainKey, GeneratedKey};
 use crate::store::StoreError;
 
 type ChainRow = (i64, i64, String, i64, String, String);
@@ -297,6 +297,17 @@ pub(super) async fn export_access(
     .fetch_all(&mut *conn)
     .await?;
     let mut count = 0;
+    let generated: Option<String> = sqlx::query_scalar(
+        "SELECT setting_value FROM access_audit_settings WHERE setting_name = 'generated_key'",
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(generated_key) = generated {
+        let line = AccessLine::AccessKey(GeneratedKey { generated_key });
+        output.write_all(line.to_json().as_bytes()).await?;
+        output.write_all(b"\n").await?;
+        count += 1;
+    }
     for chain in chains {
         let line = AccessLine::AccessChain(chain_from_row(chain));
         output.write_all(line.to_json().as_bytes()).await?;
@@ -316,10 +327,43 @@ pub(super) async fn export_access(
     Ok(count)
 }
 
+/// Takes an imported generated key as this database's own, while no chain
+/// was made under another; the same key again changes nothing.
+async fn import_generated_key(conn: &mut Conn, key: &GeneratedKey) -> Result<(), String> {
+    let stored: Option<String> = sqlx::query_scalar(
+        "SELECT setting_value FROM access_audit_settings WHERE setting_name = 'generated_key'",
+    )
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(|error| error.to_string())?;
+    if stored.as_deref() == Some(key.generated_key.as_str()) {
+        return Ok(());
+    }
+    let chains: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM access_audit_chains")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|error| error.to_string())?;
+    if chains > 0 {
+        return Err(
+            "this database's access audit is already chained under another generated key".into(),
+        );
+    }
+    sqlx::query(
+        "INSERT INTO access_audit_settings (setting_name, setting_value) VALUES ('generated_key', $1)
+         ON CONFLICT (setting_name) DO UPDATE SET setting_value = excluded.setting_value",
+    )
+    .bind(&key.generated_key)
+    .execute(&mut *conn)
+    .await
+    .map_err(|error| error.to_string())?;
+    Ok(())
+}
+
 /// Stores an imported chain or record as it was exported; a company whose
 /// chain or record is already there is refused.
 pub(super) async fn import_access(conn: &mut Conn, line: AccessLine) -> Result<(), String> {
     let outcome = match &line {
+        AccessLine::AccessKey(key) => return import_generated_key(conn, key).await,
         AccessLine::AccessChain(chain) => {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "INSERT INTO access_audit_chains ({CHAIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
@@ -358,6 +402,7 @@ pub(super) async fn import_access(conn: &mut Conn, line: AccessLine) -> Result<(
     match outcome {
         Ok(done) if done.rows_affected() == 1 => Ok(()),
         Ok(_) => Err(match line {
+            AccessLine::AccessKey(_) => unreachable!("returned above"),
             AccessLine::AccessChain(chain) => format!(
                 "the access audit of company {} is already in the database",
                 chain.company_id
