@@ -7,11 +7,26 @@ use std::sync::{Arc, Mutex, PoisonError};
 use axum::extract::MatchedPath;
 use axum::http::request::Parts;
 
+use super::error::ApiError;
 use super::limits::client_address;
+use super::state::AppState;
 use crate::domain::access::Actor;
 
+/// Lets an authenticated request in, as every door must: refused (503)
+/// while the access audit cannot be written, else noted for it.
+pub async fn let_in(
+    state: &AppState,
+    parts: &Parts,
+    actor: Actor,
+    company_id: Option<i64>,
+) -> Result<(), ApiError> {
+    state.audit.admit().await.map_err(ApiError::Unavailable)?;
+    AccessNote::note(parts, actor, company_id);
+    Ok(())
+}
+
 /// Who is acting in a request, and on which company's data: left empty by
-/// [`record_access`] in the request's extensions, filled by whichever
+/// `access::record_access` in the request's extensions, filled by whichever
 /// authentication lets the request in (tenant key, operator token, console
 /// sign-in), read when the answer is ready. The one place a door says who
 /// acts: a route behind any of them cannot go unrecorded.

@@ -6,7 +6,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 
-use super::access_note::AccessNote;
+use super::access_note::let_in;
 use super::credentials::{parse_basic, parse_bearer};
 use super::error::ApiError;
 use super::limits::{Budget, client_address};
@@ -46,8 +46,7 @@ impl FromRequestParts<AppState> for Tenant {
             return Err(ApiError::Unauthorized);
         };
         // Nothing is served that the access audit could not record.
-        state.audit.admit().await.map_err(ApiError::Unavailable)?;
-        AccessNote::note(parts, Actor::api_key(&api_key), Some(company_id));
+        let_in(state, parts, Actor::api_key(&api_key), Some(company_id)).await?;
         // Only an authenticated request spends its key's budget: anyone
         // who saw a key id cannot spend it for the tenant.
         if let Some(limits) = &state.limits {
@@ -137,8 +136,7 @@ impl FromRequestParts<AppState> for Operator {
         if presented.is_some_and(|presented| {
             bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes()))
         }) {
-            state.audit.admit().await.map_err(ApiError::Unavailable)?;
-            AccessNote::note(parts, Actor::operator(), None);
+            let_in(state, parts, Actor::operator(), None).await?;
             Ok(Operator)
         } else {
             if let Some(failed_auth) = &state.failed_auth {
