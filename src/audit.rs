@@ -29,6 +29,10 @@ const FLUSH_AT: usize = 5_000;
 /// group for a while), requests are refused until it does.
 const MOST_WAITING: usize = 200_000;
 
+/// What a request is told while records cannot be written.
+const CANNOT_WRITE: &str =
+    "the access audit cannot be written to the database just now; retry shortly";
+
 /// How often `serve` prunes records past the retention.
 const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 
@@ -42,6 +46,8 @@ pub struct AccessLog {
     waiting: Mutex<Vec<AccessRecord>>,
     /// The last append failed: requests are refused until one succeeds.
     failing: AtomicBool,
+    /// What refused requests are told while `failing`.
+    refusal: Mutex<String>,
     wake: Notify,
     /// One append at a time, so records keep their order.
     turn: tokio::sync::Mutex<()>,
@@ -77,6 +83,7 @@ impl AccessLog {
             key,
             waiting: Mutex::default(),
             failing: AtomicBool::new(false),
+            refusal: Mutex::new(String::new()),
             wake: Notify::new(),
             turn: tokio::sync::Mutex::new(()),
         }))
@@ -97,8 +104,14 @@ impl AccessLog {
         if self.failing.load(Ordering::Relaxed) {
             let _ = self.flush().await;
         }
-        if self.failing.load(Ordering::Relaxed) || self.waiting().len() >= MOST_WAITING {
-            Err("the access audit cannot be written just now; retry shortly".into())
+        if self.failing.load(Ordering::Relaxed) {
+            Err(self
+                .refusal
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone())
+        } else if self.waiting().len() >= MOST_WAITING {
+            Err(CANNOT_WRITE.into())
         } else {
             Ok(())
         }
@@ -130,6 +143,11 @@ impl AccessLog {
                 Ok(())
             }
             Err(error) => {
+                // The database's own word when it is down; no internals else.
+                *self.refusal.lock().unwrap_or_else(PoisonError::into_inner) = match &error {
+                    StoreError::Unavailable(message) => message.clone(),
+                    _ => CANNOT_WRITE.into(),
+                };
                 self.failing.store(true, Ordering::Relaxed);
                 let mut waiting = self.waiting();
                 let newer = std::mem::replace(&mut *waiting, group);

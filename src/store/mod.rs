@@ -352,13 +352,29 @@ impl Store {
     }
 
     /// Appends access records to their companies' chains, in one
-    /// transaction (the audit's group commit, `audit::AccessLog`).
+    /// transaction (the audit's group commit, `audit::AccessLog`). Fails at
+    /// once while the database is known down; a failure of its own is the
+    /// caller's to retry and does not count against the database's health
+    /// (a background append that meets a connection lost for a moment would
+    /// otherwise turn every request away until the heartbeat says otherwise).
     pub async fn append_access(
         &self,
         key: &ChainKey,
         records: Vec<AccessRecord>,
     ) -> Result<(), StoreError> {
-        on_writer!(self, pool => backend::append_access(pool, key, records).await)
+        self.health.check()?;
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                sqlite::sql::append_access(writer, key, records).await
+            }
+            Backend::Postgres {
+                writer, writers, ..
+            } => {
+                let _turn = writers.acquire().await;
+                self.health.check()?;
+                postgres::sql::append_access(writer, key, records).await
+            }
+        }
     }
 
     /// A company's access records from `from` to `to` (exclusive), at most `limit`.
