@@ -13,8 +13,9 @@ use crate::connections::Bounds;
 use crate::deactivation::Policy;
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish
-/// (for up to the shutdown timeout) and closes the database. Automatic
-/// deactivation runs alongside.
+/// (for up to the shutdown timeout), writes the access records still
+/// waiting and closes the database. Automatic deactivation, the access
+/// audit's group commit and its pruning run alongside.
 pub async fn launch(
     listener: TcpListener,
     state: AppState,
@@ -43,6 +44,16 @@ pub async fn launch(
         let store = store.clone();
         tokio::spawn(async move { store.watch_health().await })
     };
+    let audit = state.audit.clone();
+    let flusher = {
+        let audit = audit.clone();
+        tokio::spawn(audit.keep_flushing())
+    };
+    let pruner = {
+        let audit = audit.clone();
+        let days = state.settings.audit_retention_days;
+        tokio::spawn(async move { audit.keep_pruning(days).await })
+    };
     let bounds = Bounds::from_settings(&state.settings);
     let router = crate::api::router(state);
     crate::connections::serve(listener, router, bounds, shutdown).await;
@@ -52,6 +63,12 @@ pub async fn launch(
     watcher.abort();
     checkpoints.abort();
     health.abort();
+    flusher.abort();
+    pruner.abort();
+    // The records of the last requests, before the database closes.
+    if let Err(error) = audit.flush().await {
+        tracing::error!(%error, "the last access records could not be written");
+    }
     store.close().await;
     Ok(())
 }

@@ -13,7 +13,10 @@ use tracing_subscriber::EnvFilter;
 
 use crate::api::state::AppState;
 use crate::app::{launch, shutdown_signal};
+use crate::audit::Verdict;
 use crate::config::{LogFormat, Settings};
+use crate::domain::Timestamp;
+use crate::domain::access::{AccessRecord, Actor, ChainKey};
 use crate::records::{ApiKeyRecord, CompanyRecord, SupportAgentRecord};
 use crate::secrets::new_key;
 use crate::store::Store;
@@ -60,6 +63,21 @@ pub enum Command {
     Import { file: PathBuf },
     /// Write the whole database as a JSON Lines log (`-` writes standard output).
     Export { file: PathBuf },
+    /// The access audit (SPEC §15).
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditAction {
+    /// Recompute every company's chain (or one's) and name the first record
+    /// edited, deleted, inserted or reordered; exits non-zero if there is one.
+    Verify {
+        #[arg(long)]
+        company: Option<i64>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -138,10 +156,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             println!("{}", json!({ "Migrated": true }));
         }
-        Command::Import { file } => import(&store, &file).await?,
-        Command::Export { file } => export(&store, &file).await?,
-        Command::Company { action } => company(&store, action).await?,
-        Command::Key { action } => key(&store, action).await?,
+        Command::Import { file } => {
+            import(&store, &file).await?;
+            // The import may have brought the key its audit was chained under.
+            let key = crate::audit::chain_key(&store, cli.settings.audit_key.as_ref()).await?;
+            let companies = store.company_ids().await?;
+            cli_access(&store, &key, &companies, "import").await?;
+        }
+        Command::Export { file } => {
+            // Recorded before a line is written: an export is a read of
+            // every company's data (SPEC §15).
+            let companies = store.company_ids().await?;
+            cli_access(&store, state.audit.key(), &companies, "export").await?;
+            export(&store, &file).await?
+        }
+        Command::Company { action } => company(&state, action).await?,
+        Command::Key { action } => key(&state, action).await?,
+        Command::Audit {
+            action: AuditAction::Verify { company },
+        } => verify(&state, company).await?,
         Command::SupportAgent { action } => support_agent(&store, action).await?,
     }
     store.close().await;
@@ -182,7 +215,48 @@ async fn serve(state: AppState, settings: &Settings, demo: bool) -> anyhow::Resu
     Ok(())
 }
 
-async fn company(store: &Store, action: CompanyAction) -> anyhow::Result<()> {
+/// Records what a command did to each of `companies` in their access audits.
+async fn cli_access(
+    store: &Store,
+    key: &ChainKey,
+    companies: &[i64],
+    command: &str,
+) -> anyhow::Result<()> {
+    let now = Timestamp::now();
+    let actor = Actor::cli(command);
+    let records = companies
+        .iter()
+        .map(|company_id| {
+            let mut record = AccessRecord::new(*company_id, now, &actor);
+            record.method = "CLI".into();
+            record.route = command.into();
+            record.ids = format!("company_id={company_id}");
+            record
+        })
+        .collect();
+    store
+        .append_access(key, records)
+        .await
+        .context("recording the command in the access audit")?;
+    Ok(())
+}
+
+async fn verify(state: &AppState, company: Option<i64>) -> anyhow::Result<()> {
+    match crate::audit::verify(&state.store, state.audit.key(), company).await? {
+        Verdict::Verified(chains) => {
+            let records: u64 = chains.iter().map(|(_, count)| count).sum();
+            println!(
+                "{}",
+                json!({ "Verified": true, "Chains": chains.len(), "Records": records })
+            );
+            Ok(())
+        }
+        Verdict::Broken(broken) => Err(anyhow::anyhow!("access audit does not verify: {broken}")),
+    }
+}
+
+async fn company(state: &AppState, action: CompanyAction) -> anyhow::Result<()> {
+    let store = &state.store;
     let CompanyAction::Create {
         name,
         included_sessions,
@@ -195,14 +269,17 @@ async fn company(store: &Store, action: CompanyAction) -> anyhow::Result<()> {
         overage_price_cents: overage_cents,
         duplicate_window_minutes: None,
     };
-    let (_, created) = store.write().create_company(record).await?;
+    let (company_id, created) = store.write().create_company(record).await?;
+    cli_access(store, state.audit.key(), &[company_id], "company create").await?;
     println!("{}", serde_json::to_string(&created)?);
     Ok(())
 }
 
-async fn key(store: &Store, action: KeyAction) -> anyhow::Result<()> {
+async fn key(state: &AppState, action: KeyAction) -> anyhow::Result<()> {
+    let store = &state.store;
     match action {
         KeyAction::Create { company } => {
+            cli_access(store, state.audit.key(), &[company], "key create").await?;
             let key = new_key(company);
             let record = ApiKeyRecord {
                 company_id: company,
@@ -217,6 +294,9 @@ async fn key(store: &Store, action: KeyAction) -> anyhow::Result<()> {
         }
         KeyAction::Revoke { key } => {
             store.write().revoke_api_key(key.clone()).await?;
+            if let Some(company_id) = crate::secrets::company_of_key(&key) {
+                cli_access(store, state.audit.key(), &[company_id], "key revoke").await?;
+            }
             println!("{}", json!({ "ApiKey": key, "Revoked": true }));
         }
     }

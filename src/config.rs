@@ -168,6 +168,28 @@ pub struct Settings {
     )]
     pub log_format: LogFormat,
 
+    /// Key of the access audit's HMAC-SHA256 chain (SPEC §15): any text, kept
+    /// secret and outside the database. Without one, the database keeps a key
+    /// it generated (docs/audit.md, "The key").
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_AUDIT_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub audit_key: Option<Secret>,
+
+    /// Days access records are kept; older ones are pruned, leaving a sealed
+    /// checkpoint so what remains still verifies.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_AUDIT_RETENTION_DAYS",
+        default_value_t = 2_192,
+        value_parser = clap::value_parser!(u32).range(1..=36_500),
+        global = true
+    )]
+    pub audit_retention_days: u32,
+
     /// The video providers' webhook secrets (SPEC §12).
     #[command(flatten)]
     pub providers: ProviderSecrets,

@@ -6,10 +6,12 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 
+use super::access_note::let_in;
 use super::credentials::{parse_basic, parse_bearer};
 use super::error::ApiError;
 use super::limits::{Budget, client_address};
 use super::state::AppState;
+use crate::domain::access::Actor;
 use crate::secrets::{company_of_key, verify_key};
 
 /// A tenant whose key and secret checked out; every query is scoped to it.
@@ -43,6 +45,8 @@ impl FromRequestParts<AppState> for Tenant {
             }
             return Err(ApiError::Unauthorized);
         };
+        // Nothing is served that the access audit could not record.
+        let_in(state, parts, Actor::api_key(&api_key), Some(company_id)).await?;
         // Only an authenticated request spends its key's budget: anyone
         // who saw a key id cannot spend it for the tenant.
         if let Some(limits) = &state.limits {
@@ -132,6 +136,7 @@ impl FromRequestParts<AppState> for Operator {
         if presented.is_some_and(|presented| {
             bool::from(presented.as_bytes().ct_eq(token.expose().as_bytes()))
         }) {
+            let_in(state, parts, Actor::operator(), None).await?;
             Ok(Operator)
         } else {
             if let Some(failed_auth) = &state.failed_auth {

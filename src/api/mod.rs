@@ -1,6 +1,8 @@
 //! HTTP: one module per resource, each with its own router, merged here with
 //! the layers every request passes through.
 
+pub mod access;
+pub mod access_note;
 pub mod answer_cache;
 pub mod auth;
 pub mod credentials;
@@ -57,7 +59,7 @@ pub fn router(state: AppState) -> Router {
     // polled once more per request (bench/README.md, "The request path").
     let routed = routed
         .layer(axum::middleware::from_fn(crate::telemetry::observe_request))
-        .with_state(state);
+        .with_state(state.clone());
     let whole = ServiceBuilder::new()
         // A bug must never cost the client its answer: a panic becomes a 500.
         .layer(CatchPanicLayer::custom(
@@ -71,6 +73,12 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(axum::middleware::map_response(wire_headers))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Every request that authentication lets in leaves an access
+        // record, whatever its route (SPEC §15).
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            access::record_access,
+        ))
         .service(routed);
     Router::new().fallback_service(whole)
 }

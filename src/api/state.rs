@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::answer_cache::AnswerCache;
 use super::key_cache::KeyCache;
 use super::limits::{FailedAuthLimits, RateLimits};
+use crate::audit::AccessLog;
 use crate::config::Settings;
 use crate::store::{Rules, Store, StoreError};
 
@@ -28,6 +29,8 @@ pub struct Shared {
     /// API keys and companies' data versions as last read, reused while no
     /// commit could have changed them (`KeyCache`).
     pub keys: KeyCache,
+    /// Access records waiting to be appended to the audit (SPEC §15).
+    pub audit: Arc<AccessLog>,
 }
 
 impl AppState {
@@ -43,7 +46,9 @@ impl AppState {
         {
             store = store.with_read_replica(replica.expose())?;
         }
+        let audit = AccessLog::open(store.clone(), settings.audit_key.as_ref()).await?;
         Ok(Self(Arc::new(Shared {
+            audit,
             store,
             limits: RateLimits::new(settings.rate_limit_per_second),
             failed_auth: FailedAuthLimits::new(settings.failed_auth_per_minute),

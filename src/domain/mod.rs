@@ -1,5 +1,6 @@
 //! The product's rules as pure functions: no I/O, no SQL, no HTTP.
 
+pub mod access;
 pub mod calls;
 pub mod connect_code;
 pub mod events;

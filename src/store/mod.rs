@@ -27,6 +27,7 @@ use group_commit::WaitingEvents;
 use health::{Health, Verdict};
 
 use crate::domain::EventBatch;
+use crate::domain::access::{AccessChain, AccessRecord, ChainKey};
 use crate::domain::{Month, Timestamp};
 use crate::records::LogLine;
 
@@ -494,6 +495,76 @@ impl Store {
 
     pub async fn audit(&self, session_id: i64) -> Result<Vec<AuditEntry>, StoreError> {
         on_backend!(self, pool => backend::audit(pool, session_id).await)
+    }
+
+    /// Appends access records to their companies' chains, in one
+    /// transaction (the audit's group commit, `audit::AccessLog`). Fails at
+    /// once while the database is known down; a failure of its own is the
+    /// caller's to retry and does not count against the database's health
+    /// (a background append that meets a connection lost for a moment would
+    /// otherwise turn every request away until the heartbeat says otherwise).
+    pub async fn append_access(
+        &self,
+        key: &ChainKey,
+        records: Vec<AccessRecord>,
+    ) -> Result<(), StoreError> {
+        self.health.check()?;
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => {
+                sqlite::sql::append_access(writer, key, records).await
+            }
+            Backend::Postgres {
+                writer, writers, ..
+            } => {
+                let _turn = writers.acquire().await;
+                self.health.check()?;
+                postgres::sql::append_access(writer, key, records).await
+            }
+        }
+    }
+
+    /// A company's access records from `from` to `to` (exclusive), at most `limit`.
+    pub async fn access_between(
+        &self,
+        company_id: i64,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<AccessRecord>, StoreError> {
+        on_backend!(self, pool => backend::access_between(pool, company_id, from, to, limit).await)
+    }
+
+    /// A company's access records after `after_seq`, in chain order.
+    pub async fn access_page(
+        &self,
+        company_id: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AccessRecord>, StoreError> {
+        on_backend!(self, pool => backend::access_page(pool, company_id, after_seq, limit).await)
+    }
+
+    /// Every company's access chain, or one company's.
+    pub async fn access_chains(
+        &self,
+        company_id: Option<i64>,
+    ) -> Result<Vec<AccessChain>, StoreError> {
+        on_backend!(self, pool => backend::access_chains(pool, company_id).await)
+    }
+
+    /// Prunes access records older than `before`, leaving sealed checkpoints.
+    pub async fn prune_access(&self, key: &ChainKey, before: Timestamp) -> Result<u64, StoreError> {
+        on_writer!(self, pool => backend::prune_access(pool, key, before).await)
+    }
+
+    /// The chain key this database generated for itself (generated now if none).
+    pub async fn generated_access_key(&self) -> Result<String, StoreError> {
+        on_writer!(self, pool => backend::generated_access_key(pool).await)
+    }
+
+    /// Every company's id, in order.
+    pub async fn company_ids(&self) -> Result<Vec<i64>, StoreError> {
+        on_backend!(self, pool => backend::company_ids(pool).await)
     }
 
     pub async fn session_company(&self, session_id: i64) -> Result<Option<i64>, StoreError> {

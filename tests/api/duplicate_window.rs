@@ -239,7 +239,7 @@ async fn changing_the_window_re_evaluates_the_companys_statuses_and_audits_each_
 
     // The operator's audit of the company lists each change.
     let actions: Value = app
-        .operator(Method::GET, "/operator/companies/1/audit")
+        .operator(Method::GET, "/operator/companies/1/actions")
         .send()
         .await
         .unwrap()

@@ -5,6 +5,7 @@ use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use session_ledger::api::state::AppState;
 use session_ledger::app::launch;
+use session_ledger::audit::AccessLog;
 use session_ledger::config::{DatabaseUrl, LogFormat, Settings};
 use session_ledger::store::Store;
 use tempfile::TempDir;
@@ -135,6 +136,8 @@ pub struct TestApp {
     pub address: String,
     pub client: Client,
     pub store: Store,
+    /// The access audit's waiting records (`flush` writes them now).
+    pub audit: std::sync::Arc<AccessLog>,
     pub database: TestDatabase,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -163,6 +166,8 @@ pub fn settings(database_url: &str) -> Settings {
         rate_limit_per_second: 100,
         failed_auth_per_minute: 60,
         history_cache_mb: 64,
+        audit_key: Some("test-audit-key".to_owned().into()),
+        audit_retention_days: 2_192,
         log_format: LogFormat::Text,
         auto_deactivate_after_hours: 24,
         // Off unless a test turns it on: imported 2016 sessions would
@@ -186,6 +191,7 @@ pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Settin
     configure(&mut settings);
     let state = AppState::open(settings).await.expect("database opens");
     let store = state.store.clone();
+    let audit = state.audit.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
@@ -198,6 +204,7 @@ pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Settin
         address,
         client: Client::new(),
         store,
+        audit,
         database,
         shutdown: Some(shutdown),
         server: Some(server),

@@ -232,6 +232,8 @@ async fn an_export_from_sqlite_imported_into_an_empty_database_gives_identical_o
         text.lines()
             .map(|line| serde_json::from_str::<Value>(line).unwrap())
             .filter(|line| line["Type"] != "ApiKey" && line["CompanyId"] != json!(company))
+            // The copy's reads went on with the imported access audit.
+            .filter(|line| !line["Type"].as_str().unwrap().starts_with("Access"))
             .map(|mut line| {
                 line.as_object_mut().unwrap().remove("Batch");
                 line

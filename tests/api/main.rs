@@ -5,6 +5,7 @@ mod backend {
     pub const POSTGRES: bool = false;
 }
 
+mod access_audit;
 mod authentication;
 mod bad_input;
 mod bench_smoke;

@@ -558,7 +558,7 @@ async fn operator_actions_on_a_company_are_audited_in_order() {
     assert_eq!(revoke.status(), StatusCode::NO_CONTENT);
 
     let audit: Value = app
-        .operator(Method::GET, "/operator/companies/1/audit")
+        .operator(Method::GET, "/operator/companies/1/actions")
         .send()
         .await
         .unwrap()
@@ -594,14 +594,14 @@ async fn operator_actions_on_a_company_are_audited_in_order() {
     // Only the operator reads it.
     let as_tenant = app
         .client
-        .get(app.url("/operator/companies/1/audit"))
+        .get(app.url("/operator/companies/1/actions"))
         .basic_auth(&tenant.api_key, Some(&tenant.api_secret))
         .send()
         .await
         .unwrap();
     assert_eq!(as_tenant.status(), StatusCode::UNAUTHORIZED);
     let unknown = app
-        .operator(Method::GET, "/operator/companies/999/audit")
+        .operator(Method::GET, "/operator/companies/999/actions")
         .send()
         .await
         .unwrap();

@@ -10,6 +10,10 @@ mod backend {
 }
 
 #[cfg(postgres_tests)]
+#[path = "../api/access_audit.rs"]
+mod access_audit;
+
+#[cfg(postgres_tests)]
 #[path = "../api/authentication.rs"]
 mod authentication;
 #[cfg(postgres_tests)]

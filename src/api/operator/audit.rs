@@ -1,4 +1,4 @@
-//! The operator actions on a company, as its audit lists them.
+//! The operator actions on a company (keys, plan, deactivations, comps).
 
 use axum::Json;
 use axum::extract::State;
@@ -92,7 +92,7 @@ fn operator_action(line: LogLine) -> Option<OperatorAction> {
 /// oldest first. Secrets are never stored, so never listed.
 #[utoipa::path(
     get,
-    path = "/operator/companies/{company_id}/audit",
+    path = "/operator/companies/{company_id}/actions",
     tag = "operator",
     params(("company_id" = i64, Path, description = "The CompanyId", minimum = 1)),
     security(("operator_bearer" = [])),

@@ -312,6 +312,14 @@ pub(crate) async fn company_named(pool: &Pool, name: &str) -> Result<Option<Comp
     Ok(row.map(company_from_row))
 }
 
+pub(crate) async fn company_ids(pool: &Pool) -> Result<Vec<i64>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT company_id FROM companies ORDER BY company_id")
+            .fetch_all(pool)
+            .await?,
+    )
+}
+
 pub(crate) async fn session_company(
     pool: &Pool,
     session_id: i64,

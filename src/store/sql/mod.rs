@@ -8,6 +8,7 @@
 //! holds them to the same behaviour. `Store` picks one of the two
 //! compilations once, from the database URL.
 
+mod access;
 mod actions;
 mod billing;
 mod calls;
@@ -24,8 +25,11 @@ mod session_reads;
 mod sessions;
 mod users;
 
+pub(crate) use access::{
+    access_between, access_chains, access_page, append_access, generated_access_key, prune_access,
+};
 pub(crate) use actions::audit;
-pub(crate) use companies::{api_key, company, company_named, session_company};
+pub(crate) use companies::{api_key, company, company_ids, company_named, session_company};
 pub(crate) use events::apply_event_batches;
 pub(crate) use history::{read_history, usage};
 pub(crate) use journal::company_changes;

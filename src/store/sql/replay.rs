@@ -8,9 +8,10 @@ use super::actions::{comp, deactivate, uncomp};
 use super::events::apply_events;
 use super::journal::{self, Held};
 use super::{
-    AFTER_IMPORT, Conn, Pool, REFRESH_STATISTICS, Tx, begin_write, commit, companies, providers,
-    sessions, users,
+    AFTER_IMPORT, Conn, Pool, REFRESH_STATISTICS, Tx, access, begin_write, commit, companies,
+    providers, sessions, users,
 };
+use crate::domain::access::AccessLine;
 use crate::domain::{EventBatch, Timestamp};
 use crate::records::{
     CompRecord, ConnectionEvent, EventKind, LogLine, Record, SessionActionRecord,
@@ -210,6 +211,16 @@ pub(crate) async fn import(
         })?;
         let parsed = if read == 0 || text.trim().is_empty() {
             None
+        } else if let Some(access) = AccessLine::parse(text.trim()) {
+            let stored = match access {
+                Ok(access) => access::import_access(&mut replay.tx, access).await,
+                Err(message) => Err(message),
+            };
+            stored.map_err(|message| StoreError::ImportLine {
+                line: line_number,
+                message,
+            })?;
+            continue;
         } else {
             Some(
                 LogLine::parse(text.trim()).map_err(|message| StoreError::ImportLine {
@@ -369,6 +380,8 @@ pub(crate) async fn export(
         output.write_all(b"\n").await?;
         count += 1;
     }
+    drop(lines);
+    count += access::export_access(&mut tx, &mut output).await?;
     output.flush().await?;
     Ok(count)
 }
