@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use crate::config::Secret;
 use crate::domain::Timestamp;
 use crate::domain::access::{AccessRecord, Break, ChainKey, Verifier};
-use crate::store::{Store, StoreError};
+use crate::store::{BackgroundTask, Store, StoreError};
 
 /// How often waiting records are appended: with the append itself, well
 /// within the second a record may wait.
@@ -173,14 +173,24 @@ impl AccessLog {
     }
 
     /// Prunes records older than the retention every hour until dropped;
-    /// safe on several nodes at once (`Store::prune_access`).
+    /// one node at a time (`Store::alone`), and safe even if two ran at once
+    /// (`Store::prune_access`).
     pub async fn keep_pruning(&self, retention_days: u32) {
         loop {
             let before = Timestamp::now().plus_minutes(-i64::from(retention_days) * 24 * 60);
-            match self.store.prune_access(&self.key, before).await {
-                Ok(0) => {}
-                Ok(pruned) => tracing::info!(pruned, "access records past the retention pruned"),
-                Err(error) => tracing::warn!(%error, "pruning access records failed"),
+            // One node prunes at a time; the others skip the round.
+            let round = self.store.alone(
+                BackgroundTask::AuditPruning,
+                self.store.prune_access(&self.key, before),
+            );
+            match round.await {
+                Ok(None | Some(Ok(0))) => {}
+                Ok(Some(Ok(pruned))) => {
+                    tracing::info!(pruned, "access records past the retention pruned")
+                }
+                Ok(Some(Err(error))) | Err(error) => {
+                    tracing::warn!(%error, "pruning access records failed")
+                }
             }
             tokio::time::sleep(PRUNE_EVERY).await;
         }

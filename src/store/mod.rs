@@ -46,6 +46,7 @@ pub(crate) enum Counter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackgroundTask {
     Deactivation,
+    AuditPruning,
 }
 
 impl BackgroundTask {
@@ -54,6 +55,7 @@ impl BackgroundTask {
     fn lock_key(self) -> i64 {
         match self {
             Self::Deactivation => 0x5E55_1011_0000_0001,
+            Self::AuditPruning => 0x5E55_1011_0000_0002,
         }
     }
 }
