@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use super::openapi::ApiDoc;
 use super::state::AppState;
-use super::{history, operator, ops, participants, providers, sessions, usage, users};
+use super::{history, operator, ops, participants, providers, sessions, usage, users, webhooks};
 
 /// Every resource's routes, with the OpenAPI document's own.
 pub fn api() -> OpenApiRouter<AppState> {
@@ -25,6 +25,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(operator::router())
         .merge(ops::router())
         .merge(providers::router())
+        .merge(webhooks::router())
         .routes(routes!(document))
 }
 

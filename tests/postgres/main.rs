@@ -88,6 +88,9 @@ mod tenant_isolation;
 #[cfg(postgres_tests)]
 #[path = "../api/users.rs"]
 mod users;
+#[cfg(postgres_tests)]
+#[path = "../api/webhooks.rs"]
+mod webhooks;
 
 #[cfg(postgres_tests)]
 #[path = "../api/helpers.rs"]

@@ -15,6 +15,7 @@ mod companies;
 mod events;
 mod history;
 mod journal;
+mod outbox;
 mod pending;
 mod persons;
 mod providers;
@@ -23,6 +24,7 @@ mod session_facts;
 mod session_reads;
 mod sessions;
 mod users;
+mod webhooks;
 
 pub(crate) use actions::audit;
 pub(crate) use companies::{api_key, company, company_named, session_company};
@@ -38,6 +40,10 @@ pub(crate) use session_reads::{
     calls, participation, session, sessions, sessions_due_for_deactivation,
 };
 pub(crate) use users::{user, user_by_external_id, users};
+pub(crate) use webhooks::{
+    claim_webhook_deliveries, create_webhook, delete_webhook, enable_webhook,
+    record_webhook_attempt, retry_webhook_delivery, webhook_deliveries, webhook_queue, webhooks,
+};
 
 use super::{
     AFTER_IMPORT, ANNOUNCE_CHANGE, BEGIN_WRITE, Db, INSERT_MANY, LOCK_IN_ID_ORDER,

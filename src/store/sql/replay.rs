@@ -185,6 +185,12 @@ pub(crate) async fn import(
     mut input: impl AsyncBufRead + Unpin,
     rules: &Rules,
 ) -> Result<ImportSummary, StoreError> {
+    // History replayed is no news: no webhook messages (the export's own
+    // undelivered ones are restored as they were).
+    let rules = &Rules {
+        emit_webhooks: false,
+        ..rules.clone()
+    };
     let mut replay = Replay {
         tx: begin_write(pool).await?,
         held: Held::default(),
