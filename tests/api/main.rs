@@ -35,6 +35,7 @@ mod spec_3_1;
 mod storage;
 mod tenant_isolation;
 mod users;
+mod webhook_crash;
 mod webhooks;
 
 /// The benchmark's own code (a separate Cargo project, std only), included

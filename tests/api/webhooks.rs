@@ -116,7 +116,7 @@ async fn billable_session(app: &TestApp, session_id: i64, guest: i64, day: u32) 
 
 /// The test's webhook endpoint: a Python process verifying with the
 /// Standard Webhooks library. Killed when dropped.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
     url: String,
     client: reqwest::Client,
@@ -136,7 +136,7 @@ const PYTHON: &str = concat!(
 
 /// Whether the Standard Webhooks library is installed; says so loudly when
 /// not, and fails under CI=true.
-fn verifier_ready() -> bool {
+pub(crate) fn verifier_ready() -> bool {
     let installed = Command::new(PYTHON)
         .args(["-c", "import standardwebhooks"])
         .status()
@@ -156,7 +156,7 @@ fn verifier_ready() -> bool {
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/webhooks/receiver.py"
@@ -179,11 +179,11 @@ impl Receiver {
     }
 
     /// The endpoint URL to register.
-    fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("{}/hooks", self.url)
     }
 
-    async fn configure(&self, secret: &str, answers: Value, hang_seconds: f64) {
+    pub(crate) async fn configure(&self, secret: &str, answers: Value, hang_seconds: f64) {
         let response = self
             .client
             .post(format!("{}/_configure", self.url))
@@ -194,7 +194,7 @@ impl Receiver {
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
     }
 
-    async fn received(&self) -> Vec<Value> {
+    pub(crate) async fn received(&self) -> Vec<Value> {
         let response = self
             .client
             .get(format!("{}/_received", self.url))
@@ -932,4 +932,103 @@ async fn an_import_replays_history_without_sending_it() {
     let history = app.history(&tenant_key, "/history").await;
     assert_eq!(history[0]["BillableStatusCd"], "BILL", "imported");
     assert!(receiver.settled().await.is_empty(), "history is no news");
+}
+
+#[tokio::test]
+async fn endpoints_and_undelivered_messages_survive_export_and_import() {
+    if !verifier_ready() {
+        return;
+    }
+    let (app, tenant) = app_with(0, &[session_line(100, 9, 3)]).await;
+    let receiver = Receiver::start();
+    let webhook_id = subscribe(
+        &app,
+        &tenant,
+        &receiver,
+        Some(json!(["SESSION_STATUS", "SESSION_BILLING"])),
+        json!([410]),
+        0.0,
+    )
+    .await;
+    post_events(&app, json!([host_connect(100, 3, "10:00:00")])).await;
+    let started = receiver.wait_for(1).await[0]["id"].clone();
+    // Disabled by the 410: STARTED is still owed.
+    let before = app.send(&tenant, Method::GET, "/webhook", None).await.1;
+    assert_eq!(before[0]["Enabled"], false);
+
+    let mut exported = Vec::new();
+    app.store.export(&mut exported).await.unwrap();
+    let exported = String::from_utf8(exported).unwrap();
+    assert!(exported.contains(r#""Type":"Webhook""#), "{exported}");
+    assert!(
+        exported.contains(r#""Type":"WebhookMessage""#),
+        "{exported}"
+    );
+    let database = app.stop().await;
+    drop(database);
+
+    let restored = spawn_app().await;
+    restored.import(&exported).await;
+    let after = restored
+        .send(&tenant, Method::GET, "/webhook", None)
+        .await
+        .1;
+    assert_eq!(after, before, "the endpoint as it was");
+    // Enabled on the new database: the message owed comes, with its id,
+    // signed with the same secret (the receiver still verifies with it).
+    let (status, _) = restored
+        .send(
+            &tenant,
+            Method::POST,
+            &format!("/webhook/{webhook_id}/enable"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let received = receiver.wait_for(2).await;
+    assert_eq!(received[1]["id"], started);
+    assert_eq!(received[1]["answer"], 200);
+    // And the export of the import has the same webhook lines, less what
+    // was delivered since.
+    let mut again = Vec::new();
+    restored.store.export(&mut again).await.unwrap();
+    let again = String::from_utf8(again).unwrap();
+    assert!(again.contains(r#""Type":"Webhook""#));
+    assert!(!again.contains(r#""Type":"WebhookMessage""#), "delivered");
+    // A session started before the move does not start again.
+    post_events(
+        &restored,
+        json!([guest_event(100, 9, "Connect", 3, "10:01:00")]),
+    )
+    .await;
+    let received = receiver.wait_for(3).await;
+    assert_eq!(
+        summary(&received[2]),
+        ("SESSION_BILLING".into(), 100, json!("BILL"))
+    );
+    assert_eq!(receiver.settled().await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_bad_webhook_line_stops_the_import_naming_it() {
+    let app = spawn_app().await;
+    let mut lines = people(0);
+    lines.push_str(
+        r#"{"Type":"Webhook","CompanyId":1,"WebhookId":50,"Url":"https://hooks.example.com/","Types":["NOPE"],"Secret":"whsec_AAAA","CreatedTs":"2016-11-01T00:00:00"}"#,
+    );
+    lines.push('\n');
+    let error = app
+        .store
+        .import(std::io::Cursor::new(lines.into_bytes()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("line 5") && error.contains("NOPE"),
+        "{error}"
+    );
+    assert!(
+        app.store.company(COMPANY).await.unwrap().is_none(),
+        "nothing of the import kept"
+    );
 }

@@ -89,6 +89,9 @@ mod tenant_isolation;
 #[path = "../api/users.rs"]
 mod users;
 #[cfg(postgres_tests)]
+#[path = "../api/webhook_crash.rs"]
+mod webhook_crash;
+#[cfg(postgres_tests)]
 #[path = "../api/webhooks.rs"]
 mod webhooks;
 

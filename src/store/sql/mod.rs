@@ -24,6 +24,7 @@ mod session_facts;
 mod session_reads;
 mod sessions;
 mod users;
+mod webhook_backup;
 mod webhooks;
 
 pub(crate) use actions::audit;
