@@ -160,6 +160,9 @@ impl Store {
         lease_until: Timestamp,
         limit: i64,
     ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        if !on_backend!(self, pool => backend::webhook_deliveries_due(pool, now).await)? {
+            return Ok(Vec::new());
+        }
         on_writer!(self, pool => backend::claim_webhook_deliveries(pool, now, lease_until, limit).await)
     }
 

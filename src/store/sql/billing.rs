@@ -122,9 +122,7 @@ pub(super) async fn refresh_all_with_neighbours(
             }
         }
     }
-    pending.flush(&mut *conn).await?;
-    store_audits(&mut *conn, &audits).await?;
-    outbox::write_derived(conn, std::mem::take(&mut pending.outbox), deriving).await
+    finish_run(conn, &mut pending, &audits, deriving).await
 }
 
 /// Re-derives every billable session of a company, after its DUPL window
@@ -164,9 +162,7 @@ pub(super) async fn refresh_company(
             )
             .await?;
         }
-        pending.flush(&mut *conn).await?;
-        store_audits(&mut *conn, &audits).await?;
-        outbox::write_derived(&mut *conn, std::mem::take(&mut pending.outbox), deriving).await?;
+        finish_run(&mut *conn, &mut pending, &audits, deriving).await?;
     }
     Ok(())
 }
@@ -199,9 +195,7 @@ pub(super) async fn refresh(
         &mut audits,
     )
     .await?;
-    pending.flush(&mut *conn).await?;
-    store_audits(&mut *conn, &audits).await?;
-    outbox::write_derived(conn, std::mem::take(&mut pending.outbox), &deriving).await
+    finish_run(conn, &mut pending, &audits, &deriving).await
 }
 
 /// A change of a session's billing status, for the audit log.
@@ -340,6 +334,25 @@ async fn derive_and_store(
         host_user_id: facts.host_user_id,
         billable_ts,
     })
+}
+
+/// Ends a run of derivations: writes the derived fields, the status changes
+/// and the webhook messages they cause.
+async fn finish_run(
+    conn: &mut Conn,
+    pending: &mut Pending,
+    audits: &[StatusChange],
+    deriving: &Deriving<'_>,
+) -> Result<(), StoreError> {
+    pending.flush(&mut *conn).await?;
+    store_audits(&mut *conn, audits).await?;
+    outbox::write_derived(
+        conn,
+        std::mem::take(&mut pending.outbox),
+        deriving.now,
+        deriving.rules,
+    )
+    .await
 }
 
 /// Records status changes, several rows a statement, numbered in order.

@@ -8,7 +8,6 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::QueryBuilder;
 
-use super::billing::Deriving;
 use super::journal::ROWS_PER_INSERT;
 use super::{Conn, Db, INSERT_MANY, next_block};
 use crate::domain::status::usage_description;
@@ -94,9 +93,10 @@ async fn subscriptions(
 pub(super) async fn write_derived(
     conn: &mut Conn,
     outbox: Outbox,
-    deriving: &Deriving<'_>,
+    now: Timestamp,
+    rules: &Rules,
 ) -> Result<(), StoreError> {
-    if !deriving.rules.emit_webhooks || outbox.sessions.is_empty() {
+    if !rules.emit_webhooks || outbox.sessions.is_empty() {
         return Ok(());
     }
     let mut company_ids: Vec<i64> = outbox.sessions.iter().map(|((c, _), ..)| *c).collect();
@@ -171,16 +171,10 @@ pub(super) async fn write_derived(
             let host = hosts
                 .get(&(*company_id, after.host_user_id))
                 .map_or("", String::as_str);
-            messages.push(billing_message(
-                key,
-                after,
-                host,
-                deriving.now,
-                deriving.rules,
-            ));
+            messages.push(billing_message(key, after, host, now, rules));
         }
     }
-    messages.extend(usage_messages(&mut *conn, &sessions, &wants, deriving.now).await?);
+    messages.extend(usage_messages(&mut *conn, &sessions, &wants, now).await?);
     write_messages(conn, &messages).await
 }
 

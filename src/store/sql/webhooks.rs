@@ -261,6 +261,34 @@ pub(crate) async fn retry_webhook_delivery(
     Ok(())
 }
 
+/// The deliveries that may be claimed at `$1`: due, not leased, of an
+/// enabled endpoint, and the oldest undelivered one of their endpoint and
+/// subject (a later message of a session waits for the earlier one).
+const CLAIMABLE: &str = "FROM webhook_deliveries d
+    JOIN webhooks w ON w.company_id = d.company_id AND w.webhook_id = d.webhook_id
+    WHERE d.delivered_us IS NULL AND d.next_attempt_us <= $1 AND d.claimed_until_us <= $1
+      AND w.disabled_us IS NULL AND w.deleted_us IS NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM webhook_deliveries earlier
+          WHERE earlier.company_id = d.company_id AND earlier.webhook_id = d.webhook_id
+            AND earlier.subject_id = d.subject_id AND earlier.delivered_us IS NULL
+            AND earlier.event_id < d.event_id)";
+
+/// Whether any delivery may be claimed: an idle queue then costs a read, not a
+/// write transaction, every poll.
+pub(crate) async fn webhook_deliveries_due(
+    pool: &Pool,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let due: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT d.event_id {CLAIMABLE} LIMIT 1"
+    )))
+    .bind(now.as_micros())
+    .fetch_optional(pool)
+    .await?;
+    Ok(due.is_some())
+}
+
 /// Claims due deliveries with a lease: the outer `claimed_until_us` check
 /// is made again on the row a concurrent claim left (PostgreSQL re-reads a
 /// row it waited for), so two nodes never hold the same delivery. Only the
@@ -273,22 +301,14 @@ pub(crate) async fn claim_webhook_deliveries(
     limit: i64,
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
     let mut tx = begin_write(pool).await?;
-    let claimed: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+    let claimed: Vec<(i64, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE webhook_deliveries SET claimed_until_us = $2
          WHERE (company_id, webhook_id, event_id) IN (
-             SELECT d.company_id, d.webhook_id, d.event_id FROM webhook_deliveries d
-             JOIN webhooks w ON w.company_id = d.company_id AND w.webhook_id = d.webhook_id
-             WHERE d.delivered_us IS NULL AND d.next_attempt_us <= $1 AND d.claimed_until_us <= $1
-               AND w.disabled_us IS NULL AND w.deleted_us IS NULL
-               AND NOT EXISTS (
-                   SELECT 1 FROM webhook_deliveries earlier
-                   WHERE earlier.company_id = d.company_id AND earlier.webhook_id = d.webhook_id
-                     AND earlier.subject_id = d.subject_id AND earlier.delivered_us IS NULL
-                     AND earlier.event_id < d.event_id)
+             SELECT d.company_id, d.webhook_id, d.event_id {CLAIMABLE}
              ORDER BY d.next_attempt_us LIMIT $3)
            AND delivered_us IS NULL AND claimed_until_us <= $1
-         RETURNING company_id, webhook_id, event_id, attempts",
-    )
+         RETURNING company_id, webhook_id, event_id, attempts"
+    )))
     .bind(now.as_micros())
     .bind(lease_until.as_micros())
     .bind(limit)
