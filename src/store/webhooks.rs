@@ -76,6 +76,9 @@ pub struct ClaimedDelivery {
     pub payload: String,
     /// When the endpoint's current run of failures began, if it is failing.
     pub failing_since: Option<Timestamp>,
+    /// The claim's lease: the attempt settles the delivery only while the
+    /// lease is still this one (a retry asked for meanwhile ends it).
+    pub lease_until: Timestamp,
 }
 
 /// What one attempt came to.

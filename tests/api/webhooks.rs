@@ -482,6 +482,7 @@ async fn usage_thresholds_fire_once_a_month_at_80_and_100_percent() {
     assert_eq!(attribute(&received[0], "CountedSessions"), "4");
     billable_session(&app, 104, 14, 7).await;
     billable_session(&app, 105, 15, 8).await;
+    receiver.wait_for(2).await;
     let received = receiver.settled().await;
     let statuses: Vec<(String, i64, Value)> = received.iter().map(summary).collect();
     assert_eq!(
@@ -989,7 +990,24 @@ async fn endpoints_and_undelivered_messages_survive_export_and_import() {
     assert_eq!(received[1]["id"], started);
     assert_eq!(received[1]["answer"], 200);
     // And the export of the import has the same webhook lines, less what
-    // was delivered since.
+    // was delivered since (once the delivery is recorded).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = restored
+            .send(
+                &tenant,
+                Method::GET,
+                &format!("/webhook/{webhook_id}/deliveries"),
+                None,
+            )
+            .await
+            .1;
+        if log[0]["DeliveredTs"].is_string() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let mut again = Vec::new();
     restored.store.export(&mut again).await.unwrap();
     let again = String::from_utf8(again).unwrap();

@@ -244,7 +244,7 @@ pub(crate) async fn retry_webhook_delivery(
         ));
     }
     let updated = sqlx::query(
-        "UPDATE webhook_deliveries SET delivered_us = NULL, next_attempt_us = $4
+        "UPDATE webhook_deliveries SET delivered_us = NULL, next_attempt_us = $4, claimed_until_us = 0
          WHERE company_id = $1 AND webhook_id = $2 AND event_id = $3",
     )
     .bind(company_id)
@@ -353,6 +353,7 @@ pub(crate) async fn claim_webhook_deliveries(
                 secret,
                 payload,
                 failing_since: failing.map(Timestamp::from_micros),
+                lease_until,
             },
         )
         .collect();
@@ -398,16 +399,19 @@ pub(crate) async fn record_webhook_attempt(
         AttemptOutcome::RetryAt(when) => (None, when.as_micros()),
         AttemptOutcome::Disable(_) => (None, at),
     };
+    // A retry asked for while this attempt was under way ended its lease:
+    // the delivery stays due, to be sent again.
     sqlx::query(
         "UPDATE webhook_deliveries
          SET attempts = attempts + 1, delivered_us = $4, next_attempt_us = $5, claimed_until_us = 0
-         WHERE company_id = $1 AND webhook_id = $2 AND event_id = $3",
+         WHERE company_id = $1 AND webhook_id = $2 AND event_id = $3 AND claimed_until_us = $6",
     )
     .bind(key.0)
     .bind(key.1)
     .bind(key.2)
     .bind(delivered)
     .bind(next_attempt)
+    .bind(claimed.lease_until.as_micros())
     .execute(&mut *tx)
     .await?;
     let endpoint = match &attempt.outcome {
