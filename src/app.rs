@@ -9,13 +9,15 @@ use tokio::sync::watch;
 
 use crate::api::limits::{FailedAuthLimits, RateLimits};
 use crate::api::state::AppState;
+use crate::config::WebhookSettings;
 use crate::connections::Bounds;
 use crate::deactivation::Policy;
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish
 /// (for up to the shutdown timeout), writes the access records still
 /// waiting and closes the database. Automatic deactivation, the access
-/// audit's group commit and its pruning run alongside.
+/// audit's group commit and its pruning, and the delivery of outbound
+/// webhooks run alongside.
 pub async fn launch(
     listener: TcpListener,
     state: AppState,
@@ -27,7 +29,16 @@ pub async fn launch(
         interval: Duration::from_secs(state.settings.auto_deactivate_interval_seconds),
     };
     let (stop, stopped) = watch::channel(false);
-    let deactivation = tokio::spawn(crate::deactivation::run(store.clone(), policy, stopped));
+    let deactivation = tokio::spawn(crate::deactivation::run(
+        store.clone(),
+        policy,
+        stopped.clone(),
+    ));
+    let webhooks = tokio::spawn(crate::webhooks::run(
+        store.clone(),
+        webhook_policy(&state.settings.webhooks),
+        stopped,
+    ));
     let housekeeping = tokio::spawn(housekeeping(
         state.limits.clone(),
         state.failed_auth.clone(),
@@ -59,6 +70,8 @@ pub async fn launch(
     crate::connections::serve(listener, router, bounds, shutdown).await;
     let _ = stop.send(true);
     let _ = deactivation.await;
+    // A delivery cut short is sent again later, with the same webhook-id.
+    webhooks.abort();
     housekeeping.abort();
     watcher.abort();
     checkpoints.abort();
@@ -71,6 +84,15 @@ pub async fn launch(
     }
     store.close().await;
     Ok(())
+}
+
+fn webhook_policy(settings: &WebhookSettings) -> crate::webhooks::Policy {
+    crate::webhooks::Policy {
+        urls: settings.url_policy(),
+        timeout: Duration::from_millis(settings.webhook_timeout_ms),
+        retry_base: Duration::from_millis(settings.webhook_retry_base_ms),
+        poll: Duration::from_millis(200),
+    }
 }
 
 /// Keeps the metrics' histograms bounded and the rate limiters' memory

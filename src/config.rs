@@ -193,6 +193,78 @@ pub struct Settings {
     /// The video providers' webhook secrets (SPEC §12).
     #[command(flatten)]
     pub providers: ProviderSecrets,
+
+    /// Outbound webhooks (SPEC §13).
+    #[command(flatten)]
+    pub webhooks: WebhookSettings,
+}
+
+/// Outbound webhooks (SPEC §13): by default only public `https` endpoints
+/// are called; tests and private networks may allow more.
+#[derive(Args, Clone, Debug)]
+pub struct WebhookSettings {
+    /// Let tenants' webhook URLs use plain http (for tests and private networks).
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_WEBHOOK_ALLOW_HTTP",
+        global = true,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub webhook_allow_http: bool,
+
+    /// Let webhooks go to loopback, private, link-local and other non-public
+    /// addresses (for tests and private networks).
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_WEBHOOK_ALLOW_PRIVATE",
+        global = true,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub webhook_allow_private: bool,
+
+    /// Milliseconds before a failed webhook's first retry, doubled for each
+    /// later one (at most an hour). Meant for tests.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_WEBHOOK_RETRY_BASE_MS",
+        default_value_t = 5_000,
+        value_parser = clap::value_parser!(u64).range(1..=3_600_000),
+        global = true,
+        hide = true
+    )]
+    pub webhook_retry_base_ms: u64,
+
+    /// Milliseconds an endpoint has to answer before the attempt fails
+    /// (SPEC: 10 s). Meant for tests.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_WEBHOOK_TIMEOUT_MS",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u64).range(1..=60_000),
+        global = true,
+        hide = true
+    )]
+    pub webhook_timeout_ms: u64,
+}
+
+impl WebhookSettings {
+    pub fn url_policy(&self) -> crate::domain::webhooks::UrlPolicy {
+        crate::domain::webhooks::UrlPolicy {
+            allow_http: self.webhook_allow_http,
+            allow_private: self.webhook_allow_private,
+        }
+    }
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            webhook_allow_http: false,
+            webhook_allow_private: false,
+            webhook_retry_base_ms: 5_000,
+            webhook_timeout_ms: 10_000,
+        }
+    }
 }
 
 /// The secrets the video providers sign their webhooks with (SPEC §12): a

@@ -15,3 +15,4 @@ pub mod records;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;

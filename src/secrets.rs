@@ -27,6 +27,20 @@ pub fn new_key(company_id: i64) -> NewKey {
     }
 }
 
+/// A webhook endpoint's signing secret (Standard Webhooks): `whsec_` and
+/// the base64 of 32 random bytes. Kept as issued, since every delivery is
+/// signed with it (docs/decisions.md).
+pub fn new_webhook_secret() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "{}{}",
+        crate::domain::webhooks::SECRET_PREFIX,
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 /// Most characters of a key's random part (new keys have 18).
 const MOST_RANDOM: usize = 64;
 

@@ -21,6 +21,7 @@ pub mod sessions;
 pub mod state;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

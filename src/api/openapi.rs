@@ -42,6 +42,7 @@ pub const OPERATOR_AUTH: &str = "operator_bearer";
         (name = "audit", description = "The company's access audit (SPEC §15)"),
         (name = "operator", description = "Operator API, Bearer token (SPEC §7)"),
         (name = "providers", description = "Video providers' own webhooks (SPEC §12)"),
+        (name = "webhooks", description = "Signed outbound webhooks to the tenant (SPEC §13)"),
         (name = "operations", description = "Health, readiness, metrics, this document (SPEC §10)"),
     )
 )]

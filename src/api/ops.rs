@@ -60,7 +60,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 /// Prometheus metrics: requests by route and status, latencies, events
-/// ingested, the database pool.
+/// ingested, the database pool, outbound webhooks (deliveries by outcome,
+/// queue depth, age of the oldest undelivered message).
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -77,6 +78,17 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .set(f64::from(open));
     metrics::gauge!("db_pool_connections", "backend" => backend, "state" => "idle")
         .set(idle as f64);
+    // The outbound webhooks' queue, shared by every node: read at scrape.
+    match state.store.webhook_queue().await {
+        Ok(queue) => {
+            metrics::gauge!("webhook_queue_depth").set(queue.depth as f64);
+            let age = queue.oldest.map_or(0, |oldest| {
+                crate::domain::Timestamp::now().as_micros() - oldest.as_micros()
+            });
+            metrics::gauge!("webhook_oldest_pending_seconds").set(age.max(0) as f64 / 1e6);
+        }
+        Err(error) => tracing::warn!(%error, "the webhook queue could not be read"),
+    }
     let mut response = crate::telemetry::metrics_handle().render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -12,7 +12,9 @@ use utoipa_axum::routes;
 
 use super::openapi::ApiDoc;
 use super::state::AppState;
-use super::{access, history, operator, ops, participants, providers, sessions, usage, users};
+use super::{
+    access, history, operator, ops, participants, providers, sessions, usage, users, webhooks,
+};
 
 /// Every resource's routes, with the OpenAPI document's own.
 pub fn api() -> OpenApiRouter<AppState> {
@@ -26,6 +28,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(access::router())
         .merge(ops::router())
         .merge(providers::router())
+        .merge(webhooks::router())
         .routes(routes!(document))
 }
 

@@ -38,6 +38,8 @@ impl AppState {
     pub async fn open(settings: Settings) -> Result<Self, StoreError> {
         let rules = Rules {
             duplicate_window_minutes: settings.duplicate_window_minutes,
+            platform_name: settings.platform_name.clone(),
+            emit_webhooks: true,
         };
         let mut store = Store::open(settings.database_url.expose(), rules).await?;
         // An empty URL (an emptied environment variable) names no replica.

@@ -10,6 +10,7 @@ pub mod session_state;
 pub mod status;
 pub mod time_zone;
 pub mod timestamp;
+pub mod webhooks;
 
 pub use calls::{Call, Party};
 pub use connect_code::ConnectCode;

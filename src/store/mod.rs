@@ -21,6 +21,7 @@ use tokio::io::{AsyncBufRead, AsyncWrite};
 pub use changes::{Changes, Generation, POLL as CHANGES_POLL, Touched};
 pub use model::*;
 pub use resources::*;
+pub use webhooks::*;
 pub use writes::{NewSession, Writer};
 
 use group_commit::WaitingEvents;
@@ -64,12 +65,19 @@ impl BackgroundTask {
 #[derive(Clone, Debug)]
 pub struct Rules {
     pub duplicate_window_minutes: i64,
+    /// The platform's name in usage descriptions (webhooks carry them).
+    pub platform_name: String,
+    /// Whether changes write outbound webhook messages (SPEC §13); an
+    /// import replays history, which is no news, and writes none.
+    pub emit_webhooks: bool,
 }
 
 impl Default for Rules {
     fn default() -> Self {
         Self {
             duplicate_window_minutes: 60,
+            platform_name: "Support".into(),
+            emit_webhooks: true,
         }
     }
 }
@@ -198,6 +206,9 @@ macro_rules! on_writer {
         }
     }};
 }
+
+// After the macros, which it uses.
+mod webhooks;
 
 impl Store {
     /// Whether a database URL names a SQLite database (the backend

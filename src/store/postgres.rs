@@ -12,7 +12,8 @@ macro_rules! tables {
     () => {
         "companies, api_keys, support_agents, persons, person_emails, users, session_directory, \
          sessions, participations, calls, status_audit, journal, one_time_steps, provider_rooms, \
-         provider_unmatched, access_audit, access_audit_chains, access_audit_settings"
+         provider_unmatched, access_audit, access_audit_chains, access_audit_settings, webhooks, \
+         webhook_events, webhook_deliveries, webhook_attempts, webhook_marks"
     };
 }
 

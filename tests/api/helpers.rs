@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use session_ledger::api::state::AppState;
 use session_ledger::app::launch;
 use session_ledger::audit::AccessLog;
-use session_ledger::config::{DatabaseUrl, LogFormat, Settings};
+use session_ledger::config::{DatabaseUrl, LogFormat, Settings, WebhookSettings};
 use session_ledger::store::Store;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -174,6 +174,14 @@ pub fn settings(database_url: &str) -> Settings {
         // otherwise end under the tests that still report calls to them.
         auto_deactivate_interval_seconds: 0,
         providers: crate::providers::secrets(),
+        // The test receivers listen on 127.0.0.1 over http; tests of the
+        // default refusals turn these off. Retries come after tens of ms.
+        webhooks: WebhookSettings {
+            webhook_allow_http: true,
+            webhook_allow_private: true,
+            webhook_retry_base_ms: 50,
+            webhook_timeout_ms: 10_000,
+        },
     }
 }
 

@@ -37,6 +37,8 @@ mod spec_3_1;
 mod storage;
 mod tenant_isolation;
 mod users;
+mod webhook_crash;
+mod webhooks;
 
 /// The benchmark's own code (a separate Cargo project, std only), included
 /// so that its smoke mode runs with the suite.

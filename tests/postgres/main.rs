@@ -95,6 +95,12 @@ mod tenant_isolation;
 #[cfg(postgres_tests)]
 #[path = "../api/users.rs"]
 mod users;
+#[cfg(postgres_tests)]
+#[path = "../api/webhook_crash.rs"]
+mod webhook_crash;
+#[cfg(postgres_tests)]
+#[path = "../api/webhooks.rs"]
+mod webhooks;
 
 #[cfg(postgres_tests)]
 mod distribution;

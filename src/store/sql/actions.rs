@@ -2,6 +2,7 @@
 //! comp, each re-deriving the session; and the session's status audit.
 
 use super::billing::{Cause, refresh, refresh_with_neighbours};
+use super::outbox;
 use super::{Conn, Pool};
 use crate::domain::{SessionState, Timestamp};
 use crate::records::{CompRecord, SessionActionRecord};
@@ -62,7 +63,16 @@ pub(super) async fn deactivate(
             actor: "operator",
         }
     };
-    refresh_with_neighbours(conn, company_id, record.session_id, now, &cause, rules).await?;
+    refresh_with_neighbours(
+        &mut *conn,
+        company_id,
+        record.session_id,
+        now,
+        &cause,
+        rules,
+    )
+    .await?;
+    outbox::write_ended(conn, (company_id, record.session_id), now, rules).await?;
     Ok(company_id)
 }
 

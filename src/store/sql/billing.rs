@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::QueryBuilder;
 
 use super::journal::ROWS_PER_INSERT;
+use super::outbox::{self, After, Before};
 use super::pending::{DerivedRow, Pending, duplicates_earlier};
 pub(super) use super::session_facts::{Loaded, NamedCall, SessionFacts};
 use super::session_facts::{load, load_all, persons_in};
@@ -121,8 +122,7 @@ pub(super) async fn refresh_all_with_neighbours(
             }
         }
     }
-    pending.flush(&mut *conn).await?;
-    store_audits(&mut *conn, &audits).await
+    finish_run(conn, &mut pending, &audits, deriving).await
 }
 
 /// Re-derives every billable session of a company, after its DUPL window
@@ -162,8 +162,7 @@ pub(super) async fn refresh_company(
             )
             .await?;
         }
-        pending.flush(&mut *conn).await?;
-        store_audits(&mut *conn, &audits).await?;
+        finish_run(&mut *conn, &mut pending, &audits, deriving).await?;
     }
     Ok(())
 }
@@ -196,8 +195,7 @@ pub(super) async fn refresh(
         &mut audits,
     )
     .await?;
-    pending.flush(&mut *conn).await?;
-    store_audits(&mut *conn, &audits).await
+    finish_run(conn, &mut pending, &audits, &deriving).await
 }
 
 /// A change of a session's billing status, for the audit log.
@@ -283,6 +281,8 @@ async fn derive_and_store(
         support_connected,
         duplicates_earlier_session,
     });
+    let guest_line = join_guest_names(&guest_names);
+    let first_connect = calls.iter().map(|call| call.connect.as_micros()).min();
     let (history_group, history_ts) = match billable_ts {
         Some(at) => (0i64, at.as_micros()),
         None => (1, facts.schedule_ts),
@@ -295,7 +295,7 @@ async fn derive_and_store(
             billable_ts: billable_ts.map(Timestamp::as_micros),
             duration_minutes: duration,
             status: status.map(BillableStatus::code),
-            guest_names: join_guest_names(&guest_names),
+            guest_names: guest_line.clone(),
             history_group,
             history_ts,
         },
@@ -303,6 +303,22 @@ async fn derive_and_store(
 
     pending.persons.insert((company_id, session_id), persons);
     let new_status = status.map(BillableStatus::code);
+    pending.outbox.track(
+        (company_id, session_id),
+        || Before {
+            status: facts.status.clone(),
+            duration_minutes: facts.duration_minutes,
+        },
+        After {
+            host_user_id: facts.host_user_id,
+            schedule_ts: facts.schedule_ts,
+            billable_ts: billable_ts.map(Timestamp::as_micros),
+            duration_minutes: duration,
+            status: new_status,
+            guest_names: guest_line,
+            first_connect,
+        },
+    );
     if facts.status.as_deref() != new_status {
         audits.push(StatusChange {
             company_id,
@@ -318,6 +334,25 @@ async fn derive_and_store(
         host_user_id: facts.host_user_id,
         billable_ts,
     })
+}
+
+/// Ends a run of derivations: writes the derived fields, the status changes
+/// and the webhook messages they cause.
+async fn finish_run(
+    conn: &mut Conn,
+    pending: &mut Pending,
+    audits: &[StatusChange],
+    deriving: &Deriving<'_>,
+) -> Result<(), StoreError> {
+    pending.flush(&mut *conn).await?;
+    store_audits(&mut *conn, audits).await?;
+    outbox::write_derived(
+        conn,
+        std::mem::take(&mut pending.outbox),
+        deriving.now,
+        deriving.rules,
+    )
+    .await
 }
 
 /// Records status changes, several rows a statement, numbered in order.

@@ -95,7 +95,8 @@ pub(super) async fn mark_activity(
     push_keys(&mut sql, keys);
     sql.push(
         " WHERE sessions.company_id = k.column1 AND sessions.session_id = k.column2
-         RETURNING company_id, session_id, host_user_id, schedule_ts, state, comped, billable_ts, status",
+         RETURNING company_id, session_id, host_user_id, schedule_ts, state, comped, billable_ts, status,
+                   duration_minutes",
     );
     /// A session's key beside its facts.
     #[derive(sqlx::FromRow)]

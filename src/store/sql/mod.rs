@@ -16,6 +16,7 @@ mod companies;
 mod events;
 mod history;
 mod journal;
+mod outbox;
 mod pending;
 mod persons;
 mod providers;
@@ -24,6 +25,8 @@ mod session_facts;
 mod session_reads;
 mod sessions;
 mod users;
+mod webhook_backup;
+mod webhooks;
 
 pub(crate) use access::{
     access_between, access_chains, access_page, append_access, generated_access_key, prune_access,
@@ -42,6 +45,11 @@ pub(crate) use session_reads::{
     calls, participation, session, sessions, sessions_due_for_deactivation,
 };
 pub(crate) use users::{user, user_by_external_id, users};
+pub(crate) use webhooks::{
+    claim_webhook_deliveries, create_webhook, delete_webhook, enable_webhook,
+    record_webhook_attempt, retry_webhook_delivery, webhook_deliveries, webhook_deliveries_due,
+    webhook_queue, webhooks,
+};
 
 use super::{
     AFTER_IMPORT, ANNOUNCE_CHANGE, BEGIN_WRITE, Db, INSERT_MANY, LOCK_IN_ID_ORDER,

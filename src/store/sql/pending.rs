@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use sqlx::QueryBuilder;
 
 use super::journal::ROWS_PER_INSERT;
+use super::outbox::Outbox;
 use super::session_facts::{Loaded, load, load_all, persons_in};
 use super::{Conn, Db, UPDATE_MANY, push_id_list};
 use crate::domain::calls::billable_instant;
@@ -57,6 +58,8 @@ pub(super) struct Pending {
     pub(super) persons: HashMap<(i64, i64), HashSet<i64>>,
     /// Each company's DUPL window (SPEC §3: stored with the company).
     pub(super) windows: HashMap<i64, i64>,
+    /// The sessions derived, before and after, for outbound webhooks.
+    pub(super) outbox: Outbox,
 }
 
 impl Pending {
@@ -144,6 +147,7 @@ impl Pending {
             stored,
             persons: HashMap::new(),
             windows,
+            outbox: Outbox::default(),
         })
     }
 
@@ -236,6 +240,7 @@ impl Pending {
         {
             loaded.facts.billable_ts = row.billable_ts;
             loaded.facts.status = row.status.map(str::to_owned);
+            loaded.facts.duration_minutes = row.duration_minutes;
         }
         Ok(loaded)
     }

@@ -7,6 +7,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWr
 use super::actions::{comp, deactivate, uncomp};
 use super::events::apply_events;
 use super::journal::{self, Held};
+use super::webhook_backup::{self, WebhookLine};
 use super::{
     AFTER_IMPORT, Conn, Pool, REFRESH_STATISTICS, Tx, access, begin_write, commit, companies,
     providers, sessions, users,
@@ -186,6 +187,12 @@ pub(crate) async fn import(
     mut input: impl AsyncBufRead + Unpin,
     rules: &Rules,
 ) -> Result<ImportSummary, StoreError> {
+    // History replayed is no news: no webhook messages (the export's own
+    // undelivered ones are restored as they were).
+    let rules = &Rules {
+        emit_webhooks: false,
+        ..rules.clone()
+    };
     let mut replay = Replay {
         tx: begin_write(pool).await?,
         held: Held::default(),
@@ -223,14 +230,20 @@ pub(crate) async fn import(
             continue;
         } else {
             Some(
-                LogLine::parse(text.trim()).map_err(|message| StoreError::ImportLine {
+                parse_line(text.trim()).map_err(|message| StoreError::ImportLine {
                     line: line_number,
                     message,
                 })?,
             )
         };
         match parsed {
-            Some(line) => replay.line(line, line_number).await?,
+            Some(Parsed::Log(line)) => replay.line(line, line_number).await?,
+            Some(Parsed::Webhook(line)) => {
+                replay.apply_pending().await?;
+                webhook_backup::restore(&mut replay.tx, line)
+                    .await
+                    .map_err(|error| at_line(line_number, error))?;
+            }
             None => {
                 replay.apply_pending().await?;
                 if read == 0 {
@@ -249,6 +262,25 @@ pub(crate) async fn import(
     Ok(ImportSummary {
         lines: line_number - 1,
     })
+}
+
+/// A line of an import: a change to the ledger, or outbound webhooks' state
+/// (`webhook_backup`).
+enum Parsed {
+    Log(LogLine),
+    Webhook(WebhookLine),
+}
+
+fn parse_line(text: &str) -> Result<Parsed, String> {
+    match LogLine::parse(text) {
+        Ok(line) => Ok(Parsed::Log(line)),
+        // Read as a webhook line only when it is not a change: the changes'
+        // lines pay nothing for it.
+        Err(message) => match WebhookLine::parse(text) {
+            Some(webhook) => webhook.map(Parsed::Webhook),
+            None => Err(message),
+        },
+    }
 }
 
 /// The most bytes a line of a log may hold, its newline aside: the most an
@@ -365,22 +397,30 @@ fn at_line(line: u64, error: StoreError) -> StoreError {
 }
 
 /// Writes every change ever made, platform-wide ones first, then each
-/// company's in the order they happened.
+/// company's in the order they happened; then the outbound webhooks'
+/// endpoints and undelivered messages (`webhook_backup`); then the access
+/// audit's chains and records.
 pub(crate) async fn export(
     pool: &Pool,
     mut output: impl AsyncWrite + Unpin,
 ) -> Result<u64, StoreError> {
     let mut tx = pool.begin().await?;
-    let mut lines =
-        sqlx::query_scalar::<_, String>("SELECT record FROM journal ORDER BY company_id, seq")
-            .fetch(&mut *tx);
     let mut count = 0u64;
-    while let Some(record) = lines.try_next().await? {
-        output.write_all(record.as_bytes()).await?;
+    {
+        let mut lines =
+            sqlx::query_scalar::<_, String>("SELECT record FROM journal ORDER BY company_id, seq")
+                .fetch(&mut *tx);
+        while let Some(record) = lines.try_next().await? {
+            output.write_all(record.as_bytes()).await?;
+            output.write_all(b"\n").await?;
+            count += 1;
+        }
+    }
+    for line in webhook_backup::export_lines(&mut tx).await? {
+        output.write_all(line.as_bytes()).await?;
         output.write_all(b"\n").await?;
         count += 1;
     }
-    drop(lines);
     count += access::export_access(&mut tx, &mut output).await?;
     output.flush().await?;
     Ok(count)

@@ -21,6 +21,7 @@ pub(super) struct SessionFacts {
     pub(super) comped: bool,
     pub(super) billable_ts: Option<i64>,
     pub(super) status: Option<String>,
+    pub(super) duration_minutes: Option<i64>,
 }
 
 /// A connected call with its party's name and person (none for the host),
@@ -116,7 +117,7 @@ pub(super) async fn load_all(
     for chunk in keys.chunks(ROWS_PER_INSERT) {
         let mut sql = QueryBuilder::<Db>::new(
             "SELECT s.company_id, s.session_id, s.host_user_id, s.schedule_ts, s.state, s.comped,
-                    s.billable_ts, s.status
+                    s.billable_ts, s.status, s.duration_minutes
              FROM ",
         );
         push_keys(&mut sql, chunk);

@@ -1,0 +1,317 @@
+//! Delivering outbound webhooks (SPEC §13): every `serve` node runs a
+//! worker that claims due deliveries from the shared outbox (leases, so
+//! nodes never send the same delivery at once), signs each per Standard
+//! Webhooks and POSTs it. A 2xx within the timeout delivers; anything else
+//! is tried again with exponential backoff and jitter; 410, or five days
+//! of failures without a break, disables the endpoint. Only public https
+//! addresses are called (unless allowed otherwise), checked after DNS
+//! resolution at every attempt; redirects are not followed.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::watch;
+
+use crate::domain::Timestamp;
+use crate::domain::webhooks::{
+    DISABLE_AFTER, UrlPolicy, check_url, message_id, refused_address, retry_delay, secret_key,
+    signature,
+};
+use crate::store::{AttemptOutcome, AttemptRecord, ClaimedDelivery, Store};
+
+/// How the worker delivers.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub urls: UrlPolicy,
+    /// A 2xx must come within this long (SPEC: 10 s).
+    pub timeout: Duration,
+    /// The first retry's delay, doubled for each later one.
+    pub retry_base: Duration,
+    /// How often an idle worker looks for due deliveries.
+    pub poll: Duration,
+}
+
+/// The most deliveries one claim takes (sent side by side).
+const CLAIM: i64 = 32;
+
+/// The most bytes of an answer kept in the attempt log.
+const ANSWER_KEPT: usize = 1024;
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector<Guard>>, Full<Bytes>>;
+
+/// Resolves host names, keeping only the addresses the policy allows: the
+/// check happens at connection time, after resolution, on every attempt,
+/// so a name that comes to point at a private address is refused then.
+#[derive(Clone)]
+struct Guard {
+    allow_private: bool,
+}
+
+impl tower::Service<Name> for Guard {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let allowed: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|address| match refused_address(address.ip()) {
+                    Some(kind) if !allow_private => {
+                        refused = Some(kind);
+                        false
+                    }
+                    _ => true,
+                })
+                .collect();
+            if allowed.is_empty() {
+                let why = refused.map_or("no address".to_owned(), |kind| {
+                    format!("a {kind} address, which may not be called")
+                });
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    format!("{host} resolves to {why}"),
+                ));
+            }
+            Ok(allowed.into_iter())
+        })
+    }
+}
+
+fn client(policy: &Policy) -> io::Result<HttpsClient> {
+    let mut http = HttpConnector::new_with_resolver(Guard {
+        allow_private: policy.urls.allow_private,
+    });
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(policy.timeout));
+    // ring, not aws-lc (a C library built with cmake): without post-quantum
+    // key exchange, which is what rustls deprecates its provider for.
+    #[allow(deprecated)]
+    let provider = rustls::crypto::ring::default_provider();
+    let https =
+        hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_platform_verifier(provider)?;
+    let https = if policy.urls.allow_http {
+        https.https_or_http()
+    } else {
+        https.https_only()
+    };
+    let connector = https.enable_http1().wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+/// Delivers until `stop` turns true (or its sender is gone). A delivery
+/// under way when it stops is sent again later, with the same `webhook-id`.
+pub async fn run(store: Store, policy: Policy, mut stop: watch::Receiver<bool>) {
+    let client = match client(&policy) {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "outbound webhooks cannot be delivered: no TLS client");
+            return;
+        }
+    };
+    // The lease outlives an attempt, with room for recording it; a node
+    // that dies mid-attempt holds its deliveries this long.
+    let lease = policy.timeout + Duration::from_secs(5);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let now = Timestamp::now();
+        let claimed = store
+            .claim_webhook_deliveries(now, later(now, lease), CLAIM)
+            .await;
+        match claimed {
+            Ok(claimed) if !claimed.is_empty() => {
+                let sends = claimed
+                    .iter()
+                    .map(|delivery| deliver(&store, &client, &policy, delivery));
+                futures_util::future::join_all(sends).await;
+                // Whatever waited behind them may be due now.
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "claiming webhook deliveries failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(policy.poll) => {}
+            changed = stop.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn later(at: Timestamp, by: Duration) -> Timestamp {
+    Timestamp::from_micros(at.as_micros().saturating_add(by.as_micros() as i64))
+}
+
+/// One attempt at one delivery, logged with what it came to.
+async fn deliver(store: &Store, client: &HttpsClient, policy: &Policy, claimed: &ClaimedDelivery) {
+    let at = Timestamp::now();
+    let started = Instant::now();
+    let answer = send(client, policy, claimed, at).await;
+    let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let (http_status, response, error) = match answer {
+        Ok((status, response)) => (Some(status), response, None),
+        Err(error) => (None, String::new(), Some(error)),
+    };
+    let failing_too_long = || {
+        let since = claimed.failing_since.unwrap_or(at);
+        at.as_micros() - since.as_micros() >= DISABLE_AFTER.as_micros() as i64
+    };
+    let outcome = match http_status {
+        Some(status) if (200..300).contains(&status) => AttemptOutcome::Delivered,
+        Some(410) => AttemptOutcome::Disable("the endpoint answered 410 Gone".into()),
+        _ if failing_too_long() => {
+            AttemptOutcome::Disable("every attempt failed for 5 days".into())
+        }
+        _ => {
+            let attempts = u32::try_from(claimed.attempts + 1).unwrap_or(u32::MAX);
+            let delay = retry_delay(attempts, policy.retry_base, rand::random::<f64>());
+            AttemptOutcome::RetryAt(later(at, delay))
+        }
+    };
+    let label = match &outcome {
+        AttemptOutcome::Delivered => "delivered",
+        AttemptOutcome::RetryAt(_) => "failed",
+        AttemptOutcome::Disable(_) => "disabled",
+    };
+    metrics::counter!("webhook_deliveries_total", "outcome" => label).increment(1);
+    if let AttemptOutcome::Disable(reason) = &outcome {
+        tracing::warn!(
+            company_id = claimed.company_id,
+            webhook_id = claimed.webhook_id,
+            reason,
+            "webhook endpoint disabled"
+        );
+    }
+    let attempt = AttemptRecord {
+        at,
+        http_status,
+        latency_ms,
+        response,
+        error,
+        outcome,
+    };
+    if let Err(error) = store.record_webhook_attempt(claimed, &attempt).await {
+        // The lease runs out and the delivery is sent again, same id.
+        tracing::warn!(%error, webhook_id = claimed.webhook_id, "a webhook attempt could not be recorded");
+    }
+}
+
+/// Signs and POSTs a message; answers its status and the start of its
+/// body, or why there was none.
+async fn send(
+    client: &HttpsClient,
+    policy: &Policy,
+    claimed: &ClaimedDelivery,
+    at: Timestamp,
+) -> Result<(u16, String), String> {
+    // Checked again: the operator's settings may have changed since.
+    let url = check_url(&claimed.url, policy.urls)?;
+    let key = secret_key(&claimed.secret).ok_or("the endpoint's secret is not valid base64")?;
+    let id = message_id(claimed.event_id);
+    let timestamp = at.as_micros().div_euclid(1_000_000);
+    let body = Bytes::from(claimed.payload.clone());
+    let request = hyper::Request::post(url.as_str())
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::USER_AGENT, "session-ledger-webhooks")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature(&key, &id, timestamp, &body))
+        .body(Full::new(body))
+        .map_err(|error| format!("the request could not be built: {error}"))?;
+    let exchange = async {
+        let response = client
+            .request(request)
+            .await
+            .map_err(|error| chain(&error))?;
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        let mut kept = Vec::new();
+        while kept.len() < ANSWER_KEPT {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Some(data) = frame.data_ref() {
+                        kept.extend_from_slice(data);
+                    }
+                }
+                // The status came: a body cut short does not change it.
+                Some(Err(_)) | None => break,
+            }
+        }
+        kept.truncate(ANSWER_KEPT);
+        Ok((status, String::from_utf8_lossy(&kept).into_owned()))
+    };
+    match tokio::time::timeout(policy.timeout, exchange).await {
+        Ok(answer) => answer,
+        Err(_) => Err(format!(
+            "no answer within {} ms",
+            policy.timeout.as_millis()
+        )),
+    }
+}
+
+/// An error and its causes, as one line.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn names_resolving_to_refused_addresses_are_refused_after_resolution() {
+        let name = Name::from_str("localhost").unwrap();
+        let refused = Guard {
+            allow_private: false,
+        }
+        .oneshot(name.clone())
+        .await
+        .unwrap_err();
+        assert_eq!(refused.kind(), io::ErrorKind::PermissionDenied);
+        assert!(refused.to_string().contains("loopback"), "{refused}");
+        let allowed: Vec<SocketAddr> = Guard {
+            allow_private: true,
+        }
+        .oneshot(name)
+        .await
+        .unwrap()
+        .collect();
+        assert!(allowed.iter().all(|address| address.ip().is_loopback()));
+        assert!(!allowed.is_empty());
+    }
+}
