@@ -1,6 +1,5 @@
 use clap::Parser;
 use session_ledger::cli::{Cli, Command, run};
-use session_ledger::store::Store;
 
 /// Many small, short-lived allocations per request: mimalloc spends less
 /// time on them than the system allocator (bench/README.md, "Allocation", has the figures).
@@ -14,9 +13,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Import { .. })
-        && Store::is_sqlite_url(cli.settings.database_url.expose())
-    {
+    if matches!(cli.command, Command::Import { .. }) {
         stay_on_one_cpu();
     }
     let outcome = tokio::runtime::Builder::new_multi_thread()
@@ -43,8 +40,10 @@ fn main() -> std::process::ExitCode {
 /// 100,000 lines of the benchmark's dataset imported in 8.4 s instead of
 /// 38.8 s (bench/README.md, "Importing"). Called before the runtime
 /// starts its threads, so they inherit it; if the CPU cannot be chosen, the
-/// import runs as it would have. An import into PostgreSQL talks to another
-/// process, which no affinity of ours brings closer.
+/// import runs as it would have. An import into an empty PostgreSQL
+/// database replays into a scratch SQLite file first (`store::bulk`), the
+/// same conversation; one into a PostgreSQL database with data talks to
+/// the server's processes, on the other CPUs.
 fn stay_on_one_cpu() {
     #[cfg(target_os = "linux")]
     {

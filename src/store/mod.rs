@@ -422,10 +422,11 @@ impl Store {
                 self.health.check()?;
                 if let Some(tx) = bulk::begin_if_empty(writer).await? {
                     let summary = bulk::import(tx, input, &self.rules).await?;
-                    if let Some(vacuum) = postgres::AFTER_IMPORT
-                        && let Err(error) = sqlx::query(vacuum).execute(writer).await
+                    // Frozen rows leave nothing to vacuum; the planner needs statistics.
+                    if let Some(analyze) = postgres::REFRESH_STATISTICS
+                        && let Err(error) = sqlx::query(analyze).execute(writer).await
                     {
-                        tracing::warn!(error = %error, "import committed; vacuuming after it failed");
+                        tracing::warn!(error = %error, "import committed; analyzing after it failed");
                     }
                     return Ok(summary);
                 }
