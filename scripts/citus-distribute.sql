@@ -8,6 +8,7 @@
 -- Platform-wide and small: replicated to every worker, joined locally.
 SELECT create_reference_table('support_agents');
 SELECT create_reference_table('one_time_steps');
+SELECT create_reference_table('access_audit_settings');
 
 -- Company-owned: distributed by company and colocated, so every tenant
 -- query, every foreign key and the company row lock stay on one shard.
@@ -21,6 +22,21 @@ SELECT create_distributed_table('participations', 'company_id', colocate_with =>
 SELECT create_distributed_table('calls', 'company_id', colocate_with => 'companies');
 SELECT create_distributed_table('status_audit', 'company_id', colocate_with => 'companies');
 SELECT create_distributed_table('journal', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('webhooks', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('webhook_events', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('webhook_deliveries', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('webhook_attempts', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('webhook_marks', 'company_id', colocate_with => 'companies');
+-- The access audit's platform chain (operator requests naming no company)
+-- is company 0: one shard holds it.
+SELECT create_distributed_table('access_audit', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('access_audit_chains', 'company_id', colocate_with => 'companies');
+
+-- The one index that does not lead with company_id, declared here (the
+-- distribution test reads these lines): the webhook delivery queue every
+-- node polls across companies. On Citus each shard keeps its own part of
+-- it, and a claim runs on every shard.
+-- cross-company index: webhook_deliveries_due
 
 -- Lookups from an id that is not the company's (a session id in an operator
 -- call, a provider's room id, an unmatched provider event): distributed by

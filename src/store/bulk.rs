@@ -21,6 +21,13 @@ use super::{Backend, ImportSummary, Rules, Store, StoreError};
 /// and one-time repairs (the target has run its own).
 const NOT_COPIED: [&str; 2] = ["_sqlx_migrations", "one_time_steps"];
 
+/// Settings a database keeps of its own before any import (the access
+/// audit's generated chain key, made when a process first opens it): not
+/// part of the emptiness check, and merged, an imported value taking the
+/// place of the database's own, as a replay does while no chain exists
+/// (the chains are empty here).
+const MERGED: &str = "access_audit_settings";
+
 /// PostgreSQL's sequences and the SQLite counter each continues.
 const SEQUENCES: [(&str, &str); 2] = [("entity", "entity_ids"), ("journal", "journal_seq")];
 
@@ -85,6 +92,22 @@ pub(super) async fn import(
     for table in &tables {
         rows += copy_table(&mut tx, source, table).await?;
     }
+    let settings: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT setting_name, setting_value FROM {MERGED}"
+    )))
+    .fetch_all(source)
+    .await?;
+    for (name, value) in settings {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO {MERGED} (setting_name, setting_value) VALUES ($1, $2)
+             ON CONFLICT (setting_name) DO UPDATE SET setting_value = excluded.setting_value"
+        )))
+        .bind(name)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        rows += 1;
+    }
     let counters: BTreeMap<String, i64> =
         sqlx::query_as("SELECT counter_name, last_value FROM id_counters")
             .fetch_all(source)
@@ -135,7 +158,7 @@ async fn copied_tables(conn: &mut PgConnection) -> Result<Vec<String>, StoreErro
     let mut placed = BTreeSet::new();
     let mut left: Vec<String> = tables
         .into_iter()
-        .filter(|table| !NOT_COPIED.contains(&table.as_str()))
+        .filter(|table| !NOT_COPIED.contains(&table.as_str()) && table != MERGED)
         .collect();
     while !left.is_empty() {
         let (ready, waiting): (Vec<String>, Vec<String>) = left.into_iter().partition(|table| {
