@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::limits::{FailedAuthLimits, RateLimits};
+use crate::api::limits::{FailedAuthLimits, RateLimits, SignInLimits};
 use crate::api::state::AppState;
 use crate::connections::Bounds;
 use crate::deactivation::Policy;
@@ -30,6 +30,7 @@ pub async fn launch(
     let housekeeping = tokio::spawn(housekeeping(
         state.limits.clone(),
         state.failed_auth.clone(),
+        state.sign_in.clone(),
     ));
     let watcher = {
         let store = store.clone();
@@ -58,7 +59,11 @@ pub async fn launch(
 
 /// Keeps the metrics' histograms bounded and the rate limiters' memory
 /// proportional to the keys and addresses in use.
-async fn housekeeping(limits: Option<Arc<RateLimits>>, failed_auth: Option<Arc<FailedAuthLimits>>) {
+async fn housekeeping(
+    limits: Option<Arc<RateLimits>>,
+    failed_auth: Option<Arc<FailedAuthLimits>>,
+    sign_in: Arc<SignInLimits>,
+) {
     let metrics = crate::telemetry::metrics_handle();
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
@@ -70,6 +75,7 @@ async fn housekeeping(limits: Option<Arc<RateLimits>>, failed_auth: Option<Arc<F
         if let Some(failed_auth) = &failed_auth {
             failed_auth.forget_idle_addresses();
         }
+        sign_in.forget_idle();
     }
 }
 

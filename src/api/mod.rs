@@ -3,12 +3,14 @@
 
 pub mod answer_cache;
 pub mod auth;
+pub mod console;
 pub mod credentials;
 pub mod error;
 pub mod extract;
 pub mod history;
 pub mod key_cache;
 pub mod limits;
+pub mod login;
 pub mod openapi;
 pub mod operator;
 pub mod ops;
@@ -43,6 +45,7 @@ pub fn router(state: AppState) -> Router {
     let (routes, _) = routes::api().split_for_parts();
     let mut routed = routes
         .merge(openapi::docs_page())
+        .merge(console::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     if let Some(limits) = state.limits.clone() {

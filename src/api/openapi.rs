@@ -39,6 +39,7 @@ pub const OPERATOR_AUTH: &str = "operator_bearer";
         (name = "users", description = "SecureVideo-compatible User API (SPEC §5)"),
         (name = "sessions", description = "SecureVideo-compatible Session API (SPEC §6)"),
         (name = "participants", description = "Participant API (SPEC §6)"),
+        (name = "console", description = "SecureVideo-compatible Password and Login APIs: console sign-in (SPEC §14)"),
         (name = "operator", description = "Operator API, Bearer token (SPEC §7)"),
         (name = "providers", description = "Video providers' own webhooks (SPEC §12)"),
         (name = "operations", description = "Health, readiness, metrics, this document (SPEC §10)"),

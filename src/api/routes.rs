@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 
 use super::openapi::ApiDoc;
 use super::state::AppState;
-use super::{history, operator, ops, participants, providers, sessions, usage, users};
+use super::{history, login, operator, ops, participants, providers, sessions, usage, users};
 
 /// Every resource's routes, with the OpenAPI document's own.
 pub fn api() -> OpenApiRouter<AppState> {
@@ -22,6 +22,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(sessions::router())
         .merge(participants::router())
+        .merge(login::router())
         .merge(operator::router())
         .merge(ops::router())
         .merge(providers::router())

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::answer_cache::AnswerCache;
 use super::key_cache::KeyCache;
-use super::limits::{FailedAuthLimits, RateLimits};
+use super::limits::{FailedAuthLimits, RateLimits, SignInLimits};
 use crate::config::Settings;
 use crate::store::{Rules, Store, StoreError};
 
@@ -28,6 +28,8 @@ pub struct Shared {
     /// API keys and companies' data versions as last read, reused while no
     /// commit could have changed them (`KeyCache`).
     pub keys: KeyCache,
+    /// Console sign-in attempts per account and per address.
+    pub sign_in: Arc<SignInLimits>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
                 .map(Arc::new),
             settings,
             keys: KeyCache::default(),
+            sign_in: Arc::new(SignInLimits::default()),
         })))
     }
 }

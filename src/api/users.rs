@@ -28,8 +28,8 @@ fn user_not_found() -> ApiError {
     ApiError::NotFound("User not found".into())
 }
 
-/// A user as a client sends it; `SystemUserId`, `SystemRoles` and
-/// `VideoId` are the service's and ignored. Text fields left out are stored
+/// A user as a client sends it; `SystemUserId` and `VideoId` are the
+/// service's and ignored. Text fields left out are stored
 /// as `""` on creation (DefaultResolution as `"high"`) and keep their values
 /// on update.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -50,6 +50,42 @@ struct UserInput {
     time_zone_windows_id: Option<String>,
     help_number: Option<String>,
     external_id: Option<String>,
+    /// Comma-separated roles among `H` (host), `P` (participant) and `A`
+    /// (account administrator: sees the whole company in the console).
+    /// Left out: `H,P` on creation, unchanged on update.
+    #[schema(example = "H,P,A")]
+    system_roles: Option<String>,
+}
+
+/// The roles given, normalized (`H,P,A` order, each once); `None` when left out.
+fn system_roles(given: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(given) = given else {
+        return Ok(None);
+    };
+    let mut roles = Vec::new();
+    for role in given
+        .split(',')
+        .map(str::trim)
+        .filter(|role| !role.is_empty())
+    {
+        let role = role.to_ascii_uppercase();
+        if !matches!(role.as_str(), "H" | "P" | "A") {
+            return Err(ApiError::BadRequest(format!(
+                "SystemRoles '{given}' may hold only H, P and A, comma-separated"
+            )));
+        }
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    if roles.is_empty() {
+        return Err(ApiError::BadRequest(
+            "SystemRoles must name at least one role (H, P, A)".into(),
+        ));
+    }
+    let order = |role: &String| ["H", "P", "A"].iter().position(|r| r == role);
+    roles.sort_by_key(order);
+    Ok(Some(roles.join(",")))
 }
 
 /// The company's active users.
@@ -133,6 +169,7 @@ async fn create_user(
     JsonBody(input): JsonBody<UserInput>,
 ) -> Result<Response, ApiError> {
     let time_zone = windows_zone("TimeZoneWindowsId", input.time_zone_windows_id)?;
+    let roles = system_roles(input.system_roles)?;
     let record = UserRecord {
         company_id: tenant.company_id,
         user_id: None,
@@ -144,6 +181,7 @@ async fn create_user(
         help_number: input.help_number.unwrap_or_default(),
         external_id: input.external_id.unwrap_or_default(),
         video_id: None,
+        system_roles: roles,
     };
     let user_id = state.store.write().create_user(record).await?;
     tracing::info!(user_id, "user created");
@@ -179,6 +217,7 @@ async fn update_user(
 ) -> Result<Json<User>, ApiError> {
     let user_id = path_id("UserId", &raw)?;
     let time_zone = windows_zone("TimeZoneWindowsId", input.time_zone_windows_id)?;
+    let roles = system_roles(input.system_roles)?;
     let current = state
         .store
         .user(tenant.company_id, user_id)
@@ -196,6 +235,7 @@ async fn update_user(
         time_zone_windows_id: time_zone.unwrap_or(current.time_zone_windows_id),
         help_number: input.help_number.unwrap_or(current.help_number),
         external_id: input.external_id.unwrap_or(current.external_id),
+        system_roles: roles,
     };
     state.store.write().update_user(record).await?;
     state

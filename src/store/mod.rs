@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncBufRead, AsyncWrite};
 
 pub use changes::{Changes, Generation, POLL as CHANGES_POLL, Touched};
+pub use console::{ConsoleLink, ConsoleSession, PasswordCandidate};
 pub use model::*;
 pub use resources::*;
 pub use writes::{NewSession, Writer};
@@ -174,6 +175,9 @@ macro_rules! on_writer {
         }
     }};
 }
+
+// After the macros above, which it uses.
+mod console;
 
 impl Store {
     /// Whether a database URL names a SQLite database (the backend
