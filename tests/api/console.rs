@@ -809,7 +809,7 @@ async fn the_session_page_writes_the_domains_arithmetic_in_the_viewers_zone() {
         html.contains("host 02:01–02:27 ∩ others 02:02–02:29 = 25 min"),
         "{html}"
     );
-    assert!(html.contains("1500000 ms ÷ 60,000, rounded half up = 25 min"));
+    assert!(html.contains("1,500,000 ms ÷ 60,000, rounded half up = 25 min"));
     assert!(html.contains("<svg id=\"timeline\""));
     assert!(html.contains("Pat Guest"));
 }
@@ -935,4 +935,67 @@ async fn an_operator_signs_in_with_the_token_and_comps_through_the_audit() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+}
+
+/// Moves every console session's last request `minutes` into the past,
+/// straight in the database (as if the browser had been idle so long).
+async fn idle_for(app: &TestApp, minutes: i64) {
+    use sqlx::Connection;
+    let sql = format!(
+        "UPDATE console_sessions SET seen_us = seen_us - {}",
+        minutes * 60_000_000
+    );
+    if app.database.url.starts_with("sqlite:") {
+        let mut connection = sqlx::SqliteConnection::connect(&app.database.url)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    } else {
+        let mut connection = sqlx::PgConnection::connect(&app.database.url)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn thirty_idle_minutes_end_a_console_session_and_send_the_browser_back() {
+    let app = spawn_app().await;
+    let clinic = clinic(&app).await;
+    let back = "https://integrator.example/after-idle";
+    let (_, login) = login_api(
+        &app,
+        &clinic.tenant,
+        &format!("/login/{}", clinic.host),
+        json!({"RedirectToUriOnExpiry": back}),
+    )
+    .await;
+    let first = browser()
+        .get(login["LoginUri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let session = cookie_value(&set_cookie_line(&first, "sl_console").unwrap());
+    let month = format!("/console/companies/{}/month", clinic.tenant.company_id);
+    // 29 minutes idle: still signed in (and the request counts as activity).
+    idle_for(&app, 29).await;
+    assert_eq!(page(&app, &session, &month).await.status(), StatusCode::OK);
+    idle_for(&app, 29).await;
+    assert_eq!(page(&app, &session, &month).await.status(), StatusCode::OK);
+    // 31 minutes: over; the browser goes back to the integrator.
+    idle_for(&app, 31).await;
+    let ended = page(&app, &session, &month).await;
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+    assert_eq!(ended.headers()["location"], back);
+    assert!(
+        set_cookie_line(&ended, "sl_console")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
 }

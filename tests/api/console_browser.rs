@@ -124,7 +124,8 @@ async fn screenshots(client: &Client, name: &str) {
             .as_u64()
             .unwrap_or(900)
             .clamp(400, 4000) as u32;
-        client.set_window_size(width, height).await.unwrap();
+        // The window's frame takes some of its height from the page.
+        client.set_window_size(width, height + 160).await.unwrap();
         let png = client.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "a PNG");
         let path = dir.join(format!("{name}-{label}.png"));
@@ -533,6 +534,122 @@ async fn an_administrator_sees_usage_and_an_operator_comps_a_session() {
             .to_owned();
         assert!(row.contains("COMP"), "{row}");
         assert_eq!(text_of(&client, "#counted").await, "1 of 0 included");
+    }
+    .await;
+    client.close().await.unwrap();
+    outcome
+}
+
+/// The demo clinic (`serve --demo`): a real month of sessions, as its
+/// account administrator sees it; the README's pictures come from here.
+#[tokio::test]
+async fn the_demo_clinics_month_and_a_session_read_as_the_apis_say() {
+    let Some(driver) = driver() else { return };
+    let app = spawn_app().await;
+    let access = session_ledger::demo::ensure_demo(&app.store).await.unwrap();
+    let tenant = crate::helpers::Tenant {
+        company_id: access.company_id,
+        api_key: access.api_key.clone(),
+        api_secret: access.api_secret.clone(),
+    };
+    let (_, users) = app.send(&tenant, Method::GET, "/user", None).await;
+    let administrator = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|user| user["SystemRoles"] == "H,P,A")
+        .expect("the demo has an administrator")
+        .clone();
+    let id: i64 = administrator["SystemUserId"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    crate::console::set_password(&app, &tenant, id, PASSWORD).await;
+    let month = &access.month[..7];
+    let history = app
+        .history(&tenant, &format!("/history?month={month}"))
+        .await;
+    let usage: serde_json::Value = app
+        .tenant(&tenant, &format!("/usage?month={month}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client = browser(&driver).await;
+    let outcome = async {
+        client.goto(&app.url("/console/sign-in")).await.unwrap();
+        client
+            .find(Locator::Css("#email"))
+            .await
+            .unwrap()
+            .send_keys(administrator["EmailAddress"].as_str().unwrap())
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#password"))
+            .await
+            .unwrap()
+            .send_keys(PASSWORD)
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#sign-in-button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let base = format!("/console/companies/{}", access.company_id);
+        client
+            .goto(&app.url(&format!("{base}/month?month={month}")))
+            .await
+            .unwrap();
+        let rows = client
+            .find_all(Locator::Css("#sessions tbody tr"))
+            .await
+            .unwrap();
+        assert_eq!(
+            rows.len(),
+            history.as_array().unwrap().len(),
+            "every session of the month"
+        );
+        assert_eq!(
+            text_of(&client, "#counted").await,
+            format!(
+                "{} of {} included",
+                usage["CountedSessions"], usage["IncludedSessions"]
+            )
+        );
+        screenshots(&client, "demo-month").await;
+        // The first session with a duration: its page.
+        let first = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|entry| entry["DurationMinutes"].is_i64())
+            .unwrap();
+        client
+            .goto(&app.url(&format!("{base}/sessions/{}", first["SessionId"])))
+            .await
+            .unwrap();
+        assert_eq!(
+            text_of(&client, "#duration").await,
+            format!("{} min", first["DurationMinutes"])
+        );
+        assert!(
+            text_of(&client, "#rounding")
+                .await
+                .ends_with(&format!("= {} min", first["DurationMinutes"]))
+        );
+        screenshots(&client, "demo-session").await;
+        client
+            .goto(&app.url(&format!("{base}/usage?month={month}")))
+            .await
+            .unwrap();
+        screenshots(&client, "demo-usage").await;
     }
     .await;
     client.close().await.unwrap();

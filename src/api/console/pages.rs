@@ -277,6 +277,19 @@ pub async fn month_csv(
         .into_response())
 }
 
+/// `1500000` as `1,500,000`.
+fn grouped(number: i64) -> String {
+    let digits = number.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    if number < 0 { format!("-{out}") } else { out }
+}
+
 pub struct ParticipantRow {
     pub name: String,
     pub kind: String,
@@ -402,7 +415,10 @@ pub async fn session(
         length_text(counted_millis),
     );
     let rounding = match minutes {
-        Some(minutes) => format!("{counted_millis} ms ÷ 60,000, rounded half up = {minutes} min"),
+        Some(minutes) => format!(
+            "{} ms ÷ 60,000, rounded half up = {minutes} min",
+            grouped(counted_millis)
+        ),
         None if overlap.others.is_empty() => {
             "No other party's call has a known end yet: the duration is unknown.".to_owned()
         }

@@ -141,11 +141,14 @@ pub(crate) async fn start_session(
     Ok(())
 }
 
+/// company_id, user_id, redirect_uri, seen_us, ended_us.
+type SessionRow = (Option<i64>, Option<i64>, Option<String>, i64, Option<i64>);
+
 pub(crate) async fn session(
     pool: &Pool,
     token_hash: &str,
 ) -> Result<Option<ConsoleSession>, StoreError> {
-    let row: Option<(Option<i64>, Option<i64>, Option<String>, i64, Option<i64>)> = sqlx::query_as(
+    let row: Option<SessionRow> = sqlx::query_as(
         "SELECT company_id, user_id, redirect_uri, seen_us, ended_us
              FROM console_sessions WHERE token_hash = $1",
     )
