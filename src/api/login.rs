@@ -16,8 +16,9 @@ use super::console::tokens;
 use super::error::{ApiError, ErrorBody, TenantErrors};
 use super::extract::{JsonBody, Params, PathText, parse_json};
 use super::state::AppState;
+use super::users::user_not_found;
 use crate::domain::Timestamp;
-use crate::store::{ConsoleLink, User};
+use crate::store::ConsoleLink;
 
 /// How long a LoginUri may be used (once).
 pub const LINK_LIFETIME_MICROS: i64 = 5 * 60 * 1_000_000;
@@ -167,7 +168,8 @@ async fn login(
         })?
     };
     let redirect = redirect_uri(request.redirect_to_uri_on_expiry)?;
-    let user = login_user(&state, tenant, &raw, &params).await?;
+    let user =
+        super::users::user_by_id_or_external_id(&state, tenant.company_id, &raw, &params).await?;
     let guid = tokens::new_login_guid();
     let now = Timestamp::now().as_micros();
     state
@@ -190,36 +192,6 @@ async fn login(
         redirect_to_uri_on_expiry: redirect,
         login_uri,
     }))
-}
-
-/// The user a Login API call names: by id, or id 0 and `externalId`.
-async fn login_user(
-    state: &AppState,
-    tenant: Tenant,
-    raw: &str,
-    params: &Params,
-) -> Result<User, ApiError> {
-    let user_id = raw
-        .parse::<i64>()
-        .ok()
-        .filter(|id| *id >= 0)
-        .ok_or_else(|| ApiError::BadRequest(format!("UserId '{raw}' is not a user id")))?;
-    let found = if user_id == 0 {
-        let external_id = params
-            .get("ExternalId")
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .ok_or_else(|| {
-                ApiError::BadRequest("externalId is required when the user id is 0".into())
-            })?;
-        state
-            .store
-            .user_by_external_id(tenant.company_id, external_id)
-            .await?
-    } else {
-        state.store.user(tenant.company_id, user_id).await?
-    };
-    found.ok_or_else(user_not_found)
 }
 
 /// An absolute http(s) URI without spaces or control characters, or none.
@@ -263,10 +235,6 @@ pub(super) async fn end_login(
     } else {
         Err(ApiError::NotFound("Login not found".into()))
     }
-}
-
-fn user_not_found() -> ApiError {
-    ApiError::NotFound("User not found".into())
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show_user, update_user, delete_user))
 }
 
-fn user_not_found() -> ApiError {
+pub(super) fn user_not_found() -> ApiError {
     ApiError::NotFound("User not found".into())
 }
 
@@ -130,6 +130,19 @@ async fn show_user(
     PathText(raw): PathText,
     params: Params,
 ) -> Result<Json<User>, ApiError> {
+    user_by_id_or_external_id(&state, tenant.company_id, &raw, &params)
+        .await
+        .map(Json)
+}
+
+/// The company's active user a path names: by its id, or `0` and the
+/// `ExternalId` query parameter (the User API's and the Login API's way).
+pub(super) async fn user_by_id_or_external_id(
+    state: &AppState,
+    company_id: i64,
+    raw: &str,
+    params: &Params,
+) -> Result<User, ApiError> {
     let found = if raw.trim() == "0" {
         let external_id = params
             .get("ExternalId")
@@ -140,13 +153,13 @@ async fn show_user(
             })?;
         state
             .store
-            .user_by_external_id(tenant.company_id, external_id)
+            .user_by_external_id(company_id, external_id)
             .await?
     } else {
-        let user_id = path_id("UserId", &raw)?;
-        state.store.user(tenant.company_id, user_id).await?
+        let user_id = path_id("UserId", raw)?;
+        state.store.user(company_id, user_id).await?
     };
-    found.map(Json).ok_or_else(user_not_found)
+    found.ok_or_else(user_not_found)
 }
 
 /// Creates a user (a host of sessions).

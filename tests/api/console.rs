@@ -384,7 +384,7 @@ async fn the_login_api_refuses_what_it_cannot_use_and_changes_nothing() {
             StatusCode::BAD_REQUEST,
             "RedirectToUriOnExpiry",
         ),
-        ("/login/0", json!({}), StatusCode::BAD_REQUEST, "externalId"),
+        ("/login/0", json!({}), StatusCode::BAD_REQUEST, "ExternalId"),
         (
             "/login/0?externalId=nobody",
             json!({}),
@@ -398,6 +398,7 @@ async fn the_login_api_refuses_what_it_cannot_use_and_changes_nothing() {
             "User not found",
         ),
         ("/login/abc", json!({}), StatusCode::BAD_REQUEST, "UserId"),
+        ("/login/-3", json!({}), StatusCode::BAD_REQUEST, "UserId"),
     ] {
         let response = app
             .call(&clinic.tenant, Method::POST, path)

@@ -111,6 +111,15 @@ fn screenshot_dir() -> PathBuf {
     dir
 }
 
+/// Saves what a laptop's screen shows first (1280 × 860), for the docs.
+async fn first_screen(client: &Client, name: &str) {
+    client.set_window_size(1280, 860).await.unwrap();
+    let png = client.screenshot().await.unwrap();
+    let path = screenshot_dir().join(format!("{name}-screen.png"));
+    std::fs::write(&path, png).unwrap();
+    println!("screenshot: {}", path.display());
+}
+
 /// Saves the page at a laptop's width and at a phone's (390 px), whole.
 async fn screenshots(client: &Client, name: &str) {
     let dir = screenshot_dir();
@@ -624,6 +633,7 @@ async fn the_demo_clinics_month_and_a_session_read_as_the_apis_say() {
             )
         );
         screenshots(&client, "demo-month").await;
+        first_screen(&client, "demo-month").await;
         // The first session with a duration: its page.
         let first = history
             .as_array()
@@ -645,6 +655,7 @@ async fn the_demo_clinics_month_and_a_session_read_as_the_apis_say() {
                 .ends_with(&format!("= {} min", first["DurationMinutes"]))
         );
         screenshots(&client, "demo-session").await;
+        first_screen(&client, "demo-session").await;
         client
             .goto(&app.url(&format!("{base}/usage?month={month}")))
             .await

@@ -185,10 +185,10 @@ pub async fn month(
             href: format!("{base}/sessions/{}", row.session_id),
             session_id: row.session_id,
             host: row.host_full_name.clone(),
-            schedule: clock.date_time(row.schedule_ts),
+            schedule: clock.day_time(row.schedule_ts),
             billable: row
                 .billable_ts
-                .map_or_else(|| "—".to_owned(), |ts| clock.date_time(ts)),
+                .map_or_else(|| "—".to_owned(), |ts| clock.day_time(ts)),
             duration: row
                 .duration_minutes
                 .map_or_else(|| "unknown".to_owned(), |m| format!("{m} min")),

@@ -44,6 +44,11 @@ impl Clock {
         self.format(ts.as_micros(), "%a %-d %b %Y, %H:%M")
     }
 
+    /// `Tue 3 Nov, 14:05`: in a month's table, whose heading names the year.
+    pub fn day_time(&self, ts: Timestamp) -> String {
+        self.format(ts.as_micros(), "%a %-d %b, %H:%M")
+    }
+
     /// `14:05`
     pub fn time(&self, micros: i64) -> String {
         self.format(micros, "%H:%M")
