@@ -45,7 +45,8 @@ pub async fn launch(
         tokio::spawn(async move { store.watch_health().await })
     };
     let bounds = Bounds::from_settings(&state.settings);
-    let router = crate::api::router(state);
+    let pages = crate::console::router(state.clone());
+    let router = crate::api::router_with_pages(state, pages);
     crate::connections::serve(listener, router, bounds, shutdown).await;
     let _ = stop.send(true);
     let _ = deactivation.await;

@@ -201,8 +201,8 @@ async fn demo_console_sign_ins(
     println!("Console:    {}/console/sign-in", settings.public_base_url());
     for (label, user) in [("administrator", administrator), ("host", host)] {
         let Some(user) = user else { continue };
-        let password = crate::api::console::tokens::new_login_guid();
-        let hash = crate::api::console::tokens::hash_password(&password)
+        let password = crate::secrets::console::new_login_guid();
+        let hash = crate::secrets::console::hash_password(&password)
             .map_err(|error| anyhow::anyhow!(error))?;
         let now = crate::domain::Timestamp::now().as_micros();
         state

@@ -6,6 +6,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod deactivation;
 pub mod demo;
 pub mod domain;

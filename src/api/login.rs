@@ -12,12 +12,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Tenant;
-use super::console::tokens;
 use super::error::{ApiError, ErrorBody, TenantErrors};
 use super::extract::{JsonBody, Params, PathText, parse_json};
 use super::state::AppState;
 use super::users::user_not_found;
 use crate::domain::Timestamp;
+use crate::secrets::console as tokens;
 use crate::store::ConsoleLink;
 
 /// How long a LoginUri may be used (once).

@@ -3,7 +3,6 @@
 
 pub mod answer_cache;
 pub mod auth;
-pub mod console;
 pub mod credentials;
 pub mod error;
 pub mod extract;
@@ -41,11 +40,16 @@ use state::AppState;
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    router_with_pages(state, Router::new())
+}
+
+/// The API with web pages beside it (the console), under the same layers.
+pub fn router_with_pages(state: AppState, pages: Router<AppState>) -> Router {
     // Routes and the OpenAPI document come from the same registrations.
     let (routes, _) = routes::api().split_for_parts();
     let mut routed = routes
         .merge(openapi::docs_page())
-        .merge(console::router(state.clone()))
+        .merge(pages)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     if let Some(limits) = state.limits.clone() {

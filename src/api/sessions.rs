@@ -228,7 +228,7 @@ async fn cancel(
     tenant: Tenant,
     PathText(raw): PathText,
 ) -> Result<StatusCode, ApiError> {
-    if super::console::tokens::looks_like_login_guid(&raw) {
+    if crate::secrets::console::looks_like_login_guid(&raw) {
         return super::login::end_login(&state, tenant, &raw).await;
     }
     let session_id = path_id("SessionId", &raw)?;

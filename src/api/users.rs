@@ -50,42 +50,36 @@ struct UserInput {
     time_zone_windows_id: Option<String>,
     help_number: Option<String>,
     external_id: Option<String>,
-    /// Comma-separated roles among `H` (host), `P` (participant) and `A`
-    /// (account administrator: sees the whole company in the console).
-    /// Left out: `H,P` on creation, unchanged on update.
+    /// `H,P`, or `H,P,A` for an account administrator (sees the whole
+    /// company in the console); H and P are every user's. Left out: `H,P` on
+    /// creation, unchanged on update.
     #[schema(example = "H,P,A")]
     system_roles: Option<String>,
 }
 
-/// The roles given, normalized (`H,P,A` order, each once); `None` when left out.
+/// The roles given, normalized: every user hosts and takes part (`H,P`),
+/// and `A` makes an account administrator (`H,P,A`); `None` when left out.
 fn system_roles(given: Option<String>) -> Result<Option<String>, ApiError> {
     let Some(given) = given else {
         return Ok(None);
     };
-    let mut roles = Vec::new();
+    let mut administrator = false;
     for role in given
         .split(',')
         .map(str::trim)
         .filter(|role| !role.is_empty())
     {
-        let role = role.to_ascii_uppercase();
-        if !matches!(role.as_str(), "H" | "P" | "A") {
-            return Err(ApiError::BadRequest(format!(
-                "SystemRoles '{given}' may hold only H, P and A, comma-separated"
-            )));
-        }
-        if !roles.contains(&role) {
-            roles.push(role);
+        match role.to_ascii_uppercase().as_str() {
+            "H" | "P" => {}
+            "A" => administrator = true,
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "SystemRoles '{given}' may hold only H, P and A, comma-separated"
+                )));
+            }
         }
     }
-    if roles.is_empty() {
-        return Err(ApiError::BadRequest(
-            "SystemRoles must name at least one role (H, P, A)".into(),
-        ));
-    }
-    let order = |role: &String| ["H", "P", "A"].iter().position(|r| r == role);
-    roles.sort_by_key(order);
-    Ok(Some(roles.join(",")))
+    Ok(Some(if administrator { "H,P,A" } else { "H,P" }.to_owned()))
 }
 
 /// The company's active users.

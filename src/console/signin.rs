@@ -12,13 +12,13 @@ use axum::response::{IntoResponse, Redirect, Response};
 use subtle::ConstantTimeEq;
 
 use super::error::{PageError, check_csrf, form_fields, message};
-use super::tokens;
 use super::view::Layout;
 use super::viewer::{ConsoleViewer, SESSION_COOKIE, cookie, operator_enabled, set_cookie};
 use crate::api::BODY_LIMIT;
 use crate::api::limits::client_address;
 use crate::api::state::AppState;
 use crate::domain::Timestamp;
+use crate::secrets::console as tokens;
 
 /// The cookie that carries a sign-in form's CSRF token before there is a
 /// session (a double-submit token: the form's field must match it).

@@ -9,7 +9,6 @@
 mod error;
 mod pages;
 mod signin;
-pub mod tokens;
 mod view;
 mod viewer;
 
@@ -20,8 +19,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use super::state::AppState;
+use crate::api::state::AppState;
 use crate::domain::{Timestamp, WindowsZone};
+use crate::secrets::console as tokens;
 use crate::store::StoreError;
 pub use viewer::{ConsoleViewer, Role};
 use viewer::{SESSION_COOKIE, clear_session_cookie, cookie, operator_enabled};
@@ -205,7 +205,7 @@ async fn stylesheet() -> Response {
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../../../templates/console/console.css"),
+        include_str!("../../templates/console/console.css"),
     )
         .into_response()
 }

@@ -1,4 +1,4 @@
-//! The console's secrets: browser-session tokens, Login API GUIDs and
+//! The web console's secrets (SPEC §14): browser-session tokens, Login API GUIDs and
 //! passwords. Tokens and GUIDs are random 128- or 256-bit values kept only
 //! as SHA-256 digests (they need checking, not reading back); passwords are
 //! argon2id PHC strings with the crate's recommended parameters.
