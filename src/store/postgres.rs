@@ -12,7 +12,7 @@ macro_rules! tables {
     () => {
         "companies, api_keys, support_agents, persons, person_emails, users, session_directory, \
          sessions, participations, calls, status_audit, journal, one_time_steps, provider_rooms, \
-         provider_unmatched"
+         provider_unmatched, console_passwords, console_links, console_sessions"
     };
 }
 

@@ -144,6 +144,35 @@ async fn screenshots(client: &Client, name: &str) {
     client.set_window_size(1280, 900).await.unwrap();
 }
 
+/// Clicks what submits a form or follows a link, and waits until the
+/// browser has left the page and loaded the next (the same URL, maybe).
+async fn submit(client: &Client, css: &str) {
+    let page = client.find(Locator::Css("html")).await.unwrap();
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|_| panic!("{css} on the page"))
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..400 {
+        if page.tag_name().await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for _ in 0..400 {
+        let state = client
+            .execute("return document.readyState", vec![])
+            .await
+            .ok();
+        if state.as_ref().and_then(|value| value.as_str()) == Some("complete") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn text_of(client: &Client, css: &str) -> String {
     client
         .find(Locator::Css(css))
@@ -215,13 +244,7 @@ async fn a_login_link_opens_the_month_the_timeline_the_csv_and_signs_out_to_the_
             )
             .await
             .unwrap();
-        client
-            .find(Locator::Css(".month-picker form button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client, ".month-picker form button").await;
         assert_eq!(
             path_of(&client).await,
             format!("/console/companies/{company}/month?month={MONTH}")
@@ -269,13 +292,7 @@ async fn a_login_link_opens_the_month_the_timeline_the_csv_and_signs_out_to_the_
         );
 
         // The session: its timeline and the arithmetic under it.
-        client
-            .find(Locator::Css(".session-link"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client, ".session-link").await;
         assert_eq!(
             path_of(&client).await,
             format!("/console/companies/{company}/sessions/{}", clinic.session)
@@ -298,13 +315,7 @@ async fn a_login_link_opens_the_month_the_timeline_the_csv_and_signs_out_to_the_
         screenshots(&client, "session-host").await;
 
         // Sign-out lands on the integrator's page.
-        client
-            .find(Locator::Css("#sign-out"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client, "#sign-out").await;
         assert_eq!(client.current_url().await.unwrap().as_str(), back);
         assert_eq!(text_of(&client, "h1").await, "Welcome back to the EHR");
         // The console no longer knows this browser.
@@ -344,13 +355,7 @@ async fn password_sign_in_shows_own_sessions_and_no_one_elses() {
             .send_keys("not it at all")
             .await
             .unwrap();
-        client
-            .find(Locator::Css("#sign-in-button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client, "#sign-in-button").await;
         assert!(
             text_of(&client, "#sign-in-error")
                 .await
@@ -358,13 +363,7 @@ async fn password_sign_in_shows_own_sessions_and_no_one_elses() {
         );
         let password = client.find(Locator::Css("#password")).await.unwrap();
         password.send_keys(PASSWORD).await.unwrap();
-        client
-            .find(Locator::Css("#sign-in-button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client, "#sign-in-button").await;
         let company = clinic.tenant.company_id;
         assert!(
             path_of(&client)
@@ -435,13 +434,7 @@ async fn an_administrator_sees_usage_and_an_operator_comps_a_session() {
             .send_keys(PASSWORD)
             .await
             .unwrap();
-        client
-            .find(Locator::Css("#sign-in-button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client, "#sign-in-button").await;
         client
             .goto(&app.url(&format!("/console/companies/{company}/month?month={MONTH}")))
             .await
@@ -471,13 +464,7 @@ async fn an_administrator_sees_usage_and_an_operator_comps_a_session() {
             12
         );
         screenshots(&client, "usage").await;
-        client
-            .find(Locator::Css("#sign-out"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client, "#sign-out").await;
         assert_eq!(path_of(&client).await, "/console/signed-out");
 
         // The operator: companies, a session, comp with a reason.
@@ -492,13 +479,7 @@ async fn an_administrator_sees_usage_and_an_operator_comps_a_session() {
             .send_keys(OPERATOR_TOKEN)
             .await
             .unwrap();
-        client
-            .find(Locator::Css("#sign-in-button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client, "#sign-in-button").await;
         assert_eq!(path_of(&client).await, "/console/companies");
         assert!(
             text_of(&client, "#companies")
@@ -521,13 +502,7 @@ async fn an_administrator_sees_usage_and_an_operator_comps_a_session() {
             .send_keys("audio trouble")
             .await
             .unwrap();
-        client
-            .find(Locator::Css("#comp-button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client, "#comp-button").await;
         assert_eq!(text_of(&client, "#session-status").await, "COMP");
         assert!(text_of(&client, "#audit").await.contains("audio trouble"));
         screenshots(&client, "session-operator").await;
@@ -604,13 +579,7 @@ async fn the_demo_clinics_month_and_a_session_read_as_the_apis_say() {
             .send_keys(PASSWORD)
             .await
             .unwrap();
-        client
-            .find(Locator::Css("#sign-in-button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        submit(&client, "#sign-in-button").await;
         let base = format!("/console/companies/{}", access.company_id);
         client
             .goto(&app.url(&format!("{base}/month?month={month}")))
