@@ -31,12 +31,15 @@ SELECT create_distributed_table('webhook_marks', 'company_id', colocate_with => 
 -- is company 0: one shard holds it.
 SELECT create_distributed_table('access_audit', 'company_id', colocate_with => 'companies');
 SELECT create_distributed_table('access_audit_chains', 'company_id', colocate_with => 'companies');
+SELECT create_distributed_table('console_passwords', 'company_id', colocate_with => 'companies');
 
--- The one index that does not lead with company_id, declared here (the
+-- The indexes that do not lead with company_id, declared here (the
 -- distribution test reads these lines): the webhook delivery queue every
--- node polls across companies. On Citus each shard keeps its own part of
--- it, and a claim runs on every shard.
+-- node polls across companies, and the console's sign-in by e-mail, made
+-- before the company is known. On Citus each shard keeps its own part of
+-- them, and such a query runs on every shard.
 -- cross-company index: webhook_deliveries_due
+-- cross-company index: users_by_lower_email
 
 -- Lookups from an id that is not the company's (a session id in an operator
 -- call, a provider's room id, an unmatched provider event): distributed by
@@ -44,3 +47,7 @@ SELECT create_distributed_table('access_audit_chains', 'company_id', colocate_wi
 SELECT create_distributed_table('session_directory', 'session_id', colocate_with => 'none');
 SELECT create_distributed_table('provider_rooms', 'room_id', colocate_with => 'none');
 SELECT create_distributed_table('provider_unmatched', 'unmatched_id', colocate_with => 'none');
+-- The console's sign-in links and sessions are found by their secret's hash
+-- before any company is known (an operator's session has none).
+SELECT create_distributed_table('console_links', 'guid_hash', colocate_with => 'none');
+SELECT create_distributed_table('console_sessions', 'token_hash', colocate_with => 'none');

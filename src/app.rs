@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::api::limits::{FailedAuthLimits, RateLimits};
+use crate::api::limits::{FailedAuthLimits, RateLimits, SignInLimits};
 use crate::api::state::AppState;
 use crate::config::WebhookSettings;
 use crate::connections::Bounds;
@@ -42,6 +42,7 @@ pub async fn launch(
     let housekeeping = tokio::spawn(housekeeping(
         state.limits.clone(),
         state.failed_auth.clone(),
+        state.sign_in.clone(),
     ));
     let watcher = {
         let store = store.clone();
@@ -66,7 +67,8 @@ pub async fn launch(
         tokio::spawn(async move { audit.keep_pruning(days).await })
     };
     let bounds = Bounds::from_settings(&state.settings);
-    let router = crate::api::router(state);
+    let pages = crate::console::router(state.clone());
+    let router = crate::api::router_with_pages(state, pages);
     crate::connections::serve(listener, router, bounds, shutdown).await;
     let _ = stop.send(true);
     let _ = deactivation.await;
@@ -97,7 +99,11 @@ fn webhook_policy(settings: &WebhookSettings) -> crate::webhooks::Policy {
 
 /// Keeps the metrics' histograms bounded and the rate limiters' memory
 /// proportional to the keys and addresses in use.
-async fn housekeeping(limits: Option<Arc<RateLimits>>, failed_auth: Option<Arc<FailedAuthLimits>>) {
+async fn housekeeping(
+    limits: Option<Arc<RateLimits>>,
+    failed_auth: Option<Arc<FailedAuthLimits>>,
+    sign_in: Arc<SignInLimits>,
+) {
     let metrics = crate::telemetry::metrics_handle();
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
@@ -109,6 +115,7 @@ async fn housekeeping(limits: Option<Arc<RateLimits>>, failed_auth: Option<Arc<F
         if let Some(failed_auth) = &failed_auth {
             failed_auth.forget_idle_addresses();
         }
+        sign_in.forget_idle();
     }
 }
 

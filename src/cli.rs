@@ -198,6 +198,7 @@ async fn serve(state: AppState, settings: &Settings, demo: bool) -> anyhow::Resu
             "Try: curl -u '{}:{}' 'http://{address}/history?month={}'",
             access.api_key, access.api_secret, access.month
         );
+        demo_console_sign_ins(&state, settings, access.company_id).await?;
         let livekit = &settings.providers;
         if let (Some(key), Some(secret)) = (&livekit.livekit_api_key, &livekit.livekit_api_secret) {
             let example = crate::demo::livekit_example(
@@ -253,6 +254,40 @@ async fn verify(state: &AppState, company: Option<i64>) -> anyhow::Result<()> {
         }
         Verdict::Broken(broken) => Err(anyhow::anyhow!("access audit does not verify: {broken}")),
     }
+}
+
+/// Fresh console passwords, each start, for the demo's account
+/// administrator and one host, printed with where to sign in.
+async fn demo_console_sign_ins(
+    state: &AppState,
+    settings: &Settings,
+    company_id: i64,
+) -> anyhow::Result<()> {
+    let users = state.store.users(company_id).await?;
+    let is_administrator = |roles: &str| roles.split(',').any(|role| role.trim() == "A");
+    let administrator = users
+        .iter()
+        .find(|user| is_administrator(&user.system_roles));
+    let host = users
+        .iter()
+        .find(|user| !is_administrator(&user.system_roles));
+    println!("Console:    {}/console/sign-in", settings.public_base_url());
+    for (label, user) in [("administrator", administrator), ("host", host)] {
+        let Some(user) = user else { continue };
+        let password = crate::secrets::console::new_login_guid();
+        let hash = crate::secrets::console::hash_password(&password)
+            .map_err(|error| anyhow::anyhow!(error))?;
+        let now = crate::domain::Timestamp::now().as_micros();
+        state
+            .store
+            .set_password(company_id, user.user_id, &hash, now)
+            .await?;
+        println!(
+            "  {label:<14} {} ({}) password {password}",
+            user.email_address, user.full_name
+        );
+    }
+    Ok(())
 }
 
 async fn company(state: &AppState, action: CompanyAction) -> anyhow::Result<()> {

@@ -159,6 +159,17 @@ pub struct Settings {
     )]
     pub history_cache_mb: u32,
 
+    /// The address people reach this service at (`https://ledger.example.com`): the
+    /// Login API's LoginUri is built from it, and console cookies are `Secure` when it is
+    /// https. Unset: `http://` and the bind address.
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_PUBLIC_URL",
+        value_parser = parse_public_url,
+        global = true
+    )]
+    pub public_url: Option<String>,
+
     /// Log lines as human-readable text or as JSON.
     #[arg(
         long,
@@ -321,6 +332,41 @@ pub struct ProviderSecrets {
         hide_env_values = true
     )]
     pub whereby_webhook_secret: Option<Secret>,
+}
+
+impl Settings {
+    /// Where links to this service start, without a trailing `/`.
+    pub fn public_base_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.bind),
+        }
+    }
+
+    /// Whether the console's cookies carry `Secure` (the public URL is https).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_base_url()
+            .to_ascii_lowercase()
+            .starts_with("https://")
+    }
+}
+
+/// An absolute http or https URL with a host and no query or fragment.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let url = text.trim();
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(|| "must start with https:// or http://".to_owned())?;
+    if rest.is_empty()
+        || rest.starts_with('/')
+        || url.contains(['?', '#'])
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err("must be an absolute URL with a host, no query or fragment".to_owned());
+    }
+    Ok(url.to_owned())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -135,7 +135,9 @@ impl<'a> DemoMonth<'a> {
         };
         let (agent_id, _) = setup.create_support_agent(agent).await?;
         let mut host_ids = Vec::new();
-        for (name, email) in HOSTS {
+        for (index, (name, email)) in HOSTS.into_iter().enumerate() {
+            // The first host is also the clinic's account administrator.
+            let roles = if index == 0 { "H,P,A" } else { "H,P" };
             let user = UserRecord {
                 company_id,
                 user_id: None,
@@ -147,6 +149,7 @@ impl<'a> DemoMonth<'a> {
                 help_number: String::new(),
                 external_id: String::new(),
                 video_id: None,
+                system_roles: Some(roles.to_owned()),
             };
             host_ids.push(setup.create_user(user).await?);
         }

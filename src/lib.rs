@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod connections;
+pub mod console;
 pub mod deactivation;
 pub mod demo;
 pub mod domain;

@@ -138,6 +138,9 @@ pub struct UserRecord {
     /// Absent: derived from the user id (SPEC §5). Journaled filled in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_id: Option<String>,
+    /// Normalized (`H,P`, `H,P,A`); absent: `H,P`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_roles: Option<String>,
 }
 
 /// A user's new details, complete: the line replays without the old ones.
@@ -158,6 +161,9 @@ pub struct UserUpdateRecord {
     pub help_number: String,
     #[serde(default)]
     pub external_id: String,
+    /// Normalized; absent: unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_roles: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

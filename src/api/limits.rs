@@ -18,6 +18,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use sha2::Digest;
 
 type KeyedLimiter =
     RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
@@ -227,6 +228,61 @@ pub fn client_address(parts: &Parts) -> Option<IpAddr> {
         .map(|ConnectInfo(address)| address.ip())
 }
 
+type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock>;
+
+/// Attempts per account: a burst of this many, then one a minute.
+pub const SIGN_IN_PER_ACCOUNT_BURST: u32 = 5;
+/// Attempts per address: a burst of this many, then one every 3 seconds.
+pub const SIGN_IN_PER_ADDRESS_BURST: u32 = 20;
+
+/// Console sign-in attempts (SPEC §14): limited per account (the e-mail
+/// given, or the operator) and per client address, whether they succeed or
+/// not, so passwords cannot be tried faster than this from anywhere.
+pub struct SignInLimits {
+    accounts: Keyed<String>,
+    addresses: Keyed<IpAddr>,
+}
+
+impl Default for SignInLimits {
+    fn default() -> Self {
+        let nonzero = |n: u32| NonZeroU32::new(n).expect("not zero");
+        Self {
+            accounts: RateLimiter::keyed(
+                Quota::per_minute(nonzero(1)).allow_burst(nonzero(SIGN_IN_PER_ACCOUNT_BURST)),
+            ),
+            addresses: RateLimiter::keyed(
+                Quota::per_minute(nonzero(20)).allow_burst(nonzero(SIGN_IN_PER_ADDRESS_BURST)),
+            ),
+        }
+    }
+}
+
+impl SignInLimits {
+    /// Spends one attempt of the address and of the account (a digest of
+    /// the lower-cased e-mail, never the address itself); the seconds to
+    /// wait when either has none left.
+    pub fn attempt(&self, address: Option<IpAddr>, account: &str) -> Result<(), u64> {
+        let wait = |not_until: governor::NotUntil<_>| {
+            not_until
+                .wait_time_from(DefaultClock::default().now())
+                .as_secs()
+                .max(1)
+        };
+        if let Some(address) = address {
+            self.addresses.check_key(&address).map_err(wait)?;
+        }
+        let account = hex::encode(sha2::Sha256::digest(account.to_lowercase().as_bytes()));
+        self.accounts.check_key(&account).map_err(wait)?;
+        Ok(())
+    }
+
+    /// Forgets the keys whose buckets are full again.
+    pub fn forget_idle(&self) {
+        self.accounts.retain_recent();
+        self.addresses.retain_recent();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +329,33 @@ mod tests {
     fn zero_turns_either_limit_off() {
         assert!(RateLimits::new(0).is_none());
         assert!(FailedAuthLimits::new(0).is_none());
+    }
+
+    #[test]
+    fn an_account_is_refused_after_its_burst_whatever_the_address() {
+        let limits = SignInLimits::default();
+        for n in 0..SIGN_IN_PER_ACCOUNT_BURST {
+            let address = IpAddr::from([10, 0, 0, n as u8]);
+            assert!(limits.attempt(Some(address), "pat@example.com").is_ok());
+        }
+        let wait = limits
+            .attempt(Some(IpAddr::from([10, 0, 1, 1])), "PAT@example.com")
+            .unwrap_err();
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(limits.attempt(None, "someone@example.com").is_ok());
+    }
+
+    #[test]
+    fn an_address_is_refused_after_its_burst_whatever_the_account() {
+        let limits = SignInLimits::default();
+        let address = Some(IpAddr::from([10, 0, 0, 1]));
+        for n in 0..SIGN_IN_PER_ADDRESS_BURST {
+            assert!(
+                limits
+                    .attempt(address, &format!("user{n}@example.com"))
+                    .is_ok()
+            );
+        }
+        assert!(limits.attempt(address, "other@example.com").is_err());
     }
 }

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod history;
 pub mod key_cache;
 pub mod limits;
+pub mod login;
 pub mod openapi;
 pub mod operator;
 pub mod ops;
@@ -42,10 +43,16 @@ use state::AppState;
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    router_with_pages(state, Router::new())
+}
+
+/// The API with web pages beside it (the console), under the same layers.
+pub fn router_with_pages(state: AppState, pages: Router<AppState>) -> Router {
     // Routes and the OpenAPI document come from the same registrations.
     let (routes, _) = routes::api().split_for_parts();
     let mut routed = routes
         .merge(openapi::docs_page())
+        .merge(pages)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed);
     if let Some(limits) = state.limits.clone() {

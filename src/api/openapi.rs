@@ -40,6 +40,7 @@ pub const OPERATOR_AUTH: &str = "operator_bearer";
         (name = "sessions", description = "SecureVideo-compatible Session API (SPEC §6)"),
         (name = "participants", description = "Participant API (SPEC §6)"),
         (name = "audit", description = "The company's access audit (SPEC §15)"),
+        (name = "console", description = "SecureVideo-compatible Password and Login APIs: console sign-in (SPEC §14)"),
         (name = "operator", description = "Operator API, Bearer token (SPEC §7)"),
         (name = "providers", description = "Video providers' own webhooks (SPEC §12)"),
         (name = "webhooks", description = "Signed outbound webhooks to the tenant (SPEC §13)"),

@@ -13,7 +13,8 @@ use utoipa_axum::routes;
 use super::openapi::ApiDoc;
 use super::state::AppState;
 use super::{
-    access, history, operator, ops, participants, providers, sessions, usage, users, webhooks,
+    access, history, login, operator, ops, participants, providers, sessions, usage, users,
+    webhooks,
 };
 
 /// Every resource's routes, with the OpenAPI document's own.
@@ -24,6 +25,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(users::router())
         .merge(sessions::router())
         .merge(participants::router())
+        .merge(login::router())
         .merge(operator::router())
         .merge(access::router())
         .merge(ops::router())

@@ -210,15 +210,17 @@ async fn reschedule(
         .ok_or_else(session_not_found)
 }
 
-/// Cancels a session that is not yet billable (DELETE takes a session id).
+/// Cancels a session that is not yet billable (DELETE takes a session id);
+/// or, given a LoginGuid (32 hex digits) from the Login API, ends the
+/// console session that link started (SPEC §14).
 #[utoipa::path(
     delete,
     path = "/session/{id}",
     tag = "sessions",
-    params(("id" = i64, Path, description = "The SessionId", minimum = 1)),
+    params(("id" = String, Path, description = "The SessionId, or a LoginGuid (32 hex digits) to end that console sign-in", example = "36209")),
     security(("tenant_basic" = [])),
     responses(
-        (status = 204, description = "Cancelled"),
+        (status = 204, description = "Cancelled, or the console sign-in ended"),
         (status = 400, description = "The session id is not valid", body = ErrorBody),
         (status = 404, description = "No such session in this company", body = ErrorBody),
         (status = 409, description = "The session is billable already, or deactivated", body = ErrorBody),
@@ -230,6 +232,9 @@ async fn cancel(
     tenant: Tenant,
     PathText(raw): PathText,
 ) -> Result<StatusCode, ApiError> {
+    if crate::secrets::console::looks_like_login_guid(&raw) {
+        return super::login::end_login(&state, tenant, &raw).await;
+    }
     let session_id = path_id("SessionId", &raw)?;
     let record = CancelRecord {
         company_id: tenant.company_id,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::answer_cache::AnswerCache;
 use super::key_cache::KeyCache;
-use super::limits::{FailedAuthLimits, RateLimits};
+use super::limits::{FailedAuthLimits, RateLimits, SignInLimits};
 use crate::audit::AccessLog;
 use crate::config::Settings;
 use crate::store::{Rules, Store, StoreError};
@@ -31,6 +31,8 @@ pub struct Shared {
     pub keys: KeyCache,
     /// Access records waiting to be appended to the audit (SPEC §15).
     pub audit: Arc<AccessLog>,
+    /// Console sign-in attempts per account and per address.
+    pub sign_in: Arc<SignInLimits>,
 }
 
 impl AppState {
@@ -58,6 +60,7 @@ impl AppState {
                 .map(Arc::new),
             settings,
             keys: KeyCache::default(),
+            sign_in: Arc::new(SignInLimits::default()),
         })))
     }
 }

@@ -24,12 +24,12 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(show_user, update_user, delete_user))
 }
 
-fn user_not_found() -> ApiError {
+pub(super) fn user_not_found() -> ApiError {
     ApiError::NotFound("User not found".into())
 }
 
-/// A user as a client sends it; `SystemUserId`, `SystemRoles` and
-/// `VideoId` are the service's and ignored. Text fields left out are stored
+/// A user as a client sends it; `SystemUserId` and `VideoId` are the
+/// service's and ignored. Text fields left out are stored
 /// as `""` on creation (DefaultResolution as `"high"`) and keep their values
 /// on update.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -50,6 +50,36 @@ struct UserInput {
     time_zone_windows_id: Option<String>,
     help_number: Option<String>,
     external_id: Option<String>,
+    /// `H,P`, or `H,P,A` for an account administrator (sees the whole
+    /// company in the console); H and P are every user's. Left out: `H,P` on
+    /// creation, unchanged on update.
+    #[schema(example = "H,P,A")]
+    system_roles: Option<String>,
+}
+
+/// The roles given, normalized: every user hosts and takes part (`H,P`),
+/// and `A` makes an account administrator (`H,P,A`); `None` when left out.
+fn system_roles(given: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(given) = given else {
+        return Ok(None);
+    };
+    let mut administrator = false;
+    for role in given
+        .split(',')
+        .map(str::trim)
+        .filter(|role| !role.is_empty())
+    {
+        match role.to_ascii_uppercase().as_str() {
+            "H" | "P" => {}
+            "A" => administrator = true,
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "SystemRoles '{given}' may hold only H, P and A, comma-separated"
+                )));
+            }
+        }
+    }
+    Ok(Some(if administrator { "H,P,A" } else { "H,P" }.to_owned()))
 }
 
 /// The company's active users.
@@ -99,6 +129,19 @@ async fn show_user(
     PathText(raw): PathText,
     params: Params,
 ) -> Result<Json<User>, ApiError> {
+    user_by_id_or_external_id(&state, tenant.company_id, &raw, &params)
+        .await
+        .map(Json)
+}
+
+/// The company's active user a path names: by its id, or `0` and the
+/// `ExternalId` query parameter (the User API's and the Login API's way).
+pub(super) async fn user_by_id_or_external_id(
+    state: &AppState,
+    company_id: i64,
+    raw: &str,
+    params: &Params,
+) -> Result<User, ApiError> {
     let found = if raw.trim() == "0" {
         let external_id = params
             .get("ExternalId")
@@ -109,13 +152,13 @@ async fn show_user(
             })?;
         state
             .store
-            .user_by_external_id(tenant.company_id, external_id)
+            .user_by_external_id(company_id, external_id)
             .await?
     } else {
-        let user_id = path_id("UserId", &raw)?;
-        state.store.user(tenant.company_id, user_id).await?
+        let user_id = path_id("UserId", raw)?;
+        state.store.user(company_id, user_id).await?
     };
-    found.map(Json).ok_or_else(user_not_found)
+    found.ok_or_else(user_not_found)
 }
 
 /// Creates a user (a host of sessions).
@@ -138,6 +181,7 @@ async fn create_user(
     JsonBody(input): JsonBody<UserInput>,
 ) -> Result<Response, ApiError> {
     let time_zone = windows_zone("TimeZoneWindowsId", input.time_zone_windows_id)?;
+    let roles = system_roles(input.system_roles)?;
     let record = UserRecord {
         company_id: tenant.company_id,
         user_id: None,
@@ -149,6 +193,7 @@ async fn create_user(
         help_number: input.help_number.unwrap_or_default(),
         external_id: input.external_id.unwrap_or_default(),
         video_id: None,
+        system_roles: roles,
     };
     let user_id = state.store.write().create_user(record).await?;
     tracing::info!(user_id, "user created");
@@ -184,6 +229,7 @@ async fn update_user(
 ) -> Result<Json<User>, ApiError> {
     let user_id = path_id("UserId", &raw)?;
     let time_zone = windows_zone("TimeZoneWindowsId", input.time_zone_windows_id)?;
+    let roles = system_roles(input.system_roles)?;
     let current = state
         .store
         .user(tenant.company_id, user_id)
@@ -201,6 +247,7 @@ async fn update_user(
         time_zone_windows_id: time_zone.unwrap_or(current.time_zone_windows_id),
         help_number: input.help_number.unwrap_or(current.help_number),
         external_id: input.external_id.unwrap_or(current.external_id),
+        system_roles: roles,
     };
     state.store.write().update_user(record).await?;
     state

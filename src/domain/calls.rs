@@ -102,6 +102,44 @@ pub fn first_overlap(calls: &[Call]) -> Option<Timestamp> {
     None
 }
 
+/// The intervals behind a session's duration (SPEC §3.1), as microsecond
+/// half-open intervals, sorted and disjoint: H, the host's calls (an open
+/// one ends at `i64::MAX`); K, the non-host calls whose end is known; and
+/// H ∩ K, what is counted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CountedOverlap {
+    pub host: Vec<(i64, i64)>,
+    pub others: Vec<(i64, i64)>,
+    pub counted: Vec<(i64, i64)>,
+}
+
+impl CountedOverlap {
+    pub fn of(calls: &[Call]) -> Self {
+        let others: Vec<(i64, End)> = calls
+            .iter()
+            .filter(|c| c.party != Party::Host && c.disconnect.is_some())
+            .map(|c| (c.connect.as_micros(), end_of(c)))
+            .collect();
+        let host: Vec<(i64, End)> = calls
+            .iter()
+            .filter(|c| c.party == Party::Host)
+            .map(|c| (c.connect.as_micros(), end_of(c)))
+            .collect();
+        let (host, others) = (union(host), union(others));
+        let counted = intersection(&host, &others);
+        Self {
+            host,
+            others,
+            counted,
+        }
+    }
+
+    /// |H ∩ K| in whole milliseconds (truncated from microseconds).
+    pub fn counted_millis(&self) -> i64 {
+        total_length(&self.counted) / 1_000
+    }
+}
+
 /// Minutes the host was connected to at least one non-host call whose end is
 /// known, rounded half up; `None` when no such call exists, or while the
 /// session is active and the host and another party are both still connected.
@@ -112,21 +150,13 @@ pub fn duration_minutes(calls: &[Call], session_active: bool) -> Option<i64> {
     if session_active && host_open && other_open {
         return None;
     }
-    let known: Vec<(i64, End)> = calls
+    if !calls
         .iter()
-        .filter(|c| c.party != Party::Host && c.disconnect.is_some())
-        .map(|c| (c.connect.as_micros(), end_of(c)))
-        .collect();
-    if known.is_empty() {
+        .any(|c| c.party != Party::Host && c.disconnect.is_some())
+    {
         return None;
     }
-    let host: Vec<(i64, End)> = calls
-        .iter()
-        .filter(|c| c.party == Party::Host)
-        .map(|c| (c.connect.as_micros(), end_of(c)))
-        .collect();
-    let overlap_micros = total_length(&intersection(&union(host), &union(known)));
-    let millis = overlap_micros / 1_000;
+    let millis = CountedOverlap::of(calls).counted_millis();
     Some((millis + 30_000) / 60_000)
 }
 

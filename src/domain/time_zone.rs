@@ -36,6 +36,11 @@ impl WindowsZone {
     pub fn iana(&self) -> &'static str {
         self.iana
     }
+
+    /// The zone's rules, from the tz database bundled with `jiff`.
+    pub fn rules(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(self.iana).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
 }
 
 #[cfg(test)]

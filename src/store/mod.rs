@@ -19,6 +19,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncBufRead, AsyncWrite};
 
 pub use changes::{Changes, Generation, POLL as CHANGES_POLL, Touched};
+pub use console::{ConsoleLink, ConsoleSession, PasswordCandidate};
 pub use model::*;
 pub use resources::*;
 pub use webhooks::*;
@@ -207,7 +208,8 @@ macro_rules! on_writer {
     }};
 }
 
-// After the macros, which it uses.
+// After the macros, which they use.
+mod console;
 mod webhooks;
 
 impl Store {

@@ -13,7 +13,8 @@ macro_rules! tables {
         "companies, api_keys, support_agents, persons, person_emails, users, session_directory, \
          sessions, participations, calls, status_audit, journal, one_time_steps, provider_rooms, \
          provider_unmatched, access_audit, access_audit_chains, access_audit_settings, webhooks, \
-         webhook_events, webhook_deliveries, webhook_attempts, webhook_marks"
+         webhook_events, webhook_deliveries, webhook_attempts, webhook_marks, console_passwords, \
+         console_links, console_sessions"
     };
 }
 

@@ -168,6 +168,8 @@ pub fn settings(database_url: &str) -> Settings {
         history_cache_mb: 64,
         audit_key: Some("test-audit-key".to_owned().into()),
         audit_retention_days: 2_192,
+        // Set to the server's own address once it is bound (`spawn_on`).
+        public_url: None,
         log_format: LogFormat::Text,
         auto_deactivate_after_hours: 24,
         // Off unless a test turns it on: imported 2016 sessions would
@@ -195,15 +197,16 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 
 /// Serves a given database, e.g. one that an import filled or another app used.
 pub async fn spawn_on(database: TestDatabase, configure: impl FnOnce(&mut Settings)) -> TestApp {
-    let mut settings = settings(&database.url);
-    configure(&mut settings);
-    let state = AppState::open(settings).await.expect("database opens");
-    let store = state.store.clone();
-    let audit = state.audit.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind port 0");
     let address = format!("http://{}", listener.local_addr().unwrap());
+    let mut settings = settings(&database.url);
+    settings.public_url = Some(address.clone());
+    configure(&mut settings);
+    let state = AppState::open(settings).await.expect("database opens");
+    let store = state.store.clone();
+    let audit = state.audit.clone();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(launch(listener, state, async {
         let _ = stopped.await;

@@ -12,6 +12,8 @@ mod bench_smoke;
 mod cli;
 mod concurrency;
 mod connections;
+mod console;
+mod console_browser;
 mod crash;
 mod current_email;
 mod deactivation;

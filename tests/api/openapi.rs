@@ -24,6 +24,8 @@ const OPERATIONS: &[(&str, &str)] = &[
     ("GET", "/user"),
     ("POST", "/user"),
     ("GET", "/user/{user_id}"),
+    ("PUT", "/password/{user_id}"),
+    ("POST", "/login/{user_id}"),
     ("PUT", "/user/{user_id}"),
     ("DELETE", "/user/{user_id}"),
     ("GET", "/session"),

@@ -35,7 +35,10 @@ fn assert_user_shape(user: &Value) {
         !id.is_empty() && id.chars().all(|c| c.is_ascii_digit()),
         "{id}"
     );
-    assert_eq!(user["SystemRoles"], "H,P");
+    assert!(
+        user["SystemRoles"] == "H,P" || user["SystemRoles"] == "H,P,A",
+        "{user}"
+    );
     assert!(!user["VideoId"].as_str().unwrap().is_empty(), "{user}");
 }
 
@@ -78,6 +81,7 @@ async fn a_user_is_created_read_found_updated_and_deleted() {
         "SecureVideo's default"
     );
     assert_ne!(created["SystemUserId"], "999", "ids are the service's");
+    assert_eq!(created["SystemRoles"], "H,P,A", "A makes an administrator");
     let id = created["SystemUserId"].as_str().unwrap().to_owned();
 
     // Read it back three ways.

@@ -26,6 +26,12 @@ mod cli;
 #[path = "../api/concurrency.rs"]
 mod concurrency;
 #[cfg(postgres_tests)]
+#[path = "../api/console.rs"]
+mod console;
+#[cfg(postgres_tests)]
+#[path = "../api/console_browser.rs"]
+mod console_browser;
+#[cfg(postgres_tests)]
 #[path = "../api/crash.rs"]
 mod crash;
 #[cfg(postgres_tests)]

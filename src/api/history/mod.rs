@@ -23,6 +23,16 @@ use encode::HistoryEntry;
 pub use filters::MAX_LIMIT;
 use respond::respond;
 
+/// The History CSV of these rows, as `GET /history?Format=csv` writes them
+/// (the console's month download).
+pub(crate) fn csv_of(rows: &[crate::store::HistoryRow], platform: &str) -> Vec<u8> {
+    encode::Encoder {
+        format: filters::Format::Csv,
+        platform: platform.to_owned(),
+    }
+    .whole(rows)
+}
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(company_history))

@@ -11,6 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use super::state::AppState;
 pub use events::parse_events;
+pub(crate) use sessions::{comp_session, deactivate_session, uncomp_session};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

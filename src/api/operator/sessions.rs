@@ -45,13 +45,42 @@ async fn deactivate(
     PathText(raw): PathText,
 ) -> Result<StatusCode, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
+    deactivate_session(&state, session_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deactivates a session: the operator API's and the console's one way.
+pub(crate) async fn deactivate_session(state: &AppState, session_id: i64) -> Result<(), ApiError> {
     let action = SessionActionRecord {
         session_id,
         ts: None,
         automatic: false,
     };
-    state.store.write().deactivate(action).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(state.store.write().deactivate(action).await?)
+}
+
+/// Comps a billable session: the operator API's and the console's one way.
+pub(crate) async fn comp_session(
+    state: &AppState,
+    session_id: i64,
+    reason: String,
+) -> Result<(), ApiError> {
+    let record = CompRecord {
+        session_id,
+        reason,
+        ts: None,
+    };
+    Ok(state.store.write().comp(record).await?)
+}
+
+/// Withdraws a comp: the operator API's and the console's one way.
+pub(crate) async fn uncomp_session(state: &AppState, session_id: i64) -> Result<(), ApiError> {
+    let action = SessionActionRecord {
+        session_id,
+        ts: None,
+        automatic: false,
+    };
+    Ok(state.store.write().uncomp(action).await?)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -86,12 +115,7 @@ async fn comp(
     JsonBody(request): JsonBody<CompRequest>,
 ) -> Result<StatusCode, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
-    let record = CompRecord {
-        session_id,
-        reason: request.reason,
-        ts: None,
-    };
-    state.store.write().comp(record).await?;
+    comp_session(&state, session_id, request.reason).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -116,12 +140,7 @@ async fn uncomp(
     PathText(raw): PathText,
 ) -> Result<StatusCode, ApiError> {
     let session_id = path_id("SessionId", &raw)?;
-    let action = SessionActionRecord {
-        session_id,
-        ts: None,
-        automatic: false,
-    };
-    state.store.write().uncomp(action).await?;
+    uncomp_session(&state, session_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

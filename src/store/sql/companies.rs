@@ -273,9 +273,9 @@ pub(crate) async fn api_key(
     )
 }
 
-type CompanyRow = (i64, String, i64, i64, i64, Option<i64>);
+pub(super) type CompanyRow = (i64, String, i64, i64, i64, Option<i64>);
 
-fn company_from_row(
+pub(super) fn company_from_row(
     (company_id, name, included_sessions, overage_price_cents, data_version, window): CompanyRow,
 ) -> Company {
     Company {

@@ -13,6 +13,7 @@ mod actions;
 mod billing;
 mod calls;
 mod companies;
+mod console;
 mod events;
 mod history;
 mod journal;
@@ -33,6 +34,10 @@ pub(crate) use access::{
 };
 pub(crate) use actions::audit;
 pub(crate) use companies::{api_key, company, company_ids, company_named, session_company};
+pub(crate) use console::{
+    companies, create_link, end_link, end_session, password_candidates, redeem_link,
+    session as console_session, set_password, start_session, touch_session,
+};
 pub(crate) use events::apply_event_batches;
 pub(crate) use history::{read_history, usage};
 pub(crate) use journal::company_changes;

@@ -80,7 +80,7 @@ pub(super) async fn create_user(
     let inserted = sqlx::query(
         "INSERT INTO users (company_id, user_id, person_id, full_name, email_address, sms_number,
              default_resolution, time_zone_windows_id, help_number, external_id, system_roles, video_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'H,P', $11)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $11)
          ON CONFLICT (company_id, user_id) DO NOTHING",
     )
     .bind(record.company_id)
@@ -94,6 +94,7 @@ pub(super) async fn create_user(
     .bind(&record.help_number)
     .bind(record.external_id.trim())
     .bind(&video_id)
+    .bind(record.system_roles.as_deref().unwrap_or("H,P"))
     .execute(conn)
     .await?;
     if inserted.rows_affected() == 0 {
@@ -135,7 +136,8 @@ pub(super) async fn update_user(
     resolution_or_default(&mut record.default_resolution);
     sqlx::query(
         "UPDATE users SET full_name = $3, email_address = $4, sms_number = $5, default_resolution = $6,
-             time_zone_windows_id = $7, help_number = $8, external_id = $9
+             time_zone_windows_id = $7, help_number = $8, external_id = $9,
+             system_roles = COALESCE($10, system_roles)
          WHERE company_id = $1 AND user_id = $2",
     )
     .bind(company_id)
@@ -147,6 +149,7 @@ pub(super) async fn update_user(
     .bind(&record.time_zone_windows_id)
     .bind(&record.help_number)
     .bind(&record.external_id)
+    .bind(record.system_roles.as_deref())
     .execute(&mut *conn)
     .await?;
     set_identity(

@@ -1,6 +1,8 @@
-//! API keys and secrets. A key names its company (`k{company}_{random}`), so
+//! API keys and secrets (and, in `console`, the console's). A key names its company (`k{company}_{random}`), so
 //! it is found by company first; the secret is 32 random bytes, stored only
 //! as a keyed SHA-256 and compared in constant time.
+
+pub mod console;
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
