@@ -25,7 +25,7 @@ use super::dataset::{self, BUSY_MONTH, Meta, Outputs, Plan};
 use super::http;
 
 pub use external::{Nginx, parse_wrk};
-pub use outbound::{ENDPOINTS_PER_COMPANY, Receiver};
+pub use outbound::ENDPOINTS_PER_COMPANY;
 pub use reads::count_elements;
 pub use results::{
     COMPARE_ROUNDS, Ingest, Memory, Outbound, Rate, Raw, Read, Rounds, RunResult, SCALE_ROUNDS,

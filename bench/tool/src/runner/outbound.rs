@@ -24,15 +24,15 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(3_600);
 
 /// A webhook receiver on 127.0.0.1: answers every request `200` with an
 /// empty body over kept-alive connections, a thread each, and counts them.
-pub struct Receiver {
-    pub address: String,
+pub(super) struct Receiver {
+    pub(super) address: String,
     received: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     accept: Option<JoinHandle<()>>,
 }
 
 impl Receiver {
-    pub fn start() -> io::Result<Self> {
+    pub(super) fn start() -> io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let address = listener.local_addr()?.to_string();
         let received = Arc::new(AtomicU64::new(0));
@@ -62,7 +62,7 @@ impl Receiver {
     }
 
     /// Requests received so far.
-    pub fn received(&self) -> u64 {
+    pub(super) fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
     }
 }
