@@ -104,22 +104,50 @@ fn the_benchmark_pipeline_runs_end_to_end_on_a_tiny_dataset() {
     );
     assert!(meta.webhook_company_sessions > 0 && store.webhooks.seconds > 0.0);
 
+    // The ingest again, into a second set of sessions of the same shape,
+    // with three endpoints (every type) per company delivering to the
+    // receiver in the tool: every event accepted, every message delivered.
+    let outbound = &store.outbound;
+    assert_eq!(meta.hooked_events, meta.ingest_events);
+    assert_eq!(meta.hooked_batches, meta.ingest_batches);
+    assert_eq!(meta.hooked_companies.len(), plan.companies as usize);
+    assert_eq!(outbound.events, meta.hooked_events);
+    assert_eq!(
+        outbound.endpoints,
+        runner::ENDPOINTS_PER_COMPANY * meta.hooked_companies.len()
+    );
+    assert_eq!(outbound.sessions_visible, meta.hooked_company_sessions);
+    assert!(meta.hooked_company_sessions > 0 && outbound.seconds > 0.0);
+    assert!(
+        outbound.deliveries
+            >= runner::ENDPOINTS_PER_COMPANY as u64 * u64::from(plan.ingest_sessions),
+        "at least a SESSION_STATUS to each endpoint for every session: {outbound:?}"
+    );
+    assert!(outbound.drained_seconds >= outbound.seconds, "{outbound:?}");
+
     assert_eq!(
         store.memory.elements,
-        meta.largest_sessions + meta.ingest_company_sessions + meta.webhook_company_sessions
+        meta.largest_sessions
+            + meta.ingest_company_sessions
+            + meta.webhook_company_sessions
+            + meta.hooked_company_sessions
     );
     assert!(store.memory.peak_kb >= store.memory.baseline_kb && store.memory.baseline_kb > 0);
 
-    // The report: without the external tools only the scale and memory
-    // ratios can be formed; the details hold every figure.
+    // The report: without the external tools only the outbound-webhook,
+    // scale and memory ratios can be formed; the details hold every figure.
     let ratios = report::ratios(&result);
-    assert_eq!(ratios.len(), 3, "{ratios:?}");
+    assert_eq!(ratios.len(), 4, "{ratios:?}");
     assert!(ratios.iter().all(|ratio| ratio.ratio.is_finite()));
     let table = report::ratio_table(&ratios);
     assert!(table.contains("peak RSS"), "{table}");
+    assert!(table.contains("webhook endpoints subscribed"), "{table}");
     let details = report::details(&result, &plan, "wrk");
     assert!(
-        details.contains("Ingest:") && details.contains("Webhooks:") && details.contains("stage B"),
+        details.contains("Ingest:")
+            && details.contains("Webhooks:")
+            && details.contains("deliveries/s")
+            && details.contains("stage B"),
         "{details}"
     );
 }

@@ -4,7 +4,8 @@
 //! the database; and the connection events that the ingest step posts, with
 //! the same call rows as plain SQL inserts; and the connection events that
 //! the webhook step posts one by one as Daily webhooks, with the same call
-//! rows as single-row SQL transactions.
+//! rows as single-row SQL transactions; and a second set of ingest batches
+//! of the same shape, posted with outbound webhook endpoints subscribed.
 //!
 //! Every id (companies, users, sessions, participations — the host's
 //! participation included) is given explicitly, so ids assigned by the
@@ -24,7 +25,7 @@ use std::io::{self, Write};
 pub use calendar::{days_from_civil, format_ts};
 pub use rng::Rng;
 
-use ingest::ingest;
+use ingest::{IngestOutputs, ingest};
 use session::Generator;
 use stages::Tally;
 use webhooks::{WebhookOutputs, webhooks};
@@ -112,6 +113,8 @@ const BUSY_MONTH_NUMBER: u32 = 6;
 pub const INGEST_MONTH: &str = "2026-01-01";
 /// The webhook step's sessions are held in the month after that.
 pub const WEBHOOK_MONTH: &str = "2026-02-01";
+/// The outbound-webhook step's sessions (a second ingest set) in the next.
+pub const HOOKED_MONTH: &str = "2026-03-01";
 
 /// What was generated, for the measurements and their checks.
 #[derive(Clone, Debug, Default)]
@@ -144,6 +147,13 @@ pub struct Meta {
     /// One webhook company and how many of the webhook sessions it holds.
     pub webhook_company: i64,
     pub webhook_company_sessions: u64,
+    /// The second ingest set, posted with outbound webhook endpoints
+    /// subscribed: its events, batches, and sessions of `ingest_company`.
+    pub hooked_events: u64,
+    pub hooked_batches: u64,
+    pub hooked_company_sessions: u64,
+    /// The companies whose sessions that set touches.
+    pub hooked_companies: Vec<i64>,
 }
 
 impl Meta {
@@ -154,7 +164,8 @@ impl Meta {
              stage_a_lines={}\nstage_a_sessions={}\nstage_b_lines={}\nstage_b_sessions={}\n\
              ingest_events={}\ningest_batches={}\ningest_call_rows={}\n\
              ingest_company={}\ningest_company_sessions={}\n\
-             webhook_events={}\nwebhook_company={}\nwebhook_company_sessions={}\n",
+             webhook_events={}\nwebhook_company={}\nwebhook_company_sessions={}\n\
+             hooked_events={}\nhooked_batches={}\nhooked_company_sessions={}\nhooked_companies={}\n",
             self.busy_company,
             self.busy_count,
             self.probe_company,
@@ -175,6 +186,10 @@ impl Meta {
             self.webhook_events,
             self.webhook_company,
             self.webhook_company_sessions,
+            self.hooked_events,
+            self.hooked_batches,
+            self.hooked_company_sessions,
+            self.hooked_companies.len(),
         )
     }
 }
@@ -191,6 +206,8 @@ pub struct Outputs<'a> {
     pub webhooks: &'a mut dyn Write,
     /// Their call rows as SQL, one transaction per event.
     pub raw_single_sql: &'a mut dyn Write,
+    /// The second ingest set's batches (as `ingest_batches`).
+    pub hooked_batches: &'a mut dyn Write,
 }
 
 /// Writes the dataset; returns what the checks and reads need to know.
@@ -225,14 +242,23 @@ pub fn generate(plan: &Plan, out: Outputs<'_>) -> io::Result<Meta> {
             stages::month(&mut g, &companies, (stage, month), w, tally)?;
         }
         if stage == 0 && plan.ingest_sessions > 0 {
-            ingest(
+            g.meta.ingest_company = companies[0].id;
+            let set = ingest(
                 &mut g,
                 &companies,
-                w,
-                &mut tally.lines,
-                out.ingest_batches,
-                out.raw_sql,
+                (YEAR + 1, 1),
+                None,
+                IngestOutputs {
+                    stage: w,
+                    stage_lines: &mut tally.lines,
+                    batches: out.ingest_batches,
+                    raw_sql: out.raw_sql,
+                },
             )?;
+            g.meta.ingest_events = set.events;
+            g.meta.ingest_batches = set.batches;
+            g.meta.ingest_call_rows = set.call_rows;
+            g.meta.ingest_company_sessions = set.company_sessions;
         }
         if stage == 1 && plan.webhook_sessions > 0 {
             let out = WebhookOutputs {
@@ -241,10 +267,31 @@ pub fn generate(plan: &Plan, out: Outputs<'_>) -> io::Result<Meta> {
             };
             webhooks(&mut g, &companies, w, &mut tally.lines, out)?;
         }
+        if stage == 1 && plan.ingest_sessions > 0 {
+            // Last, with a generator of its own: nothing else changes.
+            let set = ingest(
+                &mut g,
+                &companies,
+                (YEAR + 1, 3),
+                Some(plan.seed ^ 0x0040_0ced),
+                IngestOutputs {
+                    stage: w,
+                    stage_lines: &mut tally.lines,
+                    batches: out.hooked_batches,
+                    raw_sql: &mut io::sink(),
+                },
+            )?;
+            g.meta.hooked_events = set.events;
+            g.meta.hooked_batches = set.batches;
+            g.meta.hooked_company_sessions = set.company_sessions;
+            let touched = (plan.ingest_sessions as usize).min(companies.len());
+            g.meta.hooked_companies = companies[..touched].iter().map(|c| c.id).collect();
+        }
         w.flush()?;
     }
     out.ingest_batches.flush()?;
     out.raw_sql.flush()?;
+    out.hooked_batches.flush()?;
     g.meta.stage_a_lines = tallies[0].lines;
     g.meta.stage_b_lines = tallies[1].lines;
     g.meta.stage_a_sessions = tallies[0].sessions;

@@ -22,6 +22,9 @@ const INGEST: f64 = 0.3;
 /// Provider webhooks (one event a request) ÷ raw single-row transactions of
 /// the same call rows: at least (issue 27).
 const WEBHOOKS: f64 = 0.3;
+/// Ingest with three outbound webhook endpoints subscribed per company ÷
+/// ingest with none, same run: at least (issue 28).
+const OUTBOUND_INGEST: f64 = 0.8;
 /// A cold read at full size ÷ the same at stage-A size: at most.
 const SCALE: f64 = 1.2;
 /// Stage A's import into PostgreSQL, lines/s ÷ the same into SQLite in the
@@ -78,6 +81,7 @@ pub fn ratios(result: &RunResult) -> Vec<Ratio> {
         rows.extend(cold_reads(store, top));
         rows.extend(ingest(store));
         rows.extend(webhooks(store));
+        rows.extend(outbound(store));
         rows.extend(scale(store, &scales));
         rows.push(memory(store));
     }
@@ -190,6 +194,28 @@ fn webhooks(store: &StoreResult) -> Option<Ratio> {
         limit: format!("{limit:.0} events/s"),
         ratio: ours / limit,
         target: (true, WEBHOOKS),
+    })
+}
+
+/// The ingest with outbound webhook endpoints subscribed against the ingest
+/// without any.
+fn outbound(store: &StoreResult) -> Option<Ratio> {
+    let hooked = &store.outbound;
+    if hooked.events == 0 {
+        return None;
+    }
+    let ours = hooked.events as f64 / hooked.seconds;
+    let limit = store.ingest.events as f64 / store.ingest.seconds;
+    Some(Ratio {
+        store: store.backend.clone(),
+        measure: format!(
+            "ingest with {} webhook endpoints subscribed (3 a company), events/s vs ingest with none ({} clients)",
+            hooked.endpoints, store.ingest.clients
+        ),
+        ours: format!("{ours:.0} events/s"),
+        limit: format!("{limit:.0} events/s"),
+        ratio: ours / limit,
+        target: (true, OUTBOUND_INGEST),
     })
 }
 
@@ -466,6 +492,21 @@ fn store_details(out: &mut String, store: &StoreResult, wrk: &str) {
             raw.processes,
             raw.seconds,
             raw.events as f64 / raw.seconds
+        );
+    }
+    let o = &store.outbound;
+    if o.events > 0 {
+        let _ = writeln!(
+            out,
+            "Outbound webhooks: {} events ingested as above with {} endpoints subscribed (every type) in {:.2} s = {:.0} events/s; {} deliveries to the local receiver, the queue empty {:.2} s after the ingest's start = {:.0} deliveries/s; {} of the set's sessions then billable in the History API.",
+            o.events,
+            o.endpoints,
+            o.seconds,
+            o.events as f64 / o.seconds,
+            o.deliveries,
+            o.drained_seconds,
+            o.deliveries as f64 / o.drained_seconds,
+            o.sessions_visible
         );
     }
     let mem = &store.memory;

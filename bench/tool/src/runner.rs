@@ -1,6 +1,7 @@
 //! One benchmark run: on each store, import the dataset in two stages,
 //! read under load beside nginx and the bare SQL, ingest over HTTP beside
-//! raw inserts, and watch the server's memory while it streams.
+//! raw inserts (and again with outbound webhook endpoints subscribed), and
+//! watch the server's memory while it streams.
 //!
 //! Every step that needs a tool outside `cargo test` (wrk, nginx, sqlite3,
 //! psql) is behind `Config::external`, so the test suite runs the rest of
@@ -8,6 +9,7 @@
 
 mod external;
 mod ingest;
+mod outbound;
 mod reads;
 mod results;
 mod server;
@@ -23,15 +25,17 @@ use super::dataset::{self, BUSY_MONTH, Meta, Outputs, Plan};
 use super::http;
 
 pub use external::{Nginx, parse_wrk};
+pub use outbound::ENDPOINTS_PER_COMPANY;
 pub use reads::count_elements;
 pub use results::{
-    COMPARE_ROUNDS, Ingest, Memory, Rate, Raw, Read, Rounds, RunResult, SCALE_ROUNDS,
+    COMPARE_ROUNDS, Ingest, Memory, Outbound, Rate, Raw, Read, Rounds, RunResult, SCALE_ROUNDS,
     SQL_RUNS_PER_ROUND, ScaleCheck, StoreResult, WRK_ROUNDS, Webhooks, Wrk,
 };
 pub use server::{Server, free_port, peak_rss_kb};
 
 use external::history_sql;
 use ingest::{ingest, raw_inserts};
+use outbound::outbound;
 use reads::{Probe, memory, reads, scale_checks};
 use store::{Copy, Store, keep_copy};
 use webhooks::{raw_single, webhook_ingest};
@@ -90,6 +94,7 @@ pub fn generate(config: &Config) -> io::Result<(Meta, f64)> {
         open("raw-calls.sql")?,
     );
     let (mut webhooks, mut raw_single) = (open("webhooks.jsonl")?, open("raw-single.sql")?);
+    let mut hooked = open("hooked-batches.jsonl")?;
     let meta = dataset::generate(
         &config.plan,
         Outputs {
@@ -99,6 +104,7 @@ pub fn generate(config: &Config) -> io::Result<(Meta, f64)> {
             raw_sql: &mut raw,
             webhooks: &mut webhooks,
             raw_single_sql: &mut raw_single,
+            hooked_batches: &mut hooked,
         },
     )?;
     fs::write(config.work.join("meta.txt"), meta.to_text())?;
@@ -157,6 +163,9 @@ fn run_store(config: &Config, store: &Store, meta: &Meta) -> io::Result<StoreRes
         result.raw_single = Some(raw_single(config, store, meta)?);
     }
     result.webhooks = webhook_ingest(config, store, meta, &largest_key)?;
+    if meta.hooked_events > 0 {
+        result.outbound = outbound(config, store, meta, &largest_key)?;
+    }
     result.memory = memory(config, store, meta, &largest_key)?;
     Ok(result)
 }

@@ -1,13 +1,33 @@
 //! The sessions of the ingest step: created in stage A without calls, their
 //! connection events posted over HTTP in batches, and the same call rows as
-//! SQL for the raw inserts.
+//! SQL for the raw inserts. The outbound-webhook step's sessions are made
+//! the same way, a second set of the same shape in another month.
 
 use std::io::{self, Write};
 
+use super::Rng;
 use super::calendar::quarter_hour_in;
 use super::session::{CallSpan, Generator, Party, Shape, events};
 use super::stages::Company;
-use super::{Meta, YEAR};
+
+/// What one set of ingest batches holds.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct IngestTally {
+    pub(super) events: u64,
+    pub(super) batches: u64,
+    pub(super) call_rows: u64,
+    /// Sessions of the first company (the one the step checks).
+    pub(super) company_sessions: u64,
+}
+
+/// Where one set of ingest sessions goes.
+pub(super) struct IngestOutputs<'a> {
+    /// The sessions' lines (stage A or B) and their count.
+    pub(super) stage: &'a mut dyn Write,
+    pub(super) stage_lines: &'a mut u64,
+    pub(super) batches: &'a mut dyn Write,
+    pub(super) raw_sql: &'a mut dyn Write,
+}
 
 /// The events and call rows of the batch being filled.
 struct Batch {
@@ -20,7 +40,7 @@ impl Batch {
     /// empties it; an empty batch writes nothing.
     fn flush(
         &mut self,
-        meta: &mut Meta,
+        tally: &mut IngestTally,
         batches: &mut dyn Write,
         raw_sql: &mut dyn Write,
     ) -> io::Result<()> {
@@ -36,33 +56,35 @@ impl Batch {
             )?;
         }
         writeln!(raw_sql, "COMMIT;")?;
-        meta.ingest_events += self.events.len() as u64;
-        meta.ingest_call_rows += self.rows.len() as u64;
-        meta.ingest_batches += 1;
+        tally.events += self.events.len() as u64;
+        tally.call_rows += self.rows.len() as u64;
+        tally.batches += 1;
         self.events.clear();
         self.rows.clear();
         Ok(())
     }
 }
 
-/// The sessions of the ingest step (created in stage A, no calls yet, in
-/// `INGEST_MONTH`, spread over the companies), their events in batches, and
-/// the same call rows as SQL.
+/// The sessions of an ingest step (created without calls, in `month`,
+/// spread over the companies), their events in batches, and the same call
+/// rows as SQL. With `seed`, the set draws from a generator of its own, so
+/// the rest of the dataset is the same with or without it.
 pub(super) fn ingest(
     g: &mut Generator<'_>,
     companies: &[Company],
-    stage_a: &mut dyn Write,
-    stage_a_lines: &mut u64,
-    batches: &mut dyn Write,
-    raw_sql: &mut dyn Write,
-) -> io::Result<()> {
+    (year, month): (i32, u32),
+    seed: Option<u64>,
+    out: IngestOutputs<'_>,
+) -> io::Result<IngestTally> {
+    if let Some(seed) = seed {
+        g.rng = Rng::new(seed);
+    }
     let sessions_per_batch = g.plan.ingest_batch / 8;
     let mut batch = Batch {
         events: Vec::with_capacity(g.plan.ingest_batch),
         rows: Vec::new(),
     };
-    let (year, month) = (YEAR + 1, 1);
-    g.meta.ingest_company = companies[0].id;
+    let mut tally = IngestTally::default();
     let mut in_batch = 0;
     for n in 0..g.plan.ingest_sessions as usize {
         let company = &companies[n % companies.len()];
@@ -71,11 +93,11 @@ pub(super) fn ingest(
         let pool = (company.sessions[0] / 3).max(4);
         let (session_id, line, calls, _) =
             g.session(company.id, &host, start, Shape::OneGuest, pool);
-        if company.id == g.meta.ingest_company {
-            g.meta.ingest_company_sessions += 1;
+        if company.id == companies[0].id {
+            tally.company_sessions += 1;
         }
-        writeln!(stage_a, "{line}")?;
-        *stage_a_lines += 1;
+        writeln!(out.stage, "{line}")?;
+        *out.stage_lines += 1;
         for (_, event) in events(session_id, &calls) {
             batch.events.push(format!("{{{event}}}"));
         }
@@ -84,11 +106,12 @@ pub(super) fn ingest(
         }
         in_batch += 1;
         if in_batch == sessions_per_batch {
-            batch.flush(&mut g.meta, batches, raw_sql)?;
+            batch.flush(&mut tally, out.batches, out.raw_sql)?;
             in_batch = 0;
         }
     }
-    batch.flush(&mut g.meta, batches, raw_sql)
+    batch.flush(&mut tally, out.batches, out.raw_sql)?;
+    Ok(tally)
 }
 
 /// A call's values for the raw inserts' `INSERT INTO calls`.

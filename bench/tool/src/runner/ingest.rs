@@ -112,11 +112,38 @@ pub(super) fn ingest(
             meta.ingest_events, meta.ingest_batches, config.ingest_clients
         ),
     );
-    let batches: Vec<String> =
-        BufReader::new(File::open(config.work.join("ingest-batches.jsonl"))?)
-            .lines()
-            .collect::<io::Result<_>>()?;
     let server = config.start_server(store)?;
+    let (accepted, seconds) = post_batches(config, &server.address, "ingest-batches.jsonl")?;
+    if accepted != meta.ingest_events {
+        return Err(io::Error::other(format!(
+            "{accepted} events accepted of {}",
+            meta.ingest_events
+        )));
+    }
+    let sessions_visible = billable(
+        &server.address,
+        INGEST_MONTH,
+        largest_key,
+        meta.ingest_company_sessions,
+    )?;
+    server.stop();
+    Ok(Ingest {
+        events: meta.ingest_events,
+        accepted,
+        batches: meta.ingest_batches,
+        clients: config.ingest_clients.max(1),
+        seconds,
+        sessions_visible,
+    })
+}
+
+/// Posts the batches of `file` (a POST body a line) with
+/// `config.ingest_clients` clients; returns the events accepted and the
+/// seconds it took.
+pub(super) fn post_batches(config: &Config, address: &str, file: &str) -> io::Result<(u64, f64)> {
+    let batches: Vec<String> = BufReader::new(File::open(config.work.join(file))?)
+        .lines()
+        .collect::<io::Result<_>>()?;
     let clients = config.ingest_clients.max(1);
     let batches = Arc::new(batches);
     let accepted = Arc::new(AtomicU64::new(0));
@@ -128,7 +155,7 @@ pub(super) fn ingest(
             let batches = Arc::clone(&batches);
             let accepted = Arc::clone(&accepted);
             let failed = Arc::clone(&failed);
-            let address = server.address.clone();
+            let address = address.to_owned();
             let bearer = bearer.clone();
             thread::spawn(move || {
                 post_share(
@@ -145,35 +172,27 @@ pub(super) fn ingest(
     for handle in handles {
         handle.join().expect("client thread")?;
     }
-    let seconds = started.elapsed().as_secs_f64();
-    let accepted = accepted.load(Ordering::Relaxed);
-    if accepted != meta.ingest_events {
-        return Err(io::Error::other(format!(
-            "{accepted} events accepted of {}",
-            meta.ingest_events
-        )));
-    }
-    let mut client = Client::new(&server.address);
+    Ok((
+        accepted.load(Ordering::Relaxed),
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// The sessions billable in `month` for the key's company, checked against
+/// `expected`.
+pub(super) fn billable(address: &str, month: &str, key: &str, expected: u64) -> io::Result<u64> {
+    let mut client = Client::new(address);
     let response = client.get(
-        &format!("/history?month={INGEST_MONTH}"),
-        &[("Authorization", largest_key)],
+        &format!("/history?month={month}"),
+        &[("Authorization", key)],
     )?;
     let sessions_visible = count_elements(&response.body);
-    if sessions_visible != meta.ingest_company_sessions {
+    if sessions_visible != expected {
         return Err(io::Error::other(format!(
-            "{sessions_visible} ingested sessions billable in {INGEST_MONTH}, {} expected",
-            meta.ingest_company_sessions
+            "{sessions_visible} ingested sessions billable in {month}, {expected} expected"
         )));
     }
-    server.stop();
-    Ok(Ingest {
-        events: meta.ingest_events,
-        accepted,
-        batches: meta.ingest_batches,
-        clients,
-        seconds,
-        sessions_visible,
-    })
+    Ok(sessions_visible)
 }
 
 /// One client's share of the batches (every `step`-th from `first`),

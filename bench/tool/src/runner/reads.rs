@@ -383,8 +383,10 @@ pub(super) fn memory(
             response.status
         )));
     }
-    let expected =
-        meta.largest_sessions + meta.ingest_company_sessions + meta.webhook_company_sessions;
+    let expected = meta.largest_sessions
+        + meta.ingest_company_sessions
+        + meta.webhook_company_sessions
+        + meta.hooked_company_sessions;
     if counter.count != expected {
         return Err(io::Error::other(format!(
             "the whole history held {} sessions, {expected} expected",

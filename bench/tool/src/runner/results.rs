@@ -108,6 +108,23 @@ pub struct Webhooks {
     pub sessions_visible: u64,
 }
 
+/// The outbound-webhook step: the ingest again (a second set of the same
+/// shape) with endpoints subscribed, and the deliveries to the receiver.
+#[derive(Clone, Debug, Default)]
+pub struct Outbound {
+    pub events: u64,
+    /// Endpoints subscribed, every type each.
+    pub endpoints: usize,
+    /// The ingest's seconds.
+    pub seconds: f64,
+    /// Requests the receiver answered.
+    pub deliveries: u64,
+    /// From the ingest's start until the queue was empty.
+    pub drained_seconds: f64,
+    /// The set's sessions found in the History API afterwards.
+    pub sessions_visible: u64,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Raw {
     pub rows: u64,
@@ -156,6 +173,7 @@ pub struct StoreResult {
     pub webhooks: Webhooks,
     /// The webhook step's call rows, one transaction per event.
     pub raw_single: Option<Raw>,
+    pub outbound: Outbound,
     pub memory: Memory,
 }
 

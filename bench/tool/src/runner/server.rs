@@ -64,6 +64,10 @@ impl Config {
                 "SESSION_LEDGER_DAILY_WEBHOOK_SECRET",
                 http::base64(DAILY_KEY),
             )
+            // The outbound-webhook step's receiver is on 127.0.0.1, over
+            // plain HTTP.
+            .env("SESSION_LEDGER_WEBHOOK_ALLOW_HTTP", "true")
+            .env("SESSION_LEDGER_WEBHOOK_ALLOW_PRIVATE", "true")
             .env_remove("RUST_LOG");
         command
     }
