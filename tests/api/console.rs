@@ -1000,3 +1000,44 @@ async fn thirty_idle_minutes_end_a_console_session_and_send_the_browser_back() {
             .contains("Max-Age=0")
     );
 }
+
+/// Every console page a signed-in person reads leaves exactly one access
+/// record in the company's chain, naming the person, the route template and
+/// its ids (SPEC §15); an operator's page of a company goes to that
+/// company's chain.
+#[tokio::test]
+async fn every_signed_in_console_read_leaves_one_access_record() {
+    let app = spawn_app().await;
+    let clinic = clinic(&app).await;
+    let company = clinic.tenant.company_id;
+    let host = sign_in(&app, "hana@harbor.example", PASSWORD)
+        .await
+        .unwrap();
+    let records = || async {
+        app.audit.flush().await.expect("records written");
+        app.store
+            .access_page(company, 0, 1_000_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|record| serde_json::to_value(record).unwrap())
+            .collect::<Vec<Value>>()
+    };
+    let before = records().await.len();
+    let path = format!("/console/companies/{company}/sessions/{}", clinic.session);
+    assert_eq!(page(&app, &host, &path).await.status(), StatusCode::OK);
+    let after = records().await;
+    let new = &after[before..];
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert_eq!(new[0]["ActorKind"], "Console");
+    assert_eq!(new[0]["Actor"], clinic.host.to_string());
+    assert_eq!(
+        new[0]["Route"],
+        "/console/companies/{company_id}/sessions/{session_id}"
+    );
+    assert_eq!(
+        new[0]["Ids"],
+        format!("company_id={company}&session_id={}", clinic.session)
+    );
+    assert_eq!(new[0]["Status"], 200);
+}
