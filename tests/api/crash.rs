@@ -12,21 +12,23 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestDatabase, event, participant_event, spawn_on};
-use crate::process::{Server, cli};
+use crate::process::{Server, TOKEN, cli};
 
 const SESSIONS: usize = 100;
 const BATCH: usize = 1_000;
-const TOKEN: &str = "process-test-operator-token-7f3a";
 
-fn setup_log() -> String {
+/// The crash tests' clinic: one host and `sessions` sessions (ids from
+/// 1,000), each with the host's and a guest's participation (ids from
+/// 10,000), scheduled at `hour`:00 on the days of November 2016.
+pub fn clinic_log(sessions: i64, hour: u32) -> String {
     let mut lines = vec![
         r#"{"Type":"Company","CompanyId":1,"Name":"Crash Clinic"}"#.to_owned(),
         r#"{"Type":"User","CompanyId":1,"UserId":2,"FullName":"Ann Host","EmailAddress":"ann@clinic.example"}"#.to_owned(),
     ];
-    for n in 0..SESSIONS {
+    for n in 0..sessions {
         lines.push(
             json!({"Type": "Session", "CompanyId": 1, "SessionId": 1_000 + n, "UserId": 2,
-                   "ScheduleTs": format!("2016-11-{:02}T08:00:00", 1 + n % 28),
+                   "ScheduleTs": format!("2016-11-{:02}T{hour:02}:00:00", 1 + n % 28),
                    "Participants": [{"ParticipationId": 10_000 + 2 * n, "SecureVideoUserId": 2},
                                     {"ParticipationId": 10_001 + 2 * n, "ParticipantFullName": format!("Guest {n}"),
                                      "ParticipantEmailAddress": format!("guest{n}@x.example")}]})
@@ -34,6 +36,10 @@ fn setup_log() -> String {
         );
     }
     lines.join("\n") + "\n"
+}
+
+fn setup_log() -> String {
+    clinic_log(SESSIONS as i64, 8)
 }
 
 /// Calls of host and guest, one pair a minute, interleaved across sessions.

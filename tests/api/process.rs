@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestDatabase, event};
 use crate::seed::{SEED_SETUP, seed_events};
 
-const TOKEN: &str = "process-test-operator-token-7f3a";
+pub const TOKEN: &str = "process-test-operator-token-7f3a";
 const BINARY: &str = env!("CARGO_BIN_EXE_session-ledger");
 
 /// A running `session-ledger serve` whose log lines are collected.

@@ -11,28 +11,13 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestDatabase, event, participant_event};
-use crate::process::{Server, cli};
+use crate::process::{Server, TOKEN, cli};
 use crate::webhooks::{Receiver, verifier_ready};
 
 const SESSIONS: i64 = 24;
-const TOKEN: &str = "process-test-operator-token-7f3a";
 
 fn setup_log() -> String {
-    let mut lines = vec![
-        r#"{"Type":"Company","CompanyId":1,"Name":"Crash Clinic"}"#.to_owned(),
-        r#"{"Type":"User","CompanyId":1,"UserId":2,"FullName":"Ann Host","EmailAddress":"ann@clinic.example"}"#.to_owned(),
-    ];
-    for n in 0..SESSIONS {
-        lines.push(
-            json!({"Type": "Session", "CompanyId": 1, "SessionId": 1_000 + n, "UserId": 2,
-                   "ScheduleTs": format!("2016-11-{:02}T10:00:00", 1 + n % 28),
-                   "Participants": [{"ParticipationId": 10_000 + 2 * n, "SecureVideoUserId": 2},
-                                    {"ParticipationId": 10_001 + 2 * n, "ParticipantFullName": format!("Guest {n}"),
-                                     "ParticipantEmailAddress": format!("guest{n}@x.example")}]})
-            .to_string(),
-        );
-    }
-    lines.join("\n") + "\n"
+    crate::crash::clinic_log(SESSIONS, 10)
 }
 
 /// What each session goes through: started and billable, its duration
