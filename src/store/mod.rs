@@ -248,29 +248,24 @@ impl Store {
         Ok(self)
     }
 
-    /// The replica's pool for a read of the company that must see its data
-    /// version `at_least` (when unknown: the primary's current one, one
-    /// row); `None` sends the read to the primary.
-    async fn replica_for(&self, company_id: i64, at_least: Option<i64>) -> Option<&sqlx::PgPool> {
+    /// A read of the company that must see its data version `at_least`
+    /// (when unknown: the primary's current one, one row): on the replica
+    /// when it has that version, `None` to send it to the primary (no
+    /// replica, one behind, or one that failed the read).
+    async fn on_replica<T>(
+        &self,
+        company_id: i64,
+        at_least: Option<i64>,
+        read: impl AsyncFnOnce(&sqlx::PgPool) -> Result<T, StoreError>,
+    ) -> Option<Result<T, StoreError>> {
         let replica = self.replica.as_ref()?;
         let needed = match at_least {
             Some(version) => version,
             None => self.company(company_id).await.ok()??.data_version,
         };
-        replica.at_least(company_id, needed).await
-    }
-
-    /// A read's outcome on the replica: kept unless the replica failed,
-    /// when the read goes to the primary instead.
-    fn kept_from_replica<T>(
-        &self,
-        outcome: Result<T, StoreError>,
-    ) -> Option<Result<T, StoreError>> {
-        match outcome {
+        match read(replica.at_least(company_id, needed).await?).await {
             Err(StoreError::Database(error)) => {
-                if let Some(replica) = &self.replica {
-                    replica.failed(&error);
-                }
+                replica.failed(&error);
                 None
             }
             other => Some(other),
@@ -475,10 +470,11 @@ impl Store {
         query: HistoryQuery,
         at_least: Option<i64>,
     ) -> Result<HistoryReader, StoreError> {
-        if let Some(replica) = self.replica_for(query.company_id, at_least).await
-            && let Some(outcome) =
-                self.kept_from_replica(postgres::sql::read_history(replica, query.clone()).await)
-        {
+        let company_id = query.company_id;
+        let read = async |replica: &sqlx::PgPool| {
+            postgres::sql::read_history(replica, query.clone()).await
+        };
+        if let Some(outcome) = self.on_replica(company_id, at_least, read).await {
             return outcome;
         }
         self.history(query).await
@@ -495,10 +491,9 @@ impl Store {
         month: Month,
         at_least: Option<i64>,
     ) -> Result<UsageCounts, StoreError> {
-        if let Some(replica) = self.replica_for(company_id, at_least).await
-            && let Some(outcome) =
-                self.kept_from_replica(postgres::sql::usage(replica, company_id, month).await)
-        {
+        let read =
+            async |replica: &sqlx::PgPool| postgres::sql::usage(replica, company_id, month).await;
+        if let Some(outcome) = self.on_replica(company_id, at_least, read).await {
             return outcome;
         }
         self.usage(company_id, month).await
@@ -598,10 +593,8 @@ impl Store {
         company_id: i64,
         at_least: Option<i64>,
     ) -> Result<Vec<User>, StoreError> {
-        if let Some(replica) = self.replica_for(company_id, at_least).await
-            && let Some(outcome) =
-                self.kept_from_replica(postgres::sql::users(replica, company_id).await)
-        {
+        let read = async |replica: &sqlx::PgPool| postgres::sql::users(replica, company_id).await;
+        if let Some(outcome) = self.on_replica(company_id, at_least, read).await {
             return outcome;
         }
         self.users(company_id).await
@@ -631,10 +624,10 @@ impl Store {
         query: SessionQuery,
         at_least: Option<i64>,
     ) -> Result<Vec<Session>, StoreError> {
-        if let Some(replica) = self.replica_for(query.company_id, at_least).await
-            && let Some(outcome) =
-                self.kept_from_replica(postgres::sql::sessions(replica, query.clone()).await)
-        {
+        let company_id = query.company_id;
+        let read =
+            async |replica: &sqlx::PgPool| postgres::sql::sessions(replica, query.clone()).await;
+        if let Some(outcome) = self.on_replica(company_id, at_least, read).await {
             return outcome;
         }
         self.sessions(query).await
