@@ -20,6 +20,13 @@ use super::StoreError;
 const BEAT: Duration = Duration::from_millis(500);
 const PATIENCE: Duration = Duration::from_millis(1_500);
 
+/// A failed ping is tried again this often, for this long, before the
+/// server counts as lost: long enough for a server that dropped its
+/// connections and listens again at once (a quick restart), short enough
+/// that requests still learn of an outage within about a second.
+const CONFIRM_EVERY: Duration = Duration::from_millis(50);
+const CONFIRM_FOR: Duration = Duration::from_millis(300);
+
 /// For this long after a connection was lost, pooled connections older than
 /// the loss are pinged before they are handed out.
 const SUSPECT_FOR: Duration = Duration::from_secs(60);
@@ -110,8 +117,10 @@ impl Health {
     }
 
     /// Pings the server every [`BEAT`] on a connection of its own, marking
-    /// it down when a ping or a connection attempt fails or takes longer
-    /// than [`PATIENCE`], and up when one succeeds. Runs until dropped.
+    /// it up when a ping succeeds and down when pings or connection attempts
+    /// keep failing for [`CONFIRM_FOR`] (one that hangs for [`PATIENCE`]
+    /// counts at once), so a server that drops its connections and is back
+    /// at once costs no request an error. Runs until dropped.
     pub(crate) async fn heartbeat(&self, options: PgConnectOptions) {
         if !self.watched {
             return;
@@ -121,40 +130,48 @@ impl Health {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let beat = async {
-                // A connection the server dropped (a restart) is replaced
-                // at once: only a server that cannot be reached is down.
-                if let Some(mut alive) = connection.take()
-                    && alive.ping().await.is_ok()
-                {
-                    return Ok(alive);
-                }
-                let mut fresh = PgConnection::connect_with(&options).await?;
-                fresh.ping().await?;
-                Ok::<_, sqlx::Error>(fresh)
-            };
-            match tokio::time::timeout(PATIENCE, beat).await {
-                Ok(Ok(alive)) => {
-                    if self.down.load(Ordering::Acquire) {
-                        // Whatever the pool holds predates the outage.
-                        self.lost();
+            let failing_since = Instant::now();
+            loop {
+                match tokio::time::timeout(PATIENCE, beat(&mut connection, &options)).await {
+                    Ok(Ok(())) => {
+                        if self.down.load(Ordering::Acquire) {
+                            // Whatever the pool holds predates the outage.
+                            self.lost();
+                        }
+                        self.set_down(false);
+                        break;
                     }
-                    self.set_down(false);
-                    connection = Some(alive);
+                    Ok(Err(error)) => tracing::debug!(%error, "database heartbeat failed"),
+                    Err(_) => tracing::debug!("database heartbeat timed out"),
                 }
-                Ok(Err(error)) => {
-                    tracing::debug!(%error, "database heartbeat failed");
-                    self.lost();
+                // Pooled connections may be gone too: ping them before use.
+                self.lost();
+                if self.down.load(Ordering::Acquire) || failing_since.elapsed() >= CONFIRM_FOR {
                     self.set_down(true);
+                    break;
                 }
-                Err(_) => {
-                    tracing::debug!("database heartbeat timed out");
-                    self.lost();
-                    self.set_down(true);
-                }
+                tokio::time::sleep(CONFIRM_EVERY).await;
             }
         }
     }
+}
+
+/// One ping on the heartbeat's connection; a connection the server dropped
+/// (a restart) is replaced at once.
+async fn beat(
+    connection: &mut Option<PgConnection>,
+    options: &PgConnectOptions,
+) -> Result<(), sqlx::Error> {
+    if let Some(mut alive) = connection.take()
+        && alive.ping().await.is_ok()
+    {
+        *connection = Some(alive);
+        return Ok(());
+    }
+    let mut fresh = PgConnection::connect_with(options).await?;
+    fresh.ping().await?;
+    *connection = Some(fresh);
+    Ok(())
 }
 
 pub(crate) enum Verdict<T> {
