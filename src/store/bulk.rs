@@ -296,13 +296,22 @@ impl Scratch {
         ));
         std::fs::create_dir(&folder)?;
         let url = format!("sqlite://{}", folder.join("import.db").display());
-        match Store::open(&url, rules.clone()).await {
-            Ok(store) => Ok(Self { store, folder }),
+        let store = match Store::open(&url, rules.clone()).await {
+            Ok(store) => store,
             Err(error) => {
                 let _ = std::fs::remove_dir_all(&folder);
-                Err(error)
+                return Err(error);
             }
+        };
+        let scratch = Self { store, folder };
+        // Thrown away after the copy, the file needs no durability: no
+        // fsync at commits or checkpoints.
+        if let Backend::Sqlite { writer, .. } = &scratch.store.backend {
+            sqlx::query("PRAGMA synchronous = OFF")
+                .execute(writer)
+                .await?;
         }
+        Ok(scratch)
     }
 }
 
