@@ -272,17 +272,23 @@ impl Store {
         }
     }
 
-    /// Connections open and idle in the pool, for the metrics.
+    /// Connections open and idle in the pool, for the metrics. sqlx's idle
+    /// count can wrap below zero for a moment while a connection changes
+    /// hands, so each pool's is taken as at most its size.
     pub fn pool_status(&self) -> (u32, usize) {
+        fn status<DB: sqlx::Database>(pools: [&sqlx::Pool<DB>; 2]) -> (u32, usize) {
+            pools.iter().fold((0, 0), |(open, idle), pool| {
+                let size = pool.size();
+                let size_usize = usize::try_from(size).unwrap_or(usize::MAX);
+                (
+                    open.saturating_add(size),
+                    idle.saturating_add(pool.num_idle().min(size_usize)),
+                )
+            })
+        }
         match &self.backend {
-            Backend::Sqlite { pool, writer } => (
-                pool.size() + writer.size(),
-                pool.num_idle() + writer.num_idle(),
-            ),
-            Backend::Postgres { pool, writer, .. } => (
-                pool.size() + writer.size(),
-                pool.num_idle() + writer.num_idle(),
-            ),
+            Backend::Sqlite { pool, writer } => status([pool, writer]),
+            Backend::Postgres { pool, writer, .. } => status([pool, writer]),
         }
     }
 
