@@ -89,6 +89,15 @@ fn the_benchmark_pipeline_runs_end_to_end_on_a_tiny_dataset() {
         "the stage-A copy is removed after the scale check"
     );
 
+    // The console's month page, signed in through the sign-in form, beside
+    // the History JSON of the same month; the audit step needs wrk.
+    let month = store.console.as_ref().expect("the console's month page");
+    assert_eq!(month.elements, meta.busy_count, "{month:?}");
+    assert_eq!(month.samples, config.cold_samples, "{month:?}");
+    assert!(month.page_bytes > month.elements * 200, "{month:?}");
+    assert!(month.page_ms > 0.0 && month.json_ms > 0.0, "{month:?}");
+    assert!(store.audit_load.is_none());
+
     assert_eq!(store.ingest.accepted, meta.ingest_events);
     assert_eq!(store.ingest.sessions_visible, meta.ingest_company_sessions);
     assert!(store.ingest.seconds > 0.0);
