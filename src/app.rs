@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 use crate::api::limits::{FailedAuthLimits, RateLimits, SignInLimits};
 use crate::api::state::AppState;
-use crate::config::WebhookSettings;
+use crate::config::{AccessAudit, WebhookSettings};
 use crate::connections::Bounds;
 use crate::deactivation::Policy;
 
@@ -24,6 +24,12 @@ pub async fn launch(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    if state.settings.access_audit == AccessAudit::Off {
+        tracing::warn!(
+            "THE ACCESS AUDIT IS OFF (--access-audit off): requests leave no access record. \
+             For measuring its cost only, never in production (docs/audit.md)"
+        );
+    }
     let policy = Policy {
         after_hours: state.settings.auto_deactivate_after_hours,
         interval: Duration::from_secs(state.settings.auto_deactivate_interval_seconds),

@@ -201,6 +201,17 @@ pub struct Settings {
     )]
     pub audit_retention_days: u32,
 
+    /// `on` (the default): every request an authentication lets in leaves an
+    /// access record. `off` records nothing (a loud warning at start): for
+    /// measuring the audit's cost only, never in production (docs/audit.md).
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_ACCESS_AUDIT",
+        default_value = "on",
+        global = true
+    )]
+    pub access_audit: AccessAudit,
+
     /// The video providers' webhook secrets (SPEC §12).
     #[command(flatten)]
     pub providers: ProviderSecrets,
@@ -367,6 +378,13 @@ fn parse_public_url(text: &str) -> Result<String, String> {
         return Err("must be an absolute URL with a host, no query or fragment".to_owned());
     }
     Ok(url.to_owned())
+}
+
+/// Whether `serve` records its requests in the access audit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AccessAudit {
+    On,
+    Off,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -3,7 +3,8 @@
 //! edited, deleted, inserted or reordered directly in the database; pruning
 //! leaves a checkpoint that verifies; export and import carry the chain;
 //! reads fail with 503 while records cannot be written; kill -9 loses at
-//! most the last second; no e-mail, name or secret reaches a record.
+//! most the last second; no e-mail, name or secret reaches a record;
+//! `--access-audit off` records nothing.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -11,12 +12,13 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use session_ledger::audit::{Verdict, verify};
+use session_ledger::config::AccessAudit;
 use session_ledger::domain::Timestamp;
 use session_ledger::domain::access::Tampering;
 
 use session_ledger::store::{Rules, Store};
 
-use crate::helpers::{OPERATOR_TOKEN, Tenant, TestApp, TestDatabase, spawn_app};
+use crate::helpers::{OPERATOR_TOKEN, Tenant, TestApp, TestDatabase, spawn_app, spawn_app_with};
 use crate::process::{Server, cli};
 
 const KEY: &str = "test-audit-key";
@@ -716,4 +718,51 @@ async fn without_a_configured_key_an_export_carries_the_generated_one_and_verifi
     let (again, _, stderr) = cli(&first.url, &["import", "-"], Some(&other));
     assert!(!again, "{stderr}");
     assert!(stderr.contains("another generated key"), "{stderr}");
+}
+
+/// `--access-audit off` (for measuring the audit's cost) records nothing
+/// and still answers `GET /audit`; the same read on a node with it on (the
+/// default) leaves exactly one record.
+#[tokio::test]
+async fn with_the_access_audit_off_no_record_is_written_and_with_it_on_one_is() {
+    let off = spawn_app_with(|settings| settings.access_audit = AccessAudit::Off).await;
+    let tenant = off.new_tenant("Unaudited Clinic").await;
+    let path = "/history?month=2016-11-01";
+    off.history(&tenant, path).await;
+    let records = all_records(&off).await;
+    assert!(
+        records.is_empty(),
+        "recorded with the audit off: {records:?}"
+    );
+
+    let on = off.another_node().await;
+    on.history(&tenant, path).await;
+    let records = all_records(&on).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = &records[0];
+    assert_eq!(record["CompanyId"], tenant.company_id);
+    assert_eq!(record["Route"], "/history");
+    assert_eq!(record["ActorKind"], "ApiKey");
+    assert_eq!(record["Actor"], tenant.api_key.as_str());
+    assert_eq!(record["Status"], 200);
+
+    // Read with the audit off, the audit shows that record, and the read
+    // itself leaves none.
+    let (status, listed) = off
+        .send(
+            &tenant,
+            Method::GET,
+            "/audit?from=2000-01-01&to=2100-12-31",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(listed[0]["Route"], "/history");
+    assert_eq!(all_records(&off).await.len(), 1);
+    assert!(matches!(
+        verdict(&off, Some(tenant.company_id)).await,
+        Verdict::Verified(_)
+    ));
+    on.stop().await;
 }

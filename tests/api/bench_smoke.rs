@@ -89,6 +89,15 @@ fn the_benchmark_pipeline_runs_end_to_end_on_a_tiny_dataset() {
         "the stage-A copy is removed after the scale check"
     );
 
+    // The console's month page, signed in through the sign-in form, beside
+    // the History JSON of the same month; the audit step needs wrk.
+    let month = store.console.as_ref().expect("the console's month page");
+    assert_eq!(month.elements, meta.busy_count, "{month:?}");
+    assert_eq!(month.samples, config.cold_samples, "{month:?}");
+    assert!(month.page_bytes > month.elements * 200, "{month:?}");
+    assert!(month.page_ms > 0.0 && month.json_ms > 0.0, "{month:?}");
+    assert!(store.audit_load.is_none());
+
     assert_eq!(store.ingest.accepted, meta.ingest_events);
     assert_eq!(store.ingest.sessions_visible, meta.ingest_company_sessions);
     assert!(store.ingest.seconds > 0.0);
@@ -135,19 +144,22 @@ fn the_benchmark_pipeline_runs_end_to_end_on_a_tiny_dataset() {
     assert!(store.memory.peak_kb >= store.memory.baseline_kb && store.memory.baseline_kb > 0);
 
     // The report: without the external tools only the outbound-webhook,
-    // scale and memory ratios can be formed; the details hold every figure.
+    // scale, console and memory ratios can be formed; the details hold
+    // every figure.
     let ratios = report::ratios(&result);
-    assert_eq!(ratios.len(), 4, "{ratios:?}");
+    assert_eq!(ratios.len(), 5, "{ratios:?}");
     assert!(ratios.iter().all(|ratio| ratio.ratio.is_finite()));
     let table = report::ratio_table(&ratios);
     assert!(table.contains("peak RSS"), "{table}");
+    assert!(table.contains("console's month page"), "{table}");
     assert!(table.contains("webhook endpoints subscribed"), "{table}");
     let details = report::details(&result, &plan, "wrk");
     assert!(
         details.contains("Ingest:")
             && details.contains("Webhooks:")
             && details.contains("deliveries/s")
-            && details.contains("stage B"),
+            && details.contains("stage B")
+            && details.contains("Console:"),
         "{details}"
     );
 }

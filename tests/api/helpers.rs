@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use session_ledger::api::state::AppState;
 use session_ledger::app::launch;
 use session_ledger::audit::AccessLog;
-use session_ledger::config::{DatabaseUrl, LogFormat, Settings, WebhookSettings};
+use session_ledger::config::{AccessAudit, DatabaseUrl, LogFormat, Settings, WebhookSettings};
 use session_ledger::store::Store;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -168,6 +168,7 @@ pub fn settings(database_url: &str) -> Settings {
         history_cache_mb: 64,
         audit_key: Some("test-audit-key".to_owned().into()),
         audit_retention_days: 2_192,
+        access_audit: AccessAudit::On,
         // Set to the server's own address once it is bound (`spawn_on`).
         public_url: None,
         log_format: LogFormat::Text,

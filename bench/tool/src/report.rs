@@ -6,8 +6,8 @@ use std::process::Command;
 
 use super::dataset::{BUSY_MONTH, Plan};
 use super::runner::{
-    COMPARE_ROUNDS, Read, Rounds, RunResult, SCALE_ROUNDS, SQL_RUNS_PER_ROUND, StoreResult,
-    WRK_ROUNDS,
+    AuditLoad, COMPARE_ROUNDS, ConsoleMonth, Read, Rounds, RunResult, SCALE_ROUNDS,
+    SQL_RUNS_PER_ROUND, StoreResult, WRK_ROUNDS,
 };
 
 // The targets (issue 5), each a ratio of ours to the limit.
@@ -30,6 +30,12 @@ const SCALE: f64 = 1.2;
 /// Stage A's import into PostgreSQL, lines/s ÷ the same into SQLite in the
 /// same run: at least (issue 31).
 const POSTGRES_IMPORT: f64 = 0.8;
+/// The console's month page of the busy company ÷ the History JSON cold
+/// read of the same month, same run: at most (issue 29).
+const CONSOLE_MONTH: f64 = 3.0;
+/// One host's month under wrk with the access audit on ÷ with it off, same
+/// run: at least (issue 30).
+const AUDIT_UNDER_LOAD: f64 = 0.8;
 /// Peak RSS streaming the largest history, in MB: at most this (ratio 1).
 const MEMORY_LIMIT_MB: f64 = 100.0;
 
@@ -83,6 +89,18 @@ pub fn ratios(result: &RunResult) -> Vec<Ratio> {
         rows.extend(webhooks(store));
         rows.extend(outbound(store));
         rows.extend(scale(store, &scales));
+        rows.extend(
+            store
+                .console
+                .as_ref()
+                .map(|month| console_month(store, month)),
+        );
+        rows.extend(
+            store
+                .audit_load
+                .as_ref()
+                .map(|load| audit_load(store, load)),
+        );
         rows.push(memory(store));
     }
     rows.extend(postgres_import(result));
@@ -253,6 +271,37 @@ fn scale(store: &StoreResult, scales: &[u64]) -> Vec<Ratio> {
         }
     }
     rows
+}
+
+/// The console's month page against the History JSON of the same month,
+/// both cold.
+fn console_month(store: &StoreResult, month: &ConsoleMonth) -> Ratio {
+    Ratio {
+        store: store.backend.clone(),
+        measure: format!(
+            "console's month page of the busy company ({} sessions, {} B of HTML), cold, vs the History JSON cold read of the same month (medians of {} alternating reads each)",
+            month.elements, month.page_bytes, month.samples
+        ),
+        ours: format!("{:.2} ms", month.page_ms),
+        limit: format!("{:.2} ms", month.json_ms),
+        ratio: month.page_ms / month.json_ms,
+        target: (false, CONSOLE_MONTH),
+    }
+}
+
+/// A read under wrk with the access audit on against the same with it off.
+fn audit_load(store: &StoreResult, load: &AuditLoad) -> Ratio {
+    Ratio {
+        store: store.backend.clone(),
+        measure: format!(
+            "{} under wrk ({} B), access audit on, req/s vs a server with it off on the same database (median of {WRK_ROUNDS} alternating runs each)",
+            load.what, load.bytes
+        ),
+        ours: format!("{:.0} req/s", load.on.median.requests_per_second),
+        limit: format!("{:.0} req/s", load.off.median.requests_per_second),
+        ratio: load.on.median.requests_per_second / load.off.median.requests_per_second,
+        target: (true, AUDIT_UNDER_LOAD),
+    }
 }
 
 /// The peak resident set while the largest history streams, against 100 MB.
@@ -450,6 +499,27 @@ fn store_details(out: &mut String, store: &StoreResult, wrk: &str) {
         }
     }
     reads_table(out, store, wrk);
+    if let Some(month) = &store.console {
+        let _ = writeln!(
+            out,
+            "\nConsole: the busy company's month page for an account administrator signed in through the sign-in form, {} sessions, {} B of HTML, {:.2} ms (median, each the first read after a change to the company); the History JSON of the same month, {} B, {:.2} ms; {} reads each, alternating.",
+            month.elements,
+            month.page_bytes,
+            month.page_ms,
+            month.json_bytes,
+            month.json_ms,
+            month.samples
+        );
+    }
+    if let Some(load) = &store.audit_load {
+        let _ = writeln!(
+            out,
+            "Access audit under load ({}, {wrk}): on {}; off {}.",
+            load.what,
+            wrk_cell(&Some(load.on.clone())),
+            wrk_cell(&Some(load.off.clone()))
+        );
+    }
     let i = &store.ingest;
     let _ = writeln!(
         out,

@@ -1,12 +1,16 @@
 //! One benchmark run: on each store, import the dataset in two stages,
-//! read under load beside nginx and the bare SQL, ingest over HTTP beside
-//! raw inserts (and again with outbound webhook endpoints subscribed), and
-//! watch the server's memory while it streams.
+//! read under load beside nginx and the bare SQL, read the console's month
+//! page beside the History JSON, read under load with the access audit on
+//! beside it off, ingest over HTTP beside raw inserts (and again with
+//! outbound webhook endpoints subscribed), and watch the server's memory
+//! while it streams.
 //!
 //! Every step that needs a tool outside `cargo test` (wrk, nginx, sqlite3,
 //! psql) is behind `Config::external`, so the test suite runs the rest of
 //! this very code on a tiny dataset.
 
+mod audit;
+mod console;
 mod external;
 mod ingest;
 mod outbound;
@@ -28,11 +32,14 @@ pub use external::{Nginx, parse_wrk};
 pub use outbound::ENDPOINTS_PER_COMPANY;
 pub use reads::count_elements;
 pub use results::{
-    COMPARE_ROUNDS, Ingest, Memory, Outbound, Rate, Raw, Read, Rounds, RunResult, SCALE_ROUNDS,
-    SQL_RUNS_PER_ROUND, ScaleCheck, StoreResult, WRK_ROUNDS, Webhooks, Wrk,
+    AuditLoad, COMPARE_ROUNDS, ConsoleMonth, Ingest, Memory, Outbound, Rate, Raw, Read, Rounds,
+    RunResult, SCALE_ROUNDS, SQL_RUNS_PER_ROUND, ScaleCheck, StoreResult, WRK_ROUNDS, Webhooks,
+    Wrk,
 };
 pub use server::{Server, free_port, peak_rss_kb};
 
+use audit::audit_under_load;
+use console::console_month;
 use external::history_sql;
 use ingest::{ingest, raw_inserts};
 use outbound::outbound;
@@ -154,6 +161,11 @@ fn run_store(config: &Config, store: &Store, meta: &Meta) -> io::Result<StoreRes
         .extend(reads(config, store, &probes, meta.stage_a_sessions)?);
     if meta.stage_b_lines > 0 {
         stage_b(config, store, meta, &probes, &mut result)?;
+    }
+    let [busy, host] = &probes;
+    result.console = Some(console_month(config, store, busy)?);
+    if config.external {
+        result.audit_load = Some(audit_under_load(config, store, host)?);
     }
     if config.external {
         result.raw = Some(raw_inserts(config, store, meta)?);

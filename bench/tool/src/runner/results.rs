@@ -125,6 +125,32 @@ pub struct Outbound {
     pub sessions_visible: u64,
 }
 
+/// The console's month page of the busy company and the History JSON of the
+/// same month, each the first read after a change to the company, in turns
+/// on one server (issue 29).
+#[derive(Clone, Debug, Default)]
+pub struct ConsoleMonth {
+    /// Sessions listed, in each.
+    pub elements: u64,
+    pub page_bytes: u64,
+    pub json_bytes: u64,
+    /// Reads of each.
+    pub samples: usize,
+    /// Medians.
+    pub page_ms: f64,
+    pub json_ms: f64,
+}
+
+/// One read under wrk on a server with the access audit on and on one with
+/// it off, the same database, in turns (issue 30).
+#[derive(Clone, Debug, Default)]
+pub struct AuditLoad {
+    pub what: &'static str,
+    pub bytes: u64,
+    pub on: Rounds,
+    pub off: Rounds,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Raw {
     pub rows: u64,
@@ -168,6 +194,10 @@ pub struct StoreResult {
     pub reads: Vec<Read>,
     /// The scale measure, read in alternation.
     pub scale_checks: Vec<ScaleCheck>,
+    /// The console's month page beside the History JSON.
+    pub console: Option<ConsoleMonth>,
+    /// One host's month under wrk, access audit on and off (external tools only).
+    pub audit_load: Option<AuditLoad>,
     pub ingest: Ingest,
     pub raw: Option<Raw>,
     pub webhooks: Webhooks,

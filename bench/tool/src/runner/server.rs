@@ -73,6 +73,15 @@ impl Config {
     }
 
     pub(super) fn start_server(&self, store: &Store) -> io::Result<Server> {
+        self.start_server_with(store, &[])
+    }
+
+    /// A server with more settings (environment variables) than usual.
+    pub(super) fn start_server_with(
+        &self,
+        store: &Store,
+        settings: &[(&str, &str)],
+    ) -> io::Result<Server> {
         let port = free_port()?;
         let address = format!("127.0.0.1:{port}");
         let log = fs::OpenOptions::new()
@@ -82,6 +91,7 @@ impl Config {
         let child = self
             .ledger(store)
             .arg("serve")
+            .envs(settings.iter().copied())
             .env("SESSION_LEDGER_BIND", &address)
             .stdout(Stdio::null())
             .stderr(log)
