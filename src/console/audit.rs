@@ -62,7 +62,8 @@ pub struct AccessRow {
     pub who: String,
     pub who_kind: String,
     pub method: String,
-    pub route: String,
+    /// The route cut after each `/`, so a long one wraps between segments.
+    pub route_parts: Vec<String>,
     pub ids: String,
     pub status: i64,
     pub status_class: String,
@@ -228,7 +229,11 @@ fn access_row(record: AccessRecord, clock: &Clock, names: &HashMap<String, Strin
         who,
         who_kind,
         method: record.method,
-        route: record.route,
+        route_parts: record
+            .route
+            .split_inclusive('/')
+            .map(str::to_owned)
+            .collect(),
         ids: record.ids.replace('&', " · "),
         status: record.status,
         status_class: status_class.to_owned(),

@@ -1081,7 +1081,7 @@ fn table_rows(html: &str, id: &str) -> Vec<String> {
         .map(|row| {
             let mut text = String::new();
             let mut in_tag = false;
-            for c in row.chars() {
+            for c in row.replace("<wbr>", "").chars() {
                 match c {
                     '<' => in_tag = true,
                     '>' => {

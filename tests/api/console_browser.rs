@@ -639,6 +639,20 @@ async fn the_access_audit_shows_reads_and_the_operators_reasons() {
         let newest = text_of(&client, "#access tbody tr:first-child").await;
         assert!(newest.contains("Operator"), "{newest}");
         screenshots(&client, "audit-operator").await;
+        // On a phone the actions are far down: the link to them, on screen.
+        client.set_window_size(390, 900).await.unwrap();
+        client
+            .find(Locator::Css("#audit-summary a[href=\"#operator-actions\"]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert!(path_of(&client).await.ends_with(&audit_path));
+        let png = client.screenshot().await.unwrap();
+        let path = screenshot_dir().join("audit-operator-actions-phone.png");
+        std::fs::write(&path, png).unwrap();
+        println!("screenshot: {}", path.display());
     }
     .await;
     client.close().await.unwrap();
