@@ -35,6 +35,7 @@ pub async fn deactivate_idle_sessions(
             session_id,
             ts: None,
             automatic: true,
+            reason: None,
         };
         match store.write().deactivate(record).await {
             Ok(_) => deactivated += 1,

@@ -195,6 +195,7 @@ impl<'a> DemoMonth<'a> {
             session_id: booked.session_id,
             ts: Some(ended),
             automatic: true,
+            reason: None,
         };
         end.deactivate(deactivate).await?;
         if !no_show && self.rng.random_range(0..25) == 0 {

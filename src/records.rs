@@ -279,6 +279,9 @@ pub struct SessionActionRecord {
     /// A `Deactivate` by the service itself (SPEC §3.2), not the operator.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub automatic: bool,
+    /// The operator's reason, when one was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -420,6 +423,10 @@ impl Record {
                 .try_for_each(|(index, p)| p.check_text(&format!("Participants[{index}]."))),
             Record::AddParticipant(r) => r.participant.check_text(""),
             Record::Comp(r) => check_text("Reason", &r.reason, Text::Reason),
+            Record::Deactivate(r) | Record::Uncomp(r) => r
+                .reason
+                .as_deref()
+                .map_or(Ok(()), |reason| check_text("Reason", reason, Text::Reason)),
             Record::Room(r) => {
                 check_text("Provider", &r.provider, Text::Detail)?;
                 check_text("RoomId", &r.room_id, Text::RoomId)
@@ -430,9 +437,7 @@ impl Record {
             | Record::Cancel(_)
             | Record::RemoveParticipant(_)
             | Record::Connect(_)
-            | Record::Disconnect(_)
-            | Record::Deactivate(_)
-            | Record::Uncomp(_) => Ok(()),
+            | Record::Disconnect(_) => Ok(()),
         }
     }
 }

@@ -238,13 +238,31 @@ async fn operator_company_audit(
     audit_answer(&state, company_id, &params, &headers).await
 }
 
+/// The range of an audit read from its `From` and `To`: each a day
+/// (`yyyy-mm-dd`; `To`'s is included) or a timestamp (`To`'s is excluded).
+/// Both required; `To` after `From`. The API's and the console's one reading.
+pub(crate) fn audit_range(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Timestamp, Timestamp), ApiError> {
+    let from = range_end(from, "From", false)?;
+    let to = range_end(to, "To", true)?;
+    if to <= from {
+        return Err(ApiError::BadRequest(format!(
+            "To ({to}) must be after From ({from})"
+        )));
+    }
+    Ok((from, to))
+}
+
 /// `From` or `To` as an instant: a timestamp as given, or a day's start
 /// (for `To`, the next day's: the day is included).
-fn range_end(params: &Params, name: &str, day_included: bool) -> Result<Timestamp, ApiError> {
-    let raw = params
-        .get(name)
+fn range_end(raw: Option<&str>, name: &str, day_included: bool) -> Result<Timestamp, ApiError> {
+    let raw = raw
+        .map(str::trim)
+        .filter(|raw| !raw.is_empty())
         .ok_or_else(|| ApiError::BadRequest(format!("{name} is required (yyyy-mm-dd)")))?;
-    if let Some(day) = parse_date(raw.trim()) {
+    if let Some(day) = parse_date(raw) {
         let day = if day_included {
             day.next_day().ok_or_else(|| {
                 ApiError::BadRequest(format!("{name} '{raw}' is past the last day"))
@@ -261,32 +279,20 @@ fn range_end(params: &Params, name: &str, day_included: bool) -> Result<Timestam
     })
 }
 
-async fn audit_answer(
+/// A company's access records from `from` to before `to`, oldest first:
+/// the API's and the console's one reading. The records this node is
+/// still holding are written first, so the answer holds every request
+/// answered before it. More than [`MOST_RECORDS`] → 400.
+pub(crate) async fn access_records(
     state: &AppState,
     company_id: i64,
-    params: &Params,
-    headers: &HeaderMap,
-) -> Result<Response, ApiError> {
-    let from = range_end(params, "From", false)?;
-    let to = range_end(params, "To", true)?;
-    if to <= from {
-        return Err(ApiError::BadRequest(format!(
-            "To ({to}) must be after From ({from})"
-        )));
+    (from, to): (Timestamp, Timestamp),
+) -> Result<Vec<AccessRecord>, ApiError> {
+    if state.audit.flush().await.is_err() {
+        // The audit is failing: refused as every request then is (503),
+        // unless the write the refusal tries first goes through.
+        state.audit.admit().await.map_err(ApiError::Unavailable)?;
     }
-    let csv = match params.get("Format").map(str::to_ascii_lowercase).as_deref() {
-        Some("csv") => true,
-        Some("json") => false,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "Format '{other}' must be json or csv"
-            )));
-        }
-        None => headers
-            .get(header::ACCEPT)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/csv")),
-    };
     let records = state
         .store
         .access_between(company_id, from, to, MOST_RECORDS + 1)
@@ -296,16 +302,18 @@ async fn audit_answer(
             "From and To hold more than {MOST_RECORDS} access records; narrow the range"
         )));
     }
-    let records: Vec<AccessJson> = records.into_iter().map(AccessJson::from).collect();
-    if !csv {
-        return Ok(axum::Json(records).into_response());
-    }
+    Ok(records)
+}
+
+/// Access records as the CSV download: one row a record, the JSON's
+/// fields as columns.
+pub(crate) fn csv_download(records: Vec<AccessRecord>) -> Result<Response, ApiError> {
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
-    for record in &records {
+    for record in records {
         writer
-            .serialize(record)
+            .serialize(AccessJson::from(record))
             .map_err(|error| ApiError::Internal(error.to_string()))?;
     }
     let body = writer
@@ -322,4 +330,32 @@ async fn audit_answer(
         HeaderValue::from_static("attachment; filename=\"audit.csv\""),
     );
     Ok(response)
+}
+
+async fn audit_answer(
+    state: &AppState,
+    company_id: i64,
+    params: &Params,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let range = audit_range(params.get("From"), params.get("To"))?;
+    let csv = match params.get("Format").map(str::to_ascii_lowercase).as_deref() {
+        Some("csv") => true,
+        Some("json") => false,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "Format '{other}' must be json or csv"
+            )));
+        }
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|accept| accept.to_ascii_lowercase().contains("text/csv")),
+    };
+    let records = access_records(state, company_id, range).await?;
+    if csv {
+        return csv_download(records);
+    }
+    let records: Vec<AccessJson> = records.into_iter().map(AccessJson::from).collect();
+    Ok(axum::Json(records).into_response())
 }

@@ -29,6 +29,28 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A JSON body that may be left out: an empty body (or one of blanks only)
+/// is `None`, anything else must parse as [`JsonBody`] does.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for OptionalJsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(body_error)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJsonBody(None));
+        }
+        parse_json(&bytes)
+            .map(|value| OptionalJsonBody(Some(value)))
+            .map_err(|error| {
+                ApiError::BadRequest(format!("the request body is not valid: {error}"))
+            })
+    }
+}
+
 /// Parses JSON, naming the field at fault, e.g.
 /// `Participants[0].ParticipantFullName: invalid type: …`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {

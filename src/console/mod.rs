@@ -6,6 +6,7 @@
 //! [`ConsoleViewer`] in the request's extensions (or ends an expired
 //! session), so a layer around the router can see who asked for what.
 
+mod audit;
 mod error;
 mod pages;
 mod signin;
@@ -54,6 +55,11 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(pages::month_csv),
         )
         .route("/console/companies/{company_id}/usage", get(pages::usage))
+        .route("/console/companies/{company_id}/audit", get(audit::audit))
+        .route(
+            "/console/companies/{company_id}/audit.csv",
+            get(audit::audit_csv),
+        )
         .route(
             "/console/companies/{company_id}/sessions/{session_id}",
             get(pages::session),

@@ -18,7 +18,7 @@ use super::viewer::{ConsoleViewer, Role};
 use crate::api::state::AppState;
 use crate::domain::calls::{Call, CountedOverlap, Party, duration_minutes};
 use crate::domain::status::usage_description;
-use crate::domain::{BillableStatus, Month, Period, Timestamp};
+use crate::domain::{BillableStatus, Month, OperatorReason, Period, Timestamp};
 use crate::store::{Company, HistoryQuery, HistoryRow};
 
 pub async fn not_found() -> PageError {
@@ -38,7 +38,7 @@ pub async fn home(viewer: Option<ConsoleViewer>) -> Redirect {
 
 /// The company, if the viewer may see its pages; else the same 404 as a
 /// company that does not exist.
-async fn company_for(
+pub(super) async fn company_for(
     state: &AppState,
     viewer: &ConsoleViewer,
     company_id: i64,
@@ -328,6 +328,7 @@ pub struct SessionPage {
     pub can_uncomp: bool,
     pub can_deactivate: bool,
     pub audit: Vec<AuditRow>,
+    pub audit_href: String,
 }
 
 pub async fn session(
@@ -511,12 +512,13 @@ pub async fn session(
         can_uncomp: operator && status == Some(BillableStatus::Comp),
         can_deactivate: operator && active,
         audit,
+        audit_href: format!("/console/companies/{company_id}/audit"),
     })
 }
 
-/// The operator's actions on a session: `comp` (with a reason), `uncomp`,
-/// `deactivate`; through the operator API's own code, so each lands in
-/// the same audit.
+/// The operator's actions on a session: `comp`, `uncomp` and
+/// `deactivate`, each with a reason; through the operator API's own code,
+/// so each lands in the same audit.
 pub async fn session_action(
     State(state): State<AppState>,
     viewer: ConsoleViewer,
@@ -534,19 +536,18 @@ pub async fn session_action(
         .session(company_id, session_id)
         .await?
         .ok_or(PageError::NotFound)?;
+    if !matches!(action.as_str(), "comp" | "uncomp" | "deactivate") {
+        return Err(PageError::NotFound);
+    }
+    // Each action says why, for the audit.
+    let reason = OperatorReason::parse(fields.get("reason").map_or("", String::as_str))
+        .map_err(|error| PageError::BadRequest(format!("{} — nothing was changed.", error.0)))?;
     match action.as_str() {
         "comp" => {
-            let reason = fields.get("reason").map(|r| r.trim()).unwrap_or_default();
-            if reason.is_empty() {
-                return Err(PageError::BadRequest(
-                    "A reason is required to comp a session.".into(),
-                ));
-            }
-            crate::api::operator::comp_session(&state, session_id, reason.to_owned()).await?;
+            crate::api::operator::comp_session(&state, session_id, reason.into_string()).await?;
         }
-        "uncomp" => crate::api::operator::uncomp_session(&state, session_id).await?,
-        "deactivate" => crate::api::operator::deactivate_session(&state, session_id).await?,
-        _ => return Err(PageError::NotFound),
+        "uncomp" => crate::api::operator::uncomp_session(&state, session_id, Some(reason)).await?,
+        _ => crate::api::operator::deactivate_session(&state, session_id, Some(reason)).await?,
     }
     Ok(Redirect::to(&format!(
         "/console/companies/{company_id}/sessions/{session_id}"
@@ -669,6 +670,7 @@ pub struct CompanyRow {
     pub company_id: i64,
     pub href: String,
     pub usage_href: String,
+    pub audit_href: String,
     pub plan: String,
 }
 
@@ -695,6 +697,7 @@ pub async fn companies(
         .map(|company| CompanyRow {
             href: format!("/console/companies/{}/month", company.company_id),
             usage_href: format!("/console/companies/{}/usage", company.company_id),
+            audit_href: format!("/console/companies/{}/audit", company.company_id),
             plan: format!(
                 "{} included, then {} each",
                 company.included_sessions,

@@ -44,6 +44,11 @@ impl Clock {
         self.format(ts.as_micros(), "%a %-d %b %Y, %H:%M")
     }
 
+    /// `3 Nov 2026, 14:05:09`: an audit's moment, to the second.
+    pub fn moment(&self, ts: Timestamp) -> String {
+        self.format(ts.as_micros(), "%-d %b %Y, %H:%M:%S")
+    }
+
     /// `Tue 3 Nov, 14:05`: in a month's table, whose heading names the year.
     pub fn day_time(&self, ts: Timestamp) -> String {
         self.format(ts.as_micros(), "%a %-d %b, %H:%M")
@@ -106,6 +111,7 @@ impl Layout {
             nav.push(("Month", format!("/console/companies/{company_id}/month")));
             if viewer.role != Role::Host {
                 nav.push(("Usage", format!("/console/companies/{company_id}/usage")));
+                nav.push(("Audit", format!("/console/companies/{company_id}/audit")));
             }
         }
         Self {

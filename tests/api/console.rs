@@ -907,7 +907,10 @@ async fn an_operator_signs_in_with_the_token_and_comps_through_the_audit() {
     let uncomp = browser()
         .post(app.url(&format!("{session_path}/uncomp")))
         .header("cookie", format!("sl_console={operator}"))
-        .form(&[("csrf", csrf_field(&html).as_str())])
+        .form(&[
+            ("csrf", csrf_field(&html).as_str()),
+            ("reason", "comped the wrong session"),
+        ])
         .send()
         .await
         .unwrap();
@@ -1040,4 +1043,307 @@ async fn every_signed_in_console_read_leaves_one_access_record() {
         format!("company_id={company}&session_id={}", clinic.session)
     );
     assert_eq!(new[0]["Status"], 200);
+}
+
+/// Signs in with the operator token as a browser would; the session cookie.
+pub async fn operator_sign_in(app: &TestApp) -> String {
+    let client = browser();
+    let form = client
+        .get(app.url("/console/operator/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    let form_cookie = cookie_value(&set_cookie_line(&form, "sl_sign_in").unwrap());
+    let csrf = csrf_field(&form.text().await.unwrap());
+    let signed_in = client
+        .post(app.url("/console/operator/sign-in"))
+        .header("cookie", format!("sl_sign_in={form_cookie}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("token", crate::helpers::OPERATOR_TOKEN),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    cookie_value(&set_cookie_line(&signed_in, "sl_console").unwrap())
+}
+
+/// The rows of the page's table `id`, each as its cells' text.
+fn table_rows(html: &str, id: &str) -> Vec<String> {
+    let start = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("a table #{id} in {html}"));
+    let table = &html[start..start + html[start..].find("</table>").unwrap()];
+    table
+        .split("<tr>")
+        .skip(2)
+        .map(|row| {
+            let mut text = String::new();
+            let mut in_tag = false;
+            for c in row.replace("<wbr>", "").chars() {
+                match c {
+                    '<' => in_tag = true,
+                    '>' => {
+                        in_tag = false;
+                        text.push(' ');
+                    }
+                    _ if !in_tag => text.push(c),
+                    _ => {}
+                }
+            }
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .collect()
+}
+
+/// An account administrator reads the company's access audit in the
+/// console: the records `GET /audit` answers for the same days, newest
+/// first, their own earlier reads among them, and the same CSV. A host,
+/// and the administrator of another company, get 404.
+#[tokio::test]
+async fn an_administrator_reads_the_access_audit_and_a_host_cannot() {
+    let app = spawn_app().await;
+    let clinic = clinic(&app).await;
+    let company = clinic.tenant.company_id;
+    let administrator = sign_in(&app, "ada@harbor.example", PASSWORD).await.unwrap();
+    let month = format!("/console/companies/{company}/month?month={MONTH}");
+    assert_eq!(
+        page(&app, &administrator, &month).await.status(),
+        StatusCode::OK
+    );
+
+    // Today's audit, by default: the month just read is its newest record
+    // but the page's own.
+    let audit = format!("/console/companies/{company}/audit");
+    let response = page(&app, &administrator, &audit).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    let rows = table_rows(&html, "access");
+    assert!(
+        rows[0].contains(&format!("console · user {}", clinic.administrator))
+            && rows[0].contains(&format!(
+                "GET /console/companies/{{company_id}}/month company_id={company}"
+            ))
+            && rows[0].contains("200"),
+        "{rows:#?}"
+    );
+    assert!(html.contains("Ada Admin"));
+    // The next look shows that one too.
+    let html = page(&app, &administrator, &audit)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let rows = table_rows(&html, "access");
+    assert!(
+        rows[0].contains("GET /console/companies/{company_id}/audit"),
+        "{rows:#?}"
+    );
+    assert!(rows[1].contains("/month"), "{rows:#?}");
+
+    // The same records as the API's, for the same days; the CSV is its CSV.
+    let (from, to) = ("2000-01-01", "2100-12-31");
+    let range = format!("from={from}&to={to}");
+    let api: Value = app
+        .tenant(&clinic.tenant, &format!("/audit?From={from}&To={to}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let html = page(&app, &administrator, &format!("{audit}?{range}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let rows = table_rows(&html, "access");
+    // The API's answer, then its own record: every record but the page's.
+    assert_eq!(rows.len(), api.as_array().unwrap().len() + 1);
+    for (row, record) in rows
+        .iter()
+        .skip(1)
+        .zip(api.as_array().unwrap().iter().rev())
+    {
+        assert!(
+            row.starts_with(&format!("{} ", record["Seq"])),
+            "{row} is {record}"
+        );
+    }
+    let csv = page(&app, &administrator, &format!("{audit}.csv?{range}")).await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = csv.text().await.unwrap();
+    let api_csv = app
+        .tenant(
+            &clinic.tenant,
+            &format!("/audit?From={from}&To={to}&Format=csv"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.starts_with("CompanyId,Seq,At,ActorKind,Actor,"),
+        "{csv}"
+    );
+    assert!(
+        api_csv.starts_with(&csv) && api_csv.len() > csv.len(),
+        "the API's CSV, read later, begins with the console's"
+    );
+
+    // Bad days: a 400 page naming the field, with the form to correct them.
+    for (query, message) in [
+        (
+            "from=2026-13-01&to=2026-12-01",
+            "From &#39;2026-13-01&#39; is not a day",
+        ),
+        ("from=2026-12-02&to=2026-12-01", "must be after From"),
+    ] {
+        let response = page(&app, &administrator, &format!("{audit}?{query}")).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("id=\"audit-error\""), "{html}");
+        assert!(html.contains(message), "{query}: {html}");
+        assert!(html.contains("id=\"audit-range\""));
+        let csv = page(&app, &administrator, &format!("{audit}.csv?{query}")).await;
+        assert_eq!(csv.status(), StatusCode::BAD_REQUEST, "{query}");
+    }
+
+    // A host: not found, like another company's audit for the administrator.
+    let host = sign_in(&app, "hana@harbor.example", PASSWORD)
+        .await
+        .unwrap();
+    let theirs = format!(
+        "/console/companies/{}/audit",
+        clinic.other_company.company_id
+    );
+    for (who, session, path) in [
+        ("host", &host, audit.clone()),
+        ("host", &host, format!("{audit}.csv?{range}")),
+        ("administrator", &administrator, theirs.clone()),
+        (
+            "administrator",
+            &administrator,
+            format!("{theirs}.csv?{range}"),
+        ),
+    ] {
+        let response = page(&app, session, &path).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{who}: {path}");
+    }
+    let month = page(&app, &host, &month).await.text().await.unwrap();
+    assert!(!month.contains("/audit\""), "no Audit link for a host");
+}
+
+/// An operator's uncomp and deactivate need a reason, as comp does; it
+/// goes to the company's operator actions, which the operator reads on
+/// the company's audit page with its access records.
+#[tokio::test]
+async fn an_operator_deactivates_with_a_reason_and_reads_it_on_the_companys_audit() {
+    let app = spawn_app().await;
+    let clinic = clinic(&app).await;
+    let company = clinic.tenant.company_id;
+    let operator = operator_sign_in(&app).await;
+    let session_path = format!("/console/companies/{company}/sessions/{}", clinic.session);
+    let post = async |action: &str, reason: Option<&str>| {
+        let html = page(&app, &operator, &session_path)
+            .await
+            .text()
+            .await
+            .unwrap();
+        let csrf = csrf_field(&html);
+        let mut fields = vec![("csrf", csrf.as_str())];
+        if let Some(reason) = reason {
+            fields.push(("reason", reason));
+        }
+        browser()
+            .post(app.url(&format!("{session_path}/{action}")))
+            .header("cookie", format!("sl_console={operator}"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap()
+    };
+    let too_long = "y".repeat(501);
+    for reason in [None, Some("   "), Some(too_long.as_str())] {
+        let refused = post("deactivate", reason).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{reason:?}");
+        let text = refused.text().await.unwrap();
+        assert!(text.contains("Reason"), "names the field: {text}");
+        assert!(text.contains("nothing was changed"), "{text}");
+    }
+    let html = page(&app, &operator, &session_path)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("id=\"deactivate-button\""), "still active");
+    let done = post("deactivate", Some("The visit ran over; host left")).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    let html = page(&app, &operator, &session_path)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("id=\"deactivate-button\""), "deactivated");
+
+    // The company's audit page: the action with its reason, and the reads.
+    let audit = page(
+        &app,
+        &operator,
+        &format!("/console/companies/{company}/audit"),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    let actions = table_rows(&audit, "actions");
+    assert!(
+        actions[0].contains("Session deactivated")
+            && actions[0].contains(&format!("#{}", clinic.session))
+            && actions[0].contains("The visit ran over; host left"),
+        "{actions:#?}"
+    );
+    let access = table_rows(&audit, "access");
+    assert!(
+        access.iter().any(|row| row.contains(
+            "Operator platform POST /console/companies/{company_id}/sessions/{session_id}/{action}"
+        ) && row.contains("303")),
+        "{access:#?}"
+    );
+    // The operator API says the same.
+    let api: Value = app
+        .operator(
+            Method::GET,
+            &format!("/operator/companies/{company}/actions"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let last = api.as_array().unwrap().last().unwrap();
+    assert_eq!(last["Action"], "SessionDeactivated");
+    assert_eq!(last["Reason"], "The visit ran over; host left");
+    // Any company's audit is the operator's to read; a host's session is not.
+    let theirs = page(
+        &app,
+        &operator,
+        &format!(
+            "/console/companies/{}/audit",
+            clinic.other_company.company_id
+        ),
+    )
+    .await;
+    assert_eq!(theirs.status(), StatusCode::OK);
+    let companies = page(&app, &operator, "/console/companies")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(companies.contains(&format!("/console/companies/{company}/audit")));
 }

@@ -496,7 +496,7 @@ async fn an_administrator_sees_usage_and_an_operator_comps_a_session() {
             .unwrap();
         assert_eq!(text_of(&client, "#session-status").await, "BILL");
         client
-            .find(Locator::Css("#reason"))
+            .find(Locator::Css("#comp-reason"))
             .await
             .unwrap()
             .send_keys("audio trouble")
@@ -518,6 +518,141 @@ async fn an_administrator_sees_usage_and_an_operator_comps_a_session() {
             .to_owned();
         assert!(row.contains("COMP"), "{row}");
         assert_eq!(text_of(&client, "#counted").await, "1 of 0 included");
+    }
+    .await;
+    client.close().await.unwrap();
+    outcome
+}
+
+/// Signs in with e-mail and password on the sign-in page.
+async fn sign_in_as(client: &Client, app: &TestApp, email: &str) {
+    client.goto(&app.url("/console/sign-in")).await.unwrap();
+    client
+        .find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    submit(client, "#sign-in-button").await;
+}
+
+/// The access audit: an administrator finds their own earlier read on the
+/// company's audit page; a host gets "Not found"; an operator deactivates a
+/// session with a reason and reads it among the company's operator actions.
+#[tokio::test]
+async fn the_access_audit_shows_reads_and_the_operators_reasons() {
+    let Some(driver) = driver() else { return };
+    let app: TestApp = spawn_app().await;
+    let clinic = clinic(&app).await;
+    let company = clinic.tenant.company_id;
+    let audit_path = format!("/console/companies/{company}/audit");
+    let client = browser(&driver).await;
+    let outcome = async {
+        sign_in_as(&client, &app, "ada@harbor.example").await;
+        client
+            .goto(&app.url(&format!("/console/companies/{company}/month?month={MONTH}")))
+            .await
+            .unwrap();
+        submit(&client, "nav a[href$=\"/audit\"]").await;
+        assert_eq!(path_of(&client).await, audit_path);
+        assert_eq!(text_of(&client, "#audit-title").await, "Access audit");
+        let newest = text_of(&client, "#access tbody tr:first-child").await;
+        assert!(
+            newest.contains("GET /console/companies/{company_id}/month")
+                && newest.contains(&format!("console · user {}", clinic.administrator))
+                && newest.contains("200"),
+            "the administrator's own read of the month: {newest}"
+        );
+        screenshots(&client, "audit-administrator").await;
+        submit(&client, "#sign-out").await;
+
+        // A host: not found.
+        sign_in_as(&client, &app, "hana@harbor.example").await;
+        client.goto(&app.url(&audit_path)).await.unwrap();
+        assert_eq!(text_of(&client, "h1").await, "Not found");
+        let cookie = client.get_named_cookie("sl_console").await.unwrap();
+        let status = app
+            .client
+            .get(app.url(&audit_path))
+            .header("cookie", format!("sl_console={}", cookie.value()))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        client.goto(&app.url("/console")).await.unwrap();
+        submit(&client, "#sign-out").await;
+
+        // The operator deactivates a session, saying why.
+        client
+            .goto(&app.url("/console/operator/sign-in"))
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#token"))
+            .await
+            .unwrap()
+            .send_keys(OPERATOR_TOKEN)
+            .await
+            .unwrap();
+        submit(&client, "#sign-in-button").await;
+        client
+            .goto(&app.url(&format!(
+                "/console/companies/{company}/sessions/{}",
+                clinic.other_hosts_session
+            )))
+            .await
+            .unwrap();
+        client
+            .find(Locator::Css("#deactivate-reason"))
+            .await
+            .unwrap()
+            .send_keys("Host reported the visit ended early")
+            .await
+            .unwrap();
+        submit(&client, "#deactivate-button").await;
+        assert!(
+            client
+                .find_all(Locator::Css("#deactivate-button"))
+                .await
+                .unwrap()
+                .is_empty(),
+            "deactivated"
+        );
+        submit(&client, "nav a[href$=\"/audit\"]").await;
+        assert_eq!(path_of(&client).await, audit_path);
+        let action = text_of(&client, "#actions tbody tr:first-child").await;
+        assert!(
+            action.contains("Session deactivated")
+                && action.contains(&format!("#{}", clinic.other_hosts_session))
+                && action.contains("Host reported the visit ended early"),
+            "{action}"
+        );
+        let newest = text_of(&client, "#access tbody tr:first-child").await;
+        assert!(newest.contains("Operator"), "{newest}");
+        screenshots(&client, "audit-operator").await;
+        // On a phone the actions are far down: the link to them, on screen.
+        client.set_window_size(390, 900).await.unwrap();
+        client
+            .find(Locator::Css("#audit-summary a[href=\"#operator-actions\"]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert!(path_of(&client).await.ends_with(&audit_path));
+        let png = client.screenshot().await.unwrap();
+        let path = screenshot_dir().join("audit-operator-actions-phone.png");
+        std::fs::write(&path, png).unwrap();
+        println!("screenshot: {}", path.display());
     }
     .await;
     client.close().await.unwrap();

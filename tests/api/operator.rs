@@ -608,6 +608,151 @@ async fn operator_actions_on_a_company_are_audited_in_order() {
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 
+/// Uncomp and deactivate take an optional `{"Reason"}`, written to the
+/// status audit and the company's operator actions as comp's is; a blank
+/// one or one over 500 characters is a 400 naming it, and changes nothing;
+/// without a body they work as they always did.
+#[tokio::test]
+async fn uncomp_and_deactivate_take_an_optional_reason() {
+    let app = spawn_app().await;
+    company_a(&app).await;
+    let actions = async || -> Vec<(String, Value)> {
+        let actions: Value = app
+            .operator(Method::GET, "/operator/companies/1/actions")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|action| {
+                (
+                    action["Action"].as_str().unwrap().to_owned(),
+                    action["Reason"].clone(),
+                )
+            })
+            .collect()
+    };
+    let comp = app
+        .operator(Method::POST, "/operator/sessions/100/comp")
+        .json(&json!({"Reason": "Video trouble"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(comp.status(), StatusCode::NO_CONTENT);
+    let too_long = "x".repeat(501);
+    for (method, path) in [
+        (Method::DELETE, "/operator/sessions/100/comp"),
+        (Method::POST, "/operator/sessions/100/deactivate"),
+    ] {
+        for (body, needle) in [
+            (json!({"Reason": ""}), "Reason is required"),
+            (json!({"Reason": "   "}), "Reason is required"),
+            (
+                json!({"Reason": too_long}),
+                "Reason must be at most 500 characters, not 501",
+            ),
+            (json!({"Reason": 7}), "Reason: invalid type"),
+        ] {
+            let response = app
+                .operator(method.clone(), path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_error(response, StatusCode::BAD_REQUEST, needle).await;
+        }
+        let response = app
+            .operator(method.clone(), path)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, StatusCode::BAD_REQUEST, "body is not valid").await;
+    }
+    assert_eq!(
+        actions().await,
+        [("SessionComped".to_owned(), json!("Video trouble"))],
+        "nothing changed"
+    );
+
+    for (method, path, reason) in [
+        (
+            Method::DELETE,
+            "/operator/sessions/100/comp",
+            "comped by mistake",
+        ),
+        (
+            Method::POST,
+            "/operator/sessions/100/deactivate",
+            "the visit is over",
+        ),
+    ] {
+        let response = app
+            .operator(method, path)
+            .json(&json!({"Reason": format!("  {reason} ")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "{path}");
+    }
+    let audit: Value = app
+        .operator(Method::GET, "/operator/sessions/100/audit")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let withdrawn = audit.as_array().unwrap().last().unwrap();
+    assert_eq!(withdrawn["OldStatus"], "COMP", "{audit}");
+    assert_eq!(withdrawn["Reason"], "comped by mistake");
+    assert_eq!(withdrawn["Actor"], "operator");
+
+    // As existing clients call them: no body, or one without a Reason.
+    let again = app
+        .operator(Method::POST, "/operator/sessions/100/comp")
+        .json(&json!({"Reason": "goodwill"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+    let bare = app
+        .operator(Method::DELETE, "/operator/sessions/100/comp")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), StatusCode::NO_CONTENT);
+    let audit: Value = app
+        .operator(Method::GET, "/operator/sessions/100/audit")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        audit.as_array().unwrap().last().unwrap()["Reason"],
+        "comp withdrawn"
+    );
+    assert_eq!(
+        actions().await,
+        [
+            ("SessionComped".to_owned(), json!("Video trouble")),
+            ("CompWithdrawn".to_owned(), json!("comped by mistake")),
+            ("SessionDeactivated".to_owned(), json!("the visit is over")),
+            ("SessionComped".to_owned(), json!("goodwill")),
+            ("CompWithdrawn".to_owned(), Value::Null),
+        ]
+    );
+}
+
 /// An empty operator token (flag or environment variable set to "") is no
 /// token: the operator API is not there, rather than open to an empty
 /// Bearer or closed with 401s.

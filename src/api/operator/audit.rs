@@ -26,16 +26,28 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "PascalCase")]
 pub struct OperatorAction {
     #[schema(required = true)]
-    at: Option<Timestamp>,
+    pub at: Option<Timestamp>,
     /// `ApiKeyCreated`, `ApiKeyRevoked`, `PlanChanged`, `SessionDeactivated`,
     /// `SessionComped` or `CompWithdrawn`.
-    action: &'static str,
+    pub action: &'static str,
     #[schema(required = true)]
-    session_id: Option<i64>,
+    pub session_id: Option<i64>,
     #[schema(required = true)]
-    api_key: Option<String>,
+    pub api_key: Option<String>,
+    /// The operator's reason (comps, and withdrawals and deactivations
+    /// given one), or the new plan.
     #[schema(required = true)]
-    reason: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Every operator action on a company, oldest first: the operator API's
+/// and the console's one reading.
+pub(crate) async fn company_actions(
+    state: &AppState,
+    company_id: i64,
+) -> Result<Vec<OperatorAction>, ApiError> {
+    let changes = state.store.company_changes(company_id).await?;
+    Ok(changes.into_iter().filter_map(operator_action).collect())
 }
 
 fn operator_action(line: LogLine) -> Option<OperatorAction> {
@@ -70,7 +82,7 @@ fn operator_action(line: LogLine) -> Option<OperatorAction> {
             "SessionDeactivated",
             Some(session.session_id),
             None,
-            None,
+            session.reason,
         )),
         Record::Comp(comp) => Some(action(
             "SessionComped",
@@ -82,7 +94,7 @@ fn operator_action(line: LogLine) -> Option<OperatorAction> {
             "CompWithdrawn",
             Some(session.session_id),
             None,
-            None,
+            session.reason,
         )),
         _ => None,
     }
@@ -109,8 +121,5 @@ async fn company_audit(
     PathText(raw): PathText,
 ) -> Result<Json<Vec<OperatorAction>>, ApiError> {
     let company = find_company(&state, &raw).await?;
-    let changes = state.store.company_changes(company.company_id).await?;
-    Ok(Json(
-        changes.into_iter().filter_map(operator_action).collect(),
-    ))
+    Ok(Json(company_actions(&state, company.company_id).await?))
 }

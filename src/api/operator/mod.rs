@@ -10,6 +10,7 @@ mod sessions;
 use utoipa_axum::router::OpenApiRouter;
 
 use super::state::AppState;
+pub(crate) use audit::{OperatorAction, company_actions};
 pub use events::parse_events;
 pub(crate) use sessions::{comp_session, deactivate_session, uncomp_session};
 

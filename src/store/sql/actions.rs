@@ -59,7 +59,7 @@ pub(super) async fn deactivate(
         }
     } else {
         Cause {
-            reason: "deactivated",
+            reason: record.reason.as_deref().unwrap_or("deactivated"),
             actor: "operator",
         }
     };
@@ -130,7 +130,7 @@ pub(super) async fn uncomp(
     }
     set_comped(&mut *conn, company_id, record.session_id, None).await?;
     let cause = Cause {
-        reason: "comp withdrawn",
+        reason: record.reason.as_deref().unwrap_or("comp withdrawn"),
         actor: "operator",
     };
     refresh(conn, company_id, record.session_id, now, &cause, rules).await?;
