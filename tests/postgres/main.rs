@@ -105,6 +105,9 @@ mod users;
 #[path = "../api/webhook_crash.rs"]
 mod webhook_crash;
 #[cfg(postgres_tests)]
+#[cfg(postgres_tests)]
+#[path = "../api/webhook_tls.rs"]
+mod webhook_tls;
 #[path = "../api/webhooks.rs"]
 mod webhooks;
 
