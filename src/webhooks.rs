@@ -228,6 +228,14 @@ async fn deliver(store: &Store, client: &HttpsClient, policy: &Policy, claimed: 
             "webhook endpoint disabled"
         );
     }
+    // The delivery log says which attempt disabled the endpoint, and why.
+    let error = match &outcome {
+        AttemptOutcome::Disable(reason) => Some(match error {
+            Some(error) => format!("{error}; the endpoint is now disabled: {reason}"),
+            None => format!("the endpoint is now disabled: {reason}"),
+        }),
+        _ => error,
+    };
     let attempt = AttemptRecord {
         at,
         http_status,

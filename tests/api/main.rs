@@ -40,6 +40,7 @@ mod storage;
 mod tenant_isolation;
 mod users;
 mod webhook_crash;
+mod webhook_failing;
 mod webhook_tls;
 mod webhooks;
 

@@ -72,7 +72,7 @@ pub(crate) fn host_connect(session_id: i64, day: u32, hms: &str) -> Value {
     )
 }
 
-fn guest_event(session_id: i64, guest: i64, kind: &str, day: u32, hms: &str) -> Value {
+pub(crate) fn guest_event(session_id: i64, guest: i64, kind: &str, day: u32, hms: &str) -> Value {
     participant_event(
         &format!("{session_id}/g/{kind}"),
         session_id,
@@ -83,7 +83,7 @@ fn guest_event(session_id: i64, guest: i64, kind: &str, day: u32, hms: &str) -> 
     )
 }
 
-async fn post_events(app: &TestApp, events: Value) {
+pub(crate) async fn post_events(app: &TestApp, events: Value) {
     let response = app.post_events(events).await;
     let status = response.status();
     let body = response.text().await.unwrap();
@@ -210,6 +210,18 @@ impl Receiver {
             .client
             .post(format!("{}/_configure", self.url))
             .json(&json!({"secret": secret, "answers": answers, "hang_seconds": hang_seconds}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+
+    /// The answers to give to the next deliveries (then 200), the secret kept.
+    pub(crate) async fn answer_with(&self, answers: Value) {
+        let response = self
+            .client
+            .post(format!("{}/_configure", self.url))
+            .json(&json!({"answers": answers}))
             .send()
             .await
             .unwrap();
