@@ -43,6 +43,13 @@ pub async fn launch(
     let webhooks = tokio::spawn(crate::webhooks::run(
         store.clone(),
         webhook_policy(&state.settings.webhooks),
+        state
+            .settings
+            .webhooks
+            .webhook_ca_file
+            .as_ref()
+            .map(|cas| cas.certificates().to_vec())
+            .unwrap_or_default(),
         stopped,
     ));
     let housekeeping = tokio::spawn(housekeeping(

@@ -2,8 +2,11 @@
 //! never print: not in `Debug`, not in `--help`.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 #[derive(Args, Clone, Debug)]
 pub struct Settings {
@@ -244,6 +247,17 @@ pub struct WebhookSettings {
     )]
     pub webhook_allow_private: bool,
 
+    /// A PEM file of CA certificates trusted for webhook endpoints besides the
+    /// system's (endpoints on a private network with certificates of a private CA).
+    #[arg(
+        long,
+        env = "SESSION_LEDGER_WEBHOOK_CA_FILE",
+        value_name = "PATH",
+        value_parser = TrustedCas::load,
+        global = true
+    )]
+    pub webhook_ca_file: Option<TrustedCas>,
+
     /// Milliseconds before a failed webhook's first retry, doubled for each
     /// later one (at most an hour). Meant for tests.
     #[arg(
@@ -283,9 +297,62 @@ impl Default for WebhookSettings {
         Self {
             webhook_allow_http: false,
             webhook_allow_private: false,
+            webhook_ca_file: None,
             webhook_retry_base_ms: 5_000,
             webhook_timeout_ms: 10_000,
         }
+    }
+}
+
+/// The CA certificates of `--webhook-ca-file`, read and checked when the
+/// flag is parsed: a file that cannot be read, holds no certificate or one
+/// that cannot anchor a chain stops the start, naming the file and why.
+#[derive(Clone)]
+pub struct TrustedCas {
+    path: PathBuf,
+    certificates: Vec<CertificateDer<'static>>,
+}
+
+impl TrustedCas {
+    pub fn load(path: &str) -> Result<Self, String> {
+        let path = PathBuf::from(path);
+        let pem = std::fs::read(&path)
+            .map_err(|error| format!("{} cannot be read: {error}", path.display()))?;
+        let certificates = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| format!("{} is not valid PEM: {error}", path.display()))?;
+        if certificates.is_empty() {
+            return Err(format!(
+                "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            ));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        for (number, certificate) in certificates.iter().enumerate() {
+            roots.add(certificate.clone()).map_err(|error| {
+                format!(
+                    "{}: certificate {} cannot be trusted as a CA: {error}",
+                    path.display(),
+                    number + 1
+                )
+            })?;
+        }
+        Ok(Self { path, certificates })
+    }
+
+    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.certificates
+    }
+}
+
+impl fmt::Debug for TrustedCas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({} certificates)",
+            self.path.display(),
+            self.certificates.len()
+        )
     }
 }
 

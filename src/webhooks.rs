@@ -11,6 +11,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
 use tokio::sync::watch;
 
 use crate::domain::Timestamp;
@@ -97,7 +99,12 @@ impl tower::Service<Name> for Guard {
     }
 }
 
-fn client(policy: &Policy) -> io::Result<HttpsClient> {
+/// The client deliveries go through: TLS verified against the system's
+/// CA certificates and the operator's `extra_roots` (`--webhook-ca-file`).
+fn client(
+    policy: &Policy,
+    extra_roots: Vec<CertificateDer<'static>>,
+) -> Result<HttpsClient, rustls::Error> {
     let mut http = HttpConnector::new_with_resolver(Guard {
         allow_private: policy.urls.allow_private,
     });
@@ -106,9 +113,17 @@ fn client(policy: &Policy) -> io::Result<HttpsClient> {
     // ring, not aws-lc (a C library built with cmake): without post-quantum
     // key exchange, which is what rustls deprecates its provider for.
     #[allow(deprecated)]
-    let provider = rustls::crypto::ring::default_provider();
-    let https =
-        hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_platform_verifier(provider)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())?;
+    // "dangerous" only in name: the platform verifier is rustls' own
+    // WebPKI verification over those roots.
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls);
     let https = if policy.urls.allow_http {
         https.https_or_http()
     } else {
@@ -120,8 +135,15 @@ fn client(policy: &Policy) -> io::Result<HttpsClient> {
 
 /// Delivers until `stop` turns true (or its sender is gone). A delivery
 /// under way when it stops is sent again later, with the same `webhook-id`.
-pub async fn run(store: Store, policy: Policy, mut stop: watch::Receiver<bool>) {
-    let client = match client(&policy) {
+/// Endpoints' certificates are verified against the system's CA
+/// certificates and `extra_roots`.
+pub async fn run(
+    store: Store,
+    policy: Policy,
+    extra_roots: Vec<CertificateDer<'static>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let client = match client(&policy, extra_roots) {
         Ok(client) => client,
         Err(error) => {
             tracing::error!(%error, "outbound webhooks cannot be delivered: no TLS client");
@@ -206,6 +228,14 @@ async fn deliver(store: &Store, client: &HttpsClient, policy: &Policy, claimed: 
             "webhook endpoint disabled"
         );
     }
+    // The delivery log says which attempt disabled the endpoint, and why.
+    let error = match &outcome {
+        AttemptOutcome::Disable(reason) => Some(match error {
+            Some(error) => format!("{error}; the endpoint is now disabled: {reason}"),
+            None => format!("the endpoint is now disabled: {reason}"),
+        }),
+        _ => error,
+    };
     let attempt = AttemptRecord {
         at,
         http_status,
@@ -273,16 +303,35 @@ async fn send(
     }
 }
 
-/// An error and its causes, as one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut line = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        line.push_str(": ");
+/// An error and its causes, as one line; a TLS failure (an endpoint's
+/// certificate not trusted, say) is named as one.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = String::new();
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        if is_tls(cause) {
+            line.push_str("TLS error: ");
+        }
         line.push_str(&cause.to_string());
-        source = cause.source();
+        next = cause.source();
     }
     line
+}
+
+/// Whether the error is rustls' own, or an io::Error carrying one (as the
+/// TLS connector reports a failed handshake: io::Errors within io::Errors,
+/// whose source() skips what they wrap).
+fn is_tls(error: &(dyn std::error::Error + 'static)) -> bool {
+    if error.is::<rustls::Error>() {
+        return true;
+    }
+    error
+        .downcast_ref::<io::Error>()
+        .and_then(io::Error::get_ref)
+        .is_some_and(|inner| is_tls(inner))
 }
 
 #[cfg(test)]

@@ -58,7 +58,8 @@ pub struct WebhookAttempt {
     pub latency_ms: i64,
     /// The first 1 KB of the endpoint's answer.
     pub response: String,
-    /// Why no status came, when none did.
+    /// Why no status came, when none did; on the attempt that disabled
+    /// the endpoint, that it did and why.
     #[schema(required = true)]
     pub error: Option<String>,
 }

@@ -182,6 +182,7 @@ pub fn settings(database_url: &str) -> Settings {
         webhooks: WebhookSettings {
             webhook_allow_http: true,
             webhook_allow_private: true,
+            webhook_ca_file: None,
             webhook_retry_base_ms: 50,
             webhook_timeout_ms: 10_000,
         },

@@ -40,6 +40,8 @@ mod storage;
 mod tenant_isolation;
 mod users;
 mod webhook_crash;
+mod webhook_failing;
+mod webhook_tls;
 mod webhooks;
 
 /// The benchmark's own code (a separate Cargo project, std only), included

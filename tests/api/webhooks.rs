@@ -3,7 +3,9 @@
 //! the Standard Webhooks reference library (PyPI standardwebhooks,
 //! installed by scripts/provider-sdks.sh).
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,7 @@ use crate::helpers::{
     Tenant, TestApp, assert_error, event, participant_event, spawn_app, spawn_on,
 };
 
-const COMPANY: i64 = 1;
+pub(crate) const COMPANY: i64 = 1;
 const HOST: i64 = 4;
 
 fn people(included: i64) -> String {
@@ -29,7 +31,7 @@ fn people(included: i64) -> String {
 
 /// A scheduled session of the host with one guest, participation `guest`
 /// (a name of its own, so that no two sessions are duplicates).
-fn session_line(session_id: i64, guest: i64, day: u32) -> String {
+pub(crate) fn session_line(session_id: i64, guest: i64, day: u32) -> String {
     json!({
         "Type": "Session", "CompanyId": COMPANY, "SessionId": session_id, "UserId": HOST,
         "ScheduleTs": format!("2016-11-{day:02}T10:00:00"), "ScheduleType": "Scheduled",
@@ -46,7 +48,7 @@ async fn app_with(included: i64, sessions: &[String]) -> (TestApp, Tenant) {
     (app, tenant)
 }
 
-async fn import_into(app: &TestApp, included: i64, sessions: &[String]) {
+pub(crate) async fn import_into(app: &TestApp, included: i64, sessions: &[String]) {
     let mut lines = people(included);
     for line in sessions {
         lines.push_str(line);
@@ -59,7 +61,7 @@ fn ts(day: u32, hms: &str) -> String {
     format!("2016-11-{day:02}T{hms}")
 }
 
-fn host_connect(session_id: i64, day: u32, hms: &str) -> Value {
+pub(crate) fn host_connect(session_id: i64, day: u32, hms: &str) -> Value {
     event(
         &format!("{session_id}/h/c"),
         session_id,
@@ -70,7 +72,7 @@ fn host_connect(session_id: i64, day: u32, hms: &str) -> Value {
     )
 }
 
-fn guest_event(session_id: i64, guest: i64, kind: &str, day: u32, hms: &str) -> Value {
+pub(crate) fn guest_event(session_id: i64, guest: i64, kind: &str, day: u32, hms: &str) -> Value {
     participant_event(
         &format!("{session_id}/g/{kind}"),
         session_id,
@@ -81,7 +83,7 @@ fn guest_event(session_id: i64, guest: i64, kind: &str, day: u32, hms: &str) -> 
     )
 }
 
-async fn post_events(app: &TestApp, events: Value) {
+pub(crate) async fn post_events(app: &TestApp, events: Value) {
     let response = app.post_events(events).await;
     let status = response.status();
     let body = response.text().await.unwrap();
@@ -118,7 +120,9 @@ async fn billable_session(app: &TestApp, session_id: i64, guest: i64, day: u32) 
 /// Standard Webhooks library. Killed when dropped.
 pub(crate) struct Receiver {
     child: Child,
+    /// Where the test configures it and reads what it received.
     url: String,
+    endpoint: String,
     client: reqwest::Client,
 }
 
@@ -157,30 +161,48 @@ pub(crate) fn verifier_ready() -> bool {
 
 impl Receiver {
     pub(crate) fn start() -> Receiver {
+        Self::spawn(&[])
+    }
+
+    /// A receiver taking deliveries over https, with the certificate and
+    /// key of the PEM files given.
+    pub(crate) fn start_tls(certificate: &Path, key: &Path) -> Receiver {
+        Self::spawn(&["--tls".as_ref(), certificate.as_os_str(), key.as_os_str()])
+    }
+
+    fn spawn(args: &[&OsStr]) -> Receiver {
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/fixtures/webhooks/receiver.py"
         );
         let mut child = Command::new(PYTHON)
             .arg(script)
+            .args(args)
             .stdout(Stdio::piped())
             .spawn()
             .expect("the test receiver starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port: u16 = line.trim().parse().expect("the receiver prints its port");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut port = || -> u16 {
+            let line = lines.next().expect("the receiver prints its port").unwrap();
+            line.trim().parse().expect("the receiver prints its port")
+        };
+        let url = format!("http://127.0.0.1:{}", port());
+        let endpoint = if args.is_empty() {
+            format!("{url}/hooks")
+        } else {
+            format!("https://127.0.0.1:{}/hooks", port())
+        };
         Receiver {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url,
+            endpoint,
             client: reqwest::Client::new(),
         }
     }
 
     /// The endpoint URL to register.
     pub(crate) fn endpoint(&self) -> String {
-        format!("{}/hooks", self.url)
+        self.endpoint.clone()
     }
 
     pub(crate) async fn configure(&self, secret: &str, answers: Value, hang_seconds: f64) {
@@ -188,6 +210,18 @@ impl Receiver {
             .client
             .post(format!("{}/_configure", self.url))
             .json(&json!({"secret": secret, "answers": answers, "hang_seconds": hang_seconds}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    }
+
+    /// The answers to give to the next deliveries (then 200), the secret kept.
+    pub(crate) async fn answer_with(&self, answers: Value) {
+        let response = self
+            .client
+            .post(format!("{}/_configure", self.url))
+            .json(&json!({"answers": answers}))
             .send()
             .await
             .unwrap();
@@ -206,7 +240,7 @@ impl Receiver {
 
     /// Waits (up to 30 s) until `count` deliveries arrived; answers them,
     /// every one checked verified.
-    async fn wait_for(&self, count: usize) -> Vec<Value> {
+    pub(crate) async fn wait_for(&self, count: usize) -> Vec<Value> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let received = self.received().await;
@@ -227,7 +261,7 @@ impl Receiver {
 
     /// Whatever arrived after a quiet while (what should not come has had
     /// time to): the deliveries, every one verified.
-    async fn settled(&self) -> Vec<Value> {
+    pub(crate) async fn settled(&self) -> Vec<Value> {
         tokio::time::sleep(Duration::from_millis(700)).await;
         let received = self.received().await;
         for delivery in &received {
@@ -239,7 +273,7 @@ impl Receiver {
 
 /// Registers the receiver for `types` (all when `None`); answers the
 /// webhook's id and tells the receiver its secret.
-async fn subscribe(
+pub(crate) async fn subscribe(
     app: &TestApp,
     tenant: &Tenant,
     receiver: &Receiver,
@@ -259,7 +293,7 @@ async fn subscribe(
     created["WebhookId"].as_i64().unwrap()
 }
 
-fn summary(delivery: &Value) -> (String, i64, Value) {
+pub(crate) fn summary(delivery: &Value) -> (String, i64, Value) {
     let payload = &delivery["payload"];
     (
         payload["WebhookType"].as_str().unwrap().to_owned(),

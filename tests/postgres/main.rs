@@ -105,6 +105,12 @@ mod users;
 #[path = "../api/webhook_crash.rs"]
 mod webhook_crash;
 #[cfg(postgres_tests)]
+#[path = "../api/webhook_failing.rs"]
+mod webhook_failing;
+#[cfg(postgres_tests)]
+#[path = "../api/webhook_tls.rs"]
+mod webhook_tls;
+#[cfg(postgres_tests)]
 #[path = "../api/webhooks.rs"]
 mod webhooks;
 

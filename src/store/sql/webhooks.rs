@@ -414,15 +414,20 @@ pub(crate) async fn record_webhook_attempt(
     .bind(claimed.lease_until.as_micros())
     .execute(&mut *tx)
     .await?;
+    // The endpoint's row is written only when its state changes: every
+    // attempt writing it made concurrent attempts to one endpoint wait
+    // for each other's commits (PostgreSQL row locks), holding writers'
+    // turns that the writes causing messages wait for.
     let endpoint = match &attempt.outcome {
         AttemptOutcome::Delivered => sqlx::query(
-            "UPDATE webhooks SET failing_since_us = NULL WHERE company_id = $1 AND webhook_id = $2",
+            "UPDATE webhooks SET failing_since_us = NULL
+             WHERE company_id = $1 AND webhook_id = $2 AND failing_since_us IS NOT NULL",
         )
         .bind(key.0)
         .bind(key.1),
         AttemptOutcome::RetryAt(_) => sqlx::query(
-            "UPDATE webhooks SET failing_since_us = COALESCE(failing_since_us, $3)
-             WHERE company_id = $1 AND webhook_id = $2",
+            "UPDATE webhooks SET failing_since_us = $3
+             WHERE company_id = $1 AND webhook_id = $2 AND failing_since_us IS NULL",
         )
         .bind(key.0)
         .bind(key.1)
