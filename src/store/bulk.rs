@@ -36,12 +36,19 @@ const CHUNK_BYTES: usize = 1 << 20;
 
 /// Begins the import's transaction when the database holds no data, with the
 /// tables a first write needs locked against writers until it commits;
-/// `None` (and nothing held) when it holds data.
+/// `None` (and nothing held) when it holds data. A database that holds data
+/// is seen so before any lock is taken: locking every table at once, in an
+/// order no writer follows, would deadlock with a writer (the access audit's
+/// group commit) holding one table and wanting the next.
 pub(super) async fn begin_if_empty(
     pool: &sqlx::PgPool,
 ) -> Result<Option<sqlx::Transaction<'static, sqlx::Postgres>>, StoreError> {
     let mut tx = pool.begin().await?;
     let tables = copied_tables(&mut tx).await?;
+    if holds_data(&mut tx, &tables).await? {
+        tx.rollback().await?;
+        return Ok(None);
+    }
     let list = tables.join(", ");
     // EXCLUSIVE lets readers read and keeps every writer out.
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -49,18 +56,27 @@ pub(super) async fn begin_if_empty(
     )))
     .execute(&mut *tx)
     .await?;
-    for table in &tables {
+    // Looked at again under the lock: a writer may have come first.
+    if holds_data(&mut tx, &tables).await? {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    Ok(Some(tx))
+}
+
+/// Whether any of the tables holds a row.
+async fn holds_data(conn: &mut PgConnection, tables: &[String]) -> Result<bool, StoreError> {
+    for table in tables {
         let holds: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT EXISTS (SELECT 1 FROM {table})"
         )))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut *conn)
         .await?;
         if holds {
-            tx.rollback().await?;
-            return Ok(None);
+            return Ok(true);
         }
     }
-    Ok(Some(tx))
+    Ok(false)
 }
 
 /// Replays the log into a scratch SQLite file, then copies it all into the
