@@ -104,17 +104,27 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 
 /// An authorized POST whose body is half sent: its request is being
 /// answered (the handler waits for the rest) until the connection goes.
+/// Returns once the server has said so: its `100 Continue` comes when the
+/// handler first asks for the body.
 async fn half_sent_post(app: &TestApp) -> TcpStream {
     let mut stream = connect(app).await;
     stream
         .write_all(
             b"POST /operator/events HTTP/1.1\r\nHost: ledger\r\n\
-              Content-Type: application/json\r\nContent-Length: 100\r\n",
+              Content-Type: application/json\r\nContent-Length: 100\r\n\
+              Expect: 100-continue\r\n",
         )
         .await
         .unwrap();
     let authorization = format!("Authorization: Bearer {OPERATOR_TOKEN}\r\n\r\n[");
     stream.write_all(authorization.as_bytes()).await.unwrap();
+    let mut answer = [0u8; 64];
+    let count = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("100 Continue within 10 s")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..count]);
+    assert!(answer.starts_with("HTTP/1.1 100 Continue"), "{answer}");
     stream
 }
 
@@ -123,8 +133,6 @@ async fn connections_over_the_cap_are_refused_at_once_while_every_one_is_busy() 
     let app = spawn_app_with(|settings| settings.max_connections = 2).await;
     let first = half_sent_post(&app).await;
     let _second = half_sent_post(&app).await;
-    // Give the server the time to read both heads.
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let mut third = connect(&app).await;
     third
