@@ -419,22 +419,7 @@ async fn an_administrator_sees_usage_and_an_operator_comps_a_session() {
     let client = browser(&driver).await;
     let outcome = async {
         // The administrator: the whole company, and its usage.
-        client.goto(&app.url("/console/sign-in")).await.unwrap();
-        client
-            .find(Locator::Css("#email"))
-            .await
-            .unwrap()
-            .send_keys("ada@harbor.example")
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("#password"))
-            .await
-            .unwrap()
-            .send_keys(PASSWORD)
-            .await
-            .unwrap();
-        submit(&client, "#sign-in-button").await;
+        sign_in_as(&client, &app, "ada@harbor.example").await;
         client
             .goto(&app.url(&format!("/console/companies/{company}/month?month={MONTH}")))
             .await
@@ -468,18 +453,7 @@ async fn an_administrator_sees_usage_and_an_operator_comps_a_session() {
         assert_eq!(path_of(&client).await, "/console/signed-out");
 
         // The operator: companies, a session, comp with a reason.
-        client
-            .goto(&app.url("/console/operator/sign-in"))
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("#token"))
-            .await
-            .unwrap()
-            .send_keys(OPERATOR_TOKEN)
-            .await
-            .unwrap();
-        submit(&client, "#sign-in-button").await;
+        sign_in_as_operator(&client, &app).await;
         assert_eq!(path_of(&client).await, "/console/companies");
         assert!(
             text_of(&client, "#companies")
@@ -544,6 +518,22 @@ async fn sign_in_as(client: &Client, app: &TestApp, email: &str) {
     submit(client, "#sign-in-button").await;
 }
 
+/// Signs in with the operator token on the operator's sign-in page.
+async fn sign_in_as_operator(client: &Client, app: &TestApp) {
+    client
+        .goto(&app.url("/console/operator/sign-in"))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(OPERATOR_TOKEN)
+        .await
+        .unwrap();
+    submit(client, "#sign-in-button").await;
+}
+
 /// The access audit: an administrator finds their own earlier read on the
 /// company's audit page; a host gets "Not found"; an operator deactivates a
 /// session with a reason and reads it among the company's operator actions.
@@ -592,18 +582,7 @@ async fn the_access_audit_shows_reads_and_the_operators_reasons() {
         submit(&client, "#sign-out").await;
 
         // The operator deactivates a session, saying why.
-        client
-            .goto(&app.url("/console/operator/sign-in"))
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("#token"))
-            .await
-            .unwrap()
-            .send_keys(OPERATOR_TOKEN)
-            .await
-            .unwrap();
-        submit(&client, "#sign-in-button").await;
+        sign_in_as_operator(&client, &app).await;
         client
             .goto(&app.url(&format!(
                 "/console/companies/{company}/sessions/{}",
@@ -699,22 +678,12 @@ async fn the_demo_clinics_month_and_a_session_read_as_the_apis_say() {
         .unwrap();
     let client = browser(&driver).await;
     let outcome = async {
-        client.goto(&app.url("/console/sign-in")).await.unwrap();
-        client
-            .find(Locator::Css("#email"))
-            .await
-            .unwrap()
-            .send_keys(administrator["EmailAddress"].as_str().unwrap())
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("#password"))
-            .await
-            .unwrap()
-            .send_keys(PASSWORD)
-            .await
-            .unwrap();
-        submit(&client, "#sign-in-button").await;
+        sign_in_as(
+            &client,
+            &app,
+            administrator["EmailAddress"].as_str().unwrap(),
+        )
+        .await;
         let base = format!("/console/companies/{}", access.company_id);
         client
             .goto(&app.url(&format!("{base}/month?month={month}")))
