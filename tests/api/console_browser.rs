@@ -183,6 +183,11 @@ async fn text_of(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// How many elements of the page match `css`.
+async fn count_of(client: &Client, css: &str) -> usize {
+    client.find_all(Locator::Css(css)).await.unwrap().len()
+}
+
 async fn path_of(client: &Client) -> String {
     let url = client.current_url().await.unwrap();
     match url.query() {
@@ -299,19 +304,12 @@ async fn a_login_link_opens_the_month_the_timeline_the_csv_and_signs_out_to_the_
         );
         let arithmetic = text_of(&client, "#arithmetic").await;
         assert_eq!(arithmetic, "host 02:01–02:27 ∩ others 02:02–02:29 = 25 min");
-        let bars = client
-            .find_all(Locator::Css("#timeline rect.call"))
-            .await
-            .unwrap();
-        assert_eq!(bars.len(), 3, "host, guest and counted");
         assert_eq!(
-            client
-                .find_all(Locator::Css("#timeline rect.counted-band"))
-                .await
-                .unwrap()
-                .len(),
-            1
+            count_of(&client, "#timeline rect.call").await,
+            3,
+            "host, guest and counted"
         );
+        assert_eq!(count_of(&client, "#timeline rect.counted-band").await, 1);
         screenshots(&client, "session-host").await;
 
         // Sign-out lands on the integrator's page.
@@ -435,19 +433,12 @@ async fn an_administrator_sees_usage_and_an_operator_comps_a_session() {
             .goto(&app.url(&format!("/console/companies/{company}/usage?month={MONTH}")))
             .await
             .unwrap();
-        let bars = client
-            .find_all(Locator::Css("#usage-days rect.bar"))
-            .await
-            .unwrap();
-        assert_eq!(bars.len(), 30, "one bar a day of November");
         assert_eq!(
-            client
-                .find_all(Locator::Css("#usage-months tbody tr"))
-                .await
-                .unwrap()
-                .len(),
-            12
+            count_of(&client, "#usage-days rect.bar").await,
+            30,
+            "one bar a day of November"
         );
+        assert_eq!(count_of(&client, "#usage-months tbody tr").await, 12);
         screenshots(&client, "usage").await;
         submit(&client, "#sign-out").await;
         assert_eq!(path_of(&client).await, "/console/signed-out");
@@ -599,11 +590,7 @@ async fn the_access_audit_shows_reads_and_the_operators_reasons() {
             .unwrap();
         submit(&client, "#deactivate-button").await;
         assert!(
-            client
-                .find_all(Locator::Css("#deactivate-button"))
-                .await
-                .unwrap()
-                .is_empty(),
+            count_of(&client, "#deactivate-button").await == 0,
             "deactivated"
         );
         submit(&client, "nav a[href$=\"/audit\"]").await;
@@ -689,12 +676,8 @@ async fn the_demo_clinics_month_and_a_session_read_as_the_apis_say() {
             .goto(&app.url(&format!("{base}/month?month={month}")))
             .await
             .unwrap();
-        let rows = client
-            .find_all(Locator::Css("#sessions tbody tr"))
-            .await
-            .unwrap();
         assert_eq!(
-            rows.len(),
+            count_of(&client, "#sessions tbody tr").await,
             history.as_array().unwrap().len(),
             "every session of the month"
         );
