@@ -251,6 +251,30 @@ pub async fn page(app: &TestApp, session: &str, path: &str) -> Response {
         .unwrap()
 }
 
+/// Sends a session page's action form (`comp`, `uncomp`, `deactivate`) as
+/// the signed-in `session` would: the page's CSRF token and the reason.
+async fn session_action(
+    app: &TestApp,
+    session: &str,
+    session_path: &str,
+    action: &str,
+    reason: Option<&str>,
+) -> Response {
+    let html = page(app, session, session_path).await.text().await.unwrap();
+    let csrf = csrf_field(&html);
+    let mut fields = vec![("csrf", csrf.as_str())];
+    if let Some(reason) = reason {
+        fields.push(("reason", reason));
+    }
+    browser()
+        .post(app.url(&format!("{session_path}/{action}")))
+        .header("cookie", format!("sl_console={session}"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn login_api(app: &TestApp, tenant: &Tenant, path: &str, body: Value) -> (StatusCode, Value) {
     app.send(tenant, Method::POST, path, Some(body)).await
 }
@@ -857,21 +881,14 @@ async fn an_operator_signs_in_with_the_token_and_comps_through_the_audit() {
         "/console/companies/{}/sessions/{}",
         clinic.tenant.company_id, clinic.session
     );
-    let html = page(&app, &operator, &session_path)
-        .await
-        .text()
-        .await
-        .unwrap();
-    let comp = browser()
-        .post(app.url(&format!("{session_path}/comp")))
-        .header("cookie", format!("sl_console={operator}"))
-        .form(&[
-            ("csrf", csrf_field(&html).as_str()),
-            ("reason", "audio trouble"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let comp = session_action(
+        &app,
+        &operator,
+        &session_path,
+        "comp",
+        Some("audio trouble"),
+    )
+    .await;
     assert_eq!(comp.status(), StatusCode::SEE_OTHER);
     // The operator API's audit has it, with the reason.
     let audit: Value = app
@@ -899,45 +916,20 @@ async fn an_operator_signs_in_with_the_token_and_comps_through_the_audit() {
     .await;
     assert!(month.text().await.unwrap().contains(">COMP</span>"));
     // A comp without a reason is refused and changes nothing.
-    let html = page(&app, &operator, &session_path)
-        .await
-        .text()
-        .await
-        .unwrap();
-    let uncomp = browser()
-        .post(app.url(&format!("{session_path}/uncomp")))
-        .header("cookie", format!("sl_console={operator}"))
-        .form(&[
-            ("csrf", csrf_field(&html).as_str()),
-            ("reason", "comped the wrong session"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let uncomp = session_action(
+        &app,
+        &operator,
+        &session_path,
+        "uncomp",
+        Some("comped the wrong session"),
+    )
+    .await;
     assert_eq!(uncomp.status(), StatusCode::SEE_OTHER);
-    let html = page(&app, &operator, &session_path)
-        .await
-        .text()
-        .await
-        .unwrap();
-    let blank = browser()
-        .post(app.url(&format!("{session_path}/comp")))
-        .header("cookie", format!("sl_console={operator}"))
-        .form(&[("csrf", csrf_field(&html).as_str()), ("reason", "  ")])
-        .send()
-        .await
-        .unwrap();
+    let blank = session_action(&app, &operator, &session_path, "comp", Some("  ")).await;
     assert_eq!(blank.status(), StatusCode::BAD_REQUEST);
     // A host cannot act as the operator, with its own valid token.
     let host = sign_in(&app, "ada@harbor.example", PASSWORD).await.unwrap();
-    let html = page(&app, &host, &session_path).await.text().await.unwrap();
-    let refused = browser()
-        .post(app.url(&format!("{session_path}/comp")))
-        .header("cookie", format!("sl_console={host}"))
-        .form(&[("csrf", csrf_field(&html).as_str()), ("reason", "mine")])
-        .send()
-        .await
-        .unwrap();
+    let refused = session_action(&app, &host, &session_path, "comp", Some("mine")).await;
     assert_eq!(refused.status(), StatusCode::NOT_FOUND);
 }
 
@@ -1249,23 +1241,7 @@ async fn an_operator_deactivates_with_a_reason_and_reads_it_on_the_companys_audi
     let operator = operator_sign_in(&app).await;
     let session_path = format!("/console/companies/{company}/sessions/{}", clinic.session);
     let post = async |action: &str, reason: Option<&str>| {
-        let html = page(&app, &operator, &session_path)
-            .await
-            .text()
-            .await
-            .unwrap();
-        let csrf = csrf_field(&html);
-        let mut fields = vec![("csrf", csrf.as_str())];
-        if let Some(reason) = reason {
-            fields.push(("reason", reason));
-        }
-        browser()
-            .post(app.url(&format!("{session_path}/{action}")))
-            .header("cookie", format!("sl_console={operator}"))
-            .form(&fields)
-            .send()
-            .await
-            .unwrap()
+        session_action(&app, &operator, &session_path, action, reason).await
     };
     let too_long = "y".repeat(501);
     for reason in [None, Some("   "), Some(too_long.as_str())] {
