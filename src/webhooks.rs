@@ -165,8 +165,15 @@ pub async fn run(
             Ok(claimed) if !claimed.is_empty() => {
                 let sends = claimed
                     .iter()
-                    .map(|delivery| deliver(&store, &client, &policy, delivery));
-                futures_util::future::join_all(sends).await;
+                    .map(|delivery| attempt(&client, &policy, delivery));
+                let attempts = futures_util::future::join_all(sends).await;
+                let round: Vec<(ClaimedDelivery, AttemptRecord)> =
+                    claimed.into_iter().zip(attempts).collect();
+                if let Err(error) = store.record_webhook_attempts(&round).await {
+                    // The leases run out and the deliveries are sent
+                    // again, with the same `webhook-id`s.
+                    tracing::warn!(%error, attempts = round.len(), "webhook attempts could not be recorded");
+                }
                 // Whatever waited behind them may be due now.
                 continue;
             }
@@ -188,8 +195,12 @@ fn later(at: Timestamp, by: Duration) -> Timestamp {
     Timestamp::from_micros(at.as_micros().saturating_add(by.as_micros() as i64))
 }
 
-/// One attempt at one delivery, logged with what it came to.
-async fn deliver(store: &Store, client: &HttpsClient, policy: &Policy, claimed: &ClaimedDelivery) {
+/// One attempt at one delivery, and what it came to.
+async fn attempt(
+    client: &HttpsClient,
+    policy: &Policy,
+    claimed: &ClaimedDelivery,
+) -> AttemptRecord {
     let at = Timestamp::now();
     let started = Instant::now();
     let answer = send(client, policy, claimed, at).await;
@@ -236,17 +247,13 @@ async fn deliver(store: &Store, client: &HttpsClient, policy: &Policy, claimed: 
         }),
         _ => error,
     };
-    let attempt = AttemptRecord {
+    AttemptRecord {
         at,
         http_status,
         latency_ms,
         response,
         error,
         outcome,
-    };
-    if let Err(error) = store.record_webhook_attempt(claimed, &attempt).await {
-        // The lease runs out and the delivery is sent again, same id.
-        tracing::warn!(%error, webhook_id = claimed.webhook_id, "a webhook attempt could not be recorded");
     }
 }
 

@@ -170,13 +170,13 @@ impl Store {
         on_writer!(self, pool => backend::claim_webhook_deliveries(pool, now, lease_until, limit).await)
     }
 
-    /// Logs an attempt and moves the delivery and its endpoint on.
-    pub async fn record_webhook_attempt(
+    /// Logs a round of attempts and moves their deliveries and endpoints
+    /// on, all in one transaction.
+    pub async fn record_webhook_attempts(
         &self,
-        claimed: &ClaimedDelivery,
-        attempt: &AttemptRecord,
+        attempts: &[(ClaimedDelivery, AttemptRecord)],
     ) -> Result<(), StoreError> {
-        on_writer!(self, pool => backend::record_webhook_attempt(pool, claimed, attempt).await)
+        on_writer!(self, pool => backend::record_webhook_attempts(pool, attempts).await)
     }
 
     pub async fn webhook_queue(&self) -> Result<QueueStats, StoreError> {

@@ -52,7 +52,7 @@ pub(crate) use session_reads::{
 pub(crate) use users::{user, user_by_external_id, users};
 pub(crate) use webhooks::{
     claim_webhook_deliveries, create_webhook, delete_webhook, enable_webhook,
-    record_webhook_attempt, retry_webhook_delivery, webhook_deliveries, webhook_deliveries_due,
+    record_webhook_attempts, retry_webhook_delivery, webhook_deliveries, webhook_deliveries_due,
     webhook_queue, webhooks,
 };
 

@@ -8,8 +8,9 @@ use std::collections::HashMap;
 
 use sqlx::QueryBuilder;
 
+use super::journal::ROWS_PER_INSERT;
 use super::journal::next_id;
-use super::{Db, Pool, begin_write};
+use super::{Conn, Db, Pool, UPDATE_MANY, begin_write};
 use crate::domain::Timestamp;
 use crate::domain::webhooks::{message_id, types_from_column};
 use crate::store::{
@@ -361,89 +362,225 @@ pub(crate) async fn claim_webhook_deliveries(
     Ok(deliveries)
 }
 
-pub(crate) async fn record_webhook_attempt(
+/// Logs a round of attempts and moves their deliveries and endpoints on,
+/// in one transaction: a round of deliveries costs one writer's turn, not
+/// one each, so the writes that cause messages are not kept waiting.
+pub(crate) async fn record_webhook_attempts(
     pool: &Pool,
-    claimed: &ClaimedDelivery,
-    attempt: &AttemptRecord,
+    attempts: &[(ClaimedDelivery, AttemptRecord)],
 ) -> Result<(), StoreError> {
-    let key = (claimed.company_id, claimed.webhook_id, claimed.event_id);
+    if attempts.is_empty() {
+        return Ok(());
+    }
     let mut tx = begin_write(pool).await?;
-    let number: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(MAX(attempt), 0) + 1 FROM webhook_attempts
-         WHERE company_id = $1 AND webhook_id = $2 AND event_id = $3",
-    )
-    .bind(key.0)
-    .bind(key.1)
-    .bind(key.2)
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO webhook_attempts
-             (company_id, webhook_id, event_id, attempt, at_us, http_status, latency_ms, response, error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(key.0)
-    .bind(key.1)
-    .bind(key.2)
-    .bind(number)
-    .bind(attempt.at.as_micros())
-    .bind(attempt.http_status.map(i64::from))
-    .bind(attempt.latency_ms)
-    .bind(&attempt.response)
-    .bind(&attempt.error)
-    .execute(&mut *tx)
-    .await?;
-    let at = attempt.at.as_micros();
-    let (delivered, next_attempt) = match &attempt.outcome {
-        AttemptOutcome::Delivered => (Some(at), at),
-        AttemptOutcome::RetryAt(when) => (None, when.as_micros()),
-        AttemptOutcome::Disable(_) => (None, at),
-    };
-    // A retry asked for while this attempt was under way ended its lease:
-    // the delivery stays due, to be sent again.
-    sqlx::query(
-        "UPDATE webhook_deliveries
-         SET attempts = attempts + 1, delivered_us = $4, next_attempt_us = $5, claimed_until_us = 0
-         WHERE company_id = $1 AND webhook_id = $2 AND event_id = $3 AND claimed_until_us = $6",
-    )
-    .bind(key.0)
-    .bind(key.1)
-    .bind(key.2)
-    .bind(delivered)
-    .bind(next_attempt)
-    .bind(claimed.lease_until.as_micros())
-    .execute(&mut *tx)
-    .await?;
-    // The endpoint's row is written only when its state changes: every
-    // attempt writing it made concurrent attempts to one endpoint wait
-    // for each other's commits (PostgreSQL row locks), holding writers'
-    // turns that the writes causing messages wait for.
-    let endpoint = match &attempt.outcome {
-        AttemptOutcome::Delivered => sqlx::query(
-            "UPDATE webhooks SET failing_since_us = NULL
-             WHERE company_id = $1 AND webhook_id = $2 AND failing_since_us IS NOT NULL",
-        )
-        .bind(key.0)
-        .bind(key.1),
-        AttemptOutcome::RetryAt(_) => sqlx::query(
-            "UPDATE webhooks SET failing_since_us = $3
-             WHERE company_id = $1 AND webhook_id = $2 AND failing_since_us IS NULL",
-        )
-        .bind(key.0)
-        .bind(key.1)
-        .bind(at),
-        AttemptOutcome::Disable(reason) => sqlx::query(
-            "UPDATE webhooks SET failing_since_us = COALESCE(failing_since_us, $3),
-                 disabled_us = $3, disabled_reason = $4
-             WHERE company_id = $1 AND webhook_id = $2",
-        )
-        .bind(key.0)
-        .bind(key.1)
-        .bind(at)
-        .bind(reason.clone()),
-    };
-    endpoint.execute(&mut *tx).await?;
+    for chunk in attempts.chunks(ROWS_PER_INSERT) {
+        let numbers = last_attempt_numbers(&mut tx, chunk).await?;
+        let mut sql = QueryBuilder::<Db>::new(
+            "INSERT INTO webhook_attempts
+                 (company_id, webhook_id, event_id, attempt, at_us, http_status, latency_ms, response, error) ",
+        );
+        sql.push_values(chunk, |mut row, (claimed, attempt)| {
+            let key = (claimed.company_id, claimed.webhook_id, claimed.event_id);
+            row.push_bind(key.0)
+                .push_bind(key.1)
+                .push_bind(key.2)
+                .push_bind(numbers.get(&key).copied().unwrap_or(0) + 1)
+                .push_bind(attempt.at.as_micros())
+                .push_bind(attempt.http_status.map(i64::from))
+                .push_bind(attempt.latency_ms)
+                .push_bind(attempt.response.clone())
+                .push_bind(attempt.error.clone());
+        });
+        sql.build().execute(&mut *tx).await?;
+        // A retry asked for while an attempt was under way ended its
+        // lease: that delivery stays due, to be sent again.
+        let mut sql = QueryBuilder::<Db>::new(format!(
+            "{UPDATE_MANY} webhook_deliveries
+             SET attempts = attempts + 1, delivered_us = v.column4, next_attempt_us = v.column5,
+                 claimed_until_us = 0
+             FROM ("
+        ));
+        sql.push_values(chunk, |mut row, (claimed, attempt)| {
+            let at = attempt.at.as_micros();
+            let (delivered, next_attempt) = match &attempt.outcome {
+                AttemptOutcome::Delivered => (Some(at), at),
+                AttemptOutcome::RetryAt(when) => (None, when.as_micros()),
+                AttemptOutcome::Disable(_) => (None, at),
+            };
+            row.push_bind(claimed.company_id)
+                .push_bind(claimed.webhook_id)
+                .push_bind(claimed.event_id)
+                .push_bind(delivered)
+                .push_bind(next_attempt)
+                .push_bind(claimed.lease_until.as_micros());
+        });
+        sql.push(
+            ") AS v WHERE webhook_deliveries.company_id = v.column1
+                 AND webhook_deliveries.webhook_id = v.column2
+                 AND webhook_deliveries.event_id = v.column3
+                 AND webhook_deliveries.claimed_until_us = v.column6",
+        );
+        sql.build().execute(&mut *tx).await?;
+    }
+    settle_endpoints(&mut tx, attempts).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+/// The number of each delivery's latest logged attempt (none: absent).
+async fn last_attempt_numbers(
+    conn: &mut Conn,
+    attempts: &[(ClaimedDelivery, AttemptRecord)],
+) -> Result<HashMap<(i64, i64, i64), i64>, StoreError> {
+    let mut sql = QueryBuilder::<Db>::new(
+        "SELECT a.company_id, a.webhook_id, a.event_id, MAX(a.attempt) FROM (",
+    );
+    sql.push_values(attempts, |mut row, (claimed, _)| {
+        row.push_bind(claimed.company_id)
+            .push_bind(claimed.webhook_id)
+            .push_bind(claimed.event_id);
+    });
+    sql.push(
+        ") AS k JOIN webhook_attempts a
+             ON a.company_id = k.column1 AND a.webhook_id = k.column2 AND a.event_id = k.column3
+         GROUP BY a.company_id, a.webhook_id, a.event_id",
+    );
+    let rows: Vec<(i64, i64, i64, i64)> = sql.build_query_as().fetch_all(&mut *conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(company_id, webhook_id, event_id, number)| {
+            ((company_id, webhook_id, event_id), number)
+        })
+        .collect())
+}
+
+/// What a round's attempts do to an endpoint's run of failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailingSince {
+    /// It ends (the last attempt delivered).
+    Cleared,
+    /// It begins at this time unless one is under way already.
+    BeganUnlessFailing(i64),
+    /// It began at this time (after an attempt of the round delivered).
+    Began(i64),
+}
+
+/// What a round's attempts did to one endpoint.
+#[derive(Debug)]
+struct EndpointChange<'a> {
+    /// Company and webhook ids.
+    endpoint: (i64, i64),
+    failing: FailingSince,
+    /// When and why the first attempt that disabled it did, if one did.
+    disabled: Option<(i64, &'a str)>,
+}
+
+/// Each endpoint's run of failures after the round's attempts, taken in
+/// the order they finished as if recorded one by one, and whether one
+/// disabled it.
+fn endpoint_changes(attempts: &[(ClaimedDelivery, AttemptRecord)]) -> Vec<EndpointChange<'_>> {
+    let mut finished: Vec<&(ClaimedDelivery, AttemptRecord)> = attempts.iter().collect();
+    finished.sort_by_key(|(_, attempt)| attempt.at.as_micros() + attempt.latency_ms * 1_000);
+    let mut changes: Vec<EndpointChange<'_>> = Vec::new();
+    let mut index: HashMap<(i64, i64), usize> = HashMap::new();
+    for (claimed, attempt) in finished {
+        let endpoint = (claimed.company_id, claimed.webhook_id);
+        let at = attempt.at.as_micros();
+        let failed = FailingSince::BeganUnlessFailing(at);
+        let Some(&at_index) = index.get(&endpoint) else {
+            index.insert(endpoint, changes.len());
+            changes.push(EndpointChange {
+                endpoint,
+                failing: match attempt.outcome {
+                    AttemptOutcome::Delivered => FailingSince::Cleared,
+                    _ => failed,
+                },
+                disabled: match &attempt.outcome {
+                    AttemptOutcome::Disable(reason) => Some((at, reason.as_str())),
+                    _ => None,
+                },
+            });
+            continue;
+        };
+        let change = &mut changes[at_index];
+        change.failing = match (&attempt.outcome, change.failing) {
+            (AttemptOutcome::Delivered, _) => FailingSince::Cleared,
+            (_, FailingSince::Cleared) => FailingSince::Began(at),
+            (_, under_way) => under_way,
+        };
+        if let AttemptOutcome::Disable(reason) = &attempt.outcome
+            && change.disabled.is_none()
+        {
+            change.disabled = Some((at, reason.as_str()));
+        }
+    }
+    changes
+}
+
+/// Writes what the round's attempts changed of their endpoints. An
+/// endpoint's row is written only when its state changes: an attempt
+/// writing it every time made concurrent attempts to one endpoint wait for
+/// each other's commits (PostgreSQL row locks).
+async fn settle_endpoints(
+    conn: &mut Conn,
+    attempts: &[(ClaimedDelivery, AttemptRecord)],
+) -> Result<(), StoreError> {
+    let changes = endpoint_changes(attempts);
+    let cleared: Vec<(i64, i64)> = changes
+        .iter()
+        .filter(|change| change.failing == FailingSince::Cleared)
+        .map(|change| change.endpoint)
+        .collect();
+    for chunk in cleared.chunks(ROWS_PER_INSERT) {
+        let mut sql = QueryBuilder::<Db>::new(format!(
+            "{UPDATE_MANY} webhooks SET failing_since_us = NULL FROM "
+        ));
+        super::push_keys(&mut sql, chunk);
+        sql.push(
+            " WHERE webhooks.company_id = k.column1 AND webhooks.webhook_id = k.column2
+                AND webhooks.failing_since_us IS NOT NULL",
+        );
+        sql.build().execute(&mut *conn).await?;
+    }
+    for EndpointChange {
+        endpoint: (company_id, webhook_id),
+        failing,
+        disabled,
+    } in changes
+    {
+        let began = match failing {
+            FailingSince::Cleared => None,
+            FailingSince::BeganUnlessFailing(at) => Some((
+                "UPDATE webhooks SET failing_since_us = $3
+                 WHERE company_id = $1 AND webhook_id = $2 AND failing_since_us IS NULL",
+                at,
+            )),
+            FailingSince::Began(at) => Some((
+                "UPDATE webhooks SET failing_since_us = $3 WHERE company_id = $1 AND webhook_id = $2",
+                at,
+            )),
+        };
+        if let Some((statement, at)) = began {
+            sqlx::query(statement)
+                .bind(company_id)
+                .bind(webhook_id)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+        }
+        if let Some((at, reason)) = disabled {
+            sqlx::query(
+                "UPDATE webhooks SET disabled_us = $3, disabled_reason = $4
+                 WHERE company_id = $1 AND webhook_id = $2",
+            )
+            .bind(company_id)
+            .bind(webhook_id)
+            .bind(at)
+            .bind(reason)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
     Ok(())
 }
 
@@ -459,4 +596,111 @@ pub(crate) async fn webhook_queue(pool: &Pool) -> Result<QueueStats, StoreError>
         depth,
         oldest: oldest.map(Timestamp::from_micros),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An attempt of delivery `event_id` to endpoint 7 of company 1 that
+    /// began at `at` ms, took `latency_ms` and came to `outcome`.
+    fn attempt(
+        event_id: i64,
+        at: i64,
+        latency_ms: i64,
+        outcome: AttemptOutcome,
+    ) -> (ClaimedDelivery, AttemptRecord) {
+        let claimed = ClaimedDelivery {
+            company_id: 1,
+            webhook_id: 7,
+            event_id,
+            attempts: 0,
+            url: "https://example.com/hook".into(),
+            secret: String::new(),
+            payload: "{}".into(),
+            failing_since: None,
+            lease_until: Timestamp::from_micros(0),
+        };
+        let record = AttemptRecord {
+            at: Timestamp::from_micros(at * 1_000),
+            http_status: None,
+            latency_ms,
+            response: String::new(),
+            error: None,
+            outcome,
+        };
+        (claimed, record)
+    }
+
+    fn failed() -> AttemptOutcome {
+        AttemptOutcome::RetryAt(Timestamp::from_micros(0))
+    }
+
+    #[test]
+    fn a_round_settles_an_endpoint_as_its_attempts_in_the_order_they_finished() {
+        use AttemptOutcome::Delivered;
+        let only = |round: &[(ClaimedDelivery, AttemptRecord)]| {
+            let changes = endpoint_changes(round);
+            assert_eq!(changes.len(), 1, "one endpoint");
+            assert_eq!(changes[0].endpoint, (1, 7));
+            (
+                changes[0].failing,
+                changes[0].disabled.map(|(at, why)| (at, why.to_owned())),
+            )
+        };
+        // Delivered last: the run of failures ends.
+        assert_eq!(
+            only(&[attempt(1, 0, 5, failed()), attempt(2, 10, 5, Delivered)]).0,
+            FailingSince::Cleared
+        );
+        // Failed last, with no delivery in the round: a run begins at the
+        // first failure unless one is under way.
+        assert_eq!(
+            only(&[attempt(1, 0, 5, failed()), attempt(2, 10, 5, failed())]).0,
+            FailingSince::BeganUnlessFailing(0)
+        );
+        // A delivery finished, then failures: the run began at the first
+        // failure after it, whatever came before.
+        assert_eq!(
+            only(&[
+                attempt(1, 0, 1, failed()),
+                attempt(2, 2, 1, Delivered),
+                attempt(3, 20, 1, failed()),
+                attempt(4, 30, 1, failed()),
+            ])
+            .0,
+            FailingSince::Began(20_000)
+        );
+        // The order is that of finishing, not of claiming: the slow
+        // delivery finished after the failure.
+        assert_eq!(
+            only(&[attempt(1, 0, 900, Delivered), attempt(2, 10, 5, failed())]).0,
+            FailingSince::Cleared
+        );
+        // A 410 disables, once, with the first reason; it counts as failed.
+        let gone = |why: &str| AttemptOutcome::Disable(why.into());
+        assert_eq!(
+            only(&[
+                attempt(1, 4, 1, gone("first")),
+                attempt(2, 8, 1, gone("second"))
+            ]),
+            (
+                FailingSince::BeganUnlessFailing(4_000),
+                Some((4_000, "first".to_owned()))
+            )
+        );
+    }
+
+    #[test]
+    fn each_endpoint_of_a_round_is_settled_on_its_own() {
+        let mut other = attempt(2, 0, 1, failed());
+        other.0.webhook_id = 8;
+        let round = [attempt(1, 0, 1, AttemptOutcome::Delivered), other];
+        let by_endpoint: HashMap<(i64, i64), FailingSince> = endpoint_changes(&round)
+            .into_iter()
+            .map(|change| (change.endpoint, change.failing))
+            .collect();
+        assert_eq!(by_endpoint[&(1, 7)], FailingSince::Cleared);
+        assert_eq!(by_endpoint[&(1, 8)], FailingSince::BeganUnlessFailing(0));
+    }
 }
