@@ -254,33 +254,60 @@ async fn usage_messages(
         .collect();
     months.sort_by_key(|(company_id, month)| (*company_id, month.start()));
     months.dedup_by_key(|(company_id, month)| (*company_id, month.start()));
+    // Each month's counted sessions against its company's plan, all in one
+    // query: a query a month was a round trip each to PostgreSQL, inside
+    // the transaction of the write that caused them.
+    let mut reached: Vec<(i64, Month, i64, i64)> = Vec::new();
+    for chunk in months.chunks(ROWS_PER_INSERT) {
+        let mut sql = QueryBuilder::<Db>::new(
+            "SELECT k.column1, k.column2, c.included_sessions,
+                    (SELECT COUNT(*) FROM sessions s
+                     WHERE s.company_id = k.column1 AND s.history_group = 0
+                       AND s.history_ts >= k.column2 AND s.history_ts < k.column3
+                       AND s.status = 'BILL' AND s.state <> 'cancelled')
+             FROM (",
+        );
+        sql.push_values(chunk, |mut row, (company_id, month)| {
+            row.push_bind(*company_id)
+                .push_bind(month.start().as_micros())
+                .push_bind(month.end().as_micros());
+        });
+        sql.push(
+            ") AS k JOIN companies c ON c.company_id = k.column1
+             WHERE c.included_sessions > 0",
+        );
+        let rows: Vec<(i64, i64, i64, i64)> = sql.build_query_as().fetch_all(&mut *conn).await?;
+        let month_of: HashMap<(i64, i64), Month> = chunk
+            .iter()
+            .map(|(company_id, month)| ((*company_id, month.start().as_micros()), *month))
+            .collect();
+        reached.extend(
+            rows.into_iter()
+                .map(|(company_id, start, included, counted)| {
+                    (
+                        company_id,
+                        month_of[&(company_id, start)],
+                        included,
+                        counted,
+                    )
+                }),
+        );
+    }
+    reached.sort_by_key(|(company_id, month, ..)| (*company_id, month.start()));
+    let mut marked = HashMap::new();
+    for threshold in THRESHOLDS {
+        let keys: Vec<(i64, i64)> = reached
+            .iter()
+            .filter(|(.., included, counted)| counted * 100 >= included * threshold)
+            .map(|(company_id, month, ..)| (*company_id, month.start().as_micros()))
+            .collect();
+        let mark = format!("USAGE_{threshold}");
+        marked.insert(threshold, mark_once(&mut *conn, &keys, &mark).await?);
+    }
     let mut messages = Vec::new();
-    for (company_id, month) in months {
-        let included: i64 =
-            sqlx::query_scalar("SELECT included_sessions FROM companies WHERE company_id = $1")
-                .bind(company_id)
-                .fetch_one(&mut *conn)
-                .await?;
-        if included <= 0 {
-            continue;
-        }
-        let counted: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sessions
-             WHERE company_id = $1 AND history_group = 0 AND history_ts >= $2 AND history_ts < $3
-               AND status = 'BILL' AND state <> 'cancelled'",
-        )
-        .bind(company_id)
-        .bind(month.start().as_micros())
-        .bind(month.end().as_micros())
-        .fetch_one(&mut *conn)
-        .await?;
+    for (company_id, month, included, counted) in reached {
         for threshold in THRESHOLDS {
-            if counted * 100 < included * threshold {
-                continue;
-            }
-            let mark = format!("USAGE_{threshold}");
-            let key = (company_id, month.start().as_micros());
-            if mark_once(&mut *conn, &[key], &mark).await?.is_empty() {
+            if !marked[&threshold].contains(&(company_id, month.start().as_micros())) {
                 continue;
             }
             let attributes = [
