@@ -104,10 +104,12 @@ pub(super) async fn import(
     )))
     .execute(&mut *tx)
     .await?;
+    let deferred = Deferred::take_off(&mut tx, &tables).await?;
     let mut rows = 0;
     for table in &tables {
         rows += copy_table(&mut tx, source, table).await?;
     }
+    deferred.put_back(&mut tx).await?;
     let settings: Vec<(String, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT setting_name, setting_value FROM {MERGED}"
     )))
@@ -154,6 +156,78 @@ pub(super) async fn import(
         "imported in bulk: replayed into a scratch SQLite file, then copied"
     );
     Ok(summary)
+}
+
+/// The secondary indexes and foreign keys of the copied tables, taken off
+/// for the copy and put back after it, in the import's transaction: an
+/// index built over the copied rows is one sort, not a descent a row, and
+/// a foreign key added to them is checked by one join, not a trigger a row.
+/// Primary keys stay (and check that rows are unique as they come).
+struct Deferred {
+    /// Each index's name and `CREATE INDEX` statement.
+    indexes: Vec<(String, String)>,
+    /// Each foreign key's table, name and definition.
+    foreign_keys: Vec<(String, String, String)>,
+}
+
+impl Deferred {
+    async fn take_off(conn: &mut PgConnection, tables: &[String]) -> Result<Self, StoreError> {
+        let indexes: Vec<(String, String)> = sqlx::query_as(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+             FROM pg_index i
+             WHERE i.indrelid::regclass::text = ANY($1)
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+             ORDER BY 1",
+        )
+        .bind(tables)
+        .fetch_all(&mut *conn)
+        .await?;
+        let foreign_keys: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT c.conrelid::regclass::text, quote_ident(c.conname), pg_get_constraintdef(c.oid)
+             FROM pg_constraint c
+             WHERE c.contype = 'f' AND c.conrelid::regclass::text = ANY($1)
+             ORDER BY 1, 2",
+        )
+        .bind(tables)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (table, name, _) in &foreign_keys {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER TABLE {table} DROP CONSTRAINT {name}"
+            )))
+            .execute(&mut *conn)
+            .await?;
+        }
+        for (name, _) in &indexes {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX {name}")))
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(Self {
+            indexes,
+            foreign_keys,
+        })
+    }
+
+    async fn put_back(self, conn: &mut PgConnection) -> Result<(), StoreError> {
+        // Room to sort each index in memory, for this transaction only.
+        sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
+            .execute(&mut *conn)
+            .await?;
+        for (_, create) in self.indexes {
+            sqlx::query(sqlx::AssertSqlSafe(create))
+                .execute(&mut *conn)
+                .await?;
+        }
+        for (table, name, definition) in self.foreign_keys {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"
+            )))
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(())
+    }
 }
 
 /// The tables an import writes, each after the tables its foreign keys name.

@@ -202,6 +202,76 @@ async fn an_import_leaves_no_dead_rows_behind() {
     assert_eq!(dead, 0, "dead row versions of sessions after the replay");
 }
 
+/// A bulk import takes the secondary indexes and foreign keys off for its
+/// copy and puts them back: after it, the schema has every one of them as
+/// the migrations made them, and they hold (a duplicate journal event id or
+/// an orphan call is refused by the server).
+#[cfg(postgres_tests)]
+#[tokio::test]
+async fn a_bulk_import_puts_back_every_index_and_foreign_key() {
+    use sqlx::Connection;
+    let app = helpers::spawn_app().await;
+    let mut connection = sqlx::PgConnection::connect(&app.database.url)
+        .await
+        .unwrap();
+    // Each index's and each foreign key's name and definition.
+    type Definitions = Vec<(String, String)>;
+    let mut schema = async || -> (Definitions, Definitions) {
+        let indexes = sqlx::query_as(
+            "SELECT indexname::text, indexdef FROM pg_indexes
+             WHERE schemaname = current_schema() ORDER BY 1",
+        )
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+        let foreign_keys = sqlx::query_as(
+            "SELECT conrelid::regclass::text || '.' || conname, pg_get_constraintdef(oid)
+             FROM pg_constraint WHERE contype = 'f' AND connamespace = current_schema()::regnamespace
+             ORDER BY 1",
+        )
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+        (indexes, foreign_keys)
+    };
+    let (indexes, foreign_keys) = schema().await;
+    assert!(
+        indexes.iter().any(|(name, _)| name == "sessions_history"),
+        "a secondary index to take off: {indexes:?}"
+    );
+    assert!(!foreign_keys.is_empty(), "foreign keys to take off");
+
+    app.import(&format!(
+        "{}{}\n",
+        seed::SEED_SETUP,
+        r#"{"Type":"Connect","EventId":"h","SessionId":105236,"Party":"Host","CallId":"h","Ts":"2016-11-03T21:46:00"}"#
+    ))
+    .await;
+    assert_eq!(schema().await, (indexes, foreign_keys));
+
+    let session_exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sessions WHERE session_id = 105236)")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+    assert!(session_exists, "the import's rows were copied");
+    // The put-back unique index and foreign keys are enforced.
+    let duplicate = sqlx::query(
+        "INSERT INTO journal (company_id, seq, event_id, record)
+         SELECT company_id, seq + 1000000, event_id, record FROM journal WHERE event_id = 'h'",
+    )
+    .execute(&mut connection)
+    .await;
+    assert!(
+        duplicate.is_err(),
+        "a second journal row of event h was accepted: {duplicate:?}"
+    );
+    let orphan = sqlx::query("UPDATE sessions SET host_user_id = -1 WHERE session_id = 105236")
+        .execute(&mut connection)
+        .await;
+    assert!(orphan.is_err(), "a session of no host was accepted");
+}
+
 /// Pooled connections are not pinged before every use (a round trip each);
 /// one that sat idle for more than a second is, so a server that dropped
 /// the service's connections meanwhile (a restart, a failover) costs no
