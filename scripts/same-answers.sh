@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Same answers before and after a change that must not change behaviour (a
-# refactor): fingerprints every History answer of the bench's small dataset
-# and `export` of it, so two builds can be compared byte for byte.
+# refactor): fingerprints every History answer of one of the bench's
+# datasets (small unless SAME_ANSWERS_SIZE says smoke, medium or full) and
+# `export` of it, so two builds can be compared byte for byte.
 #
 #   scripts/same-answers.sh BINARY OUTFILE [REFERENCE_FILE]
 #
 # BINARY is a built session-ledger. The script builds the bench tool
 # (bench/tool, into target/bench-tool as bench/run.sh does), generates the
-# small dataset (`ledger-bench generate --small`) into a temporary directory,
+# dataset (`ledger-bench generate --small`, say) into a temporary directory,
 # imports its two stages into a fresh SQLite file with a fixed clock (every
 # line gets a RecordedTs) and hashes the export (with the nine-digit
 # ConnectCodes the service makes up at random masked). It then serves the
@@ -37,6 +38,13 @@
 # the ingest, the second export) comes from PostgreSQL: compared with a
 # plain run's OUTFILE, it shows a move from SQLite to PostgreSQL by
 # export and import changes no answer.
+#
+# SAME_ANSWERS_SIZE=full answers the same requests of the full dataset
+# (1,005,000 sessions, 200,000 ingest events): about an hour on two cores.
+#
+# With SAME_ANSWERS_FROM_DB set to a SQLite file that an earlier run of the
+# same size imported (a copy of its x.db, kept with SAME_ANSWERS_KEEP=1), a
+# copy of that file is answered from instead of importing the stages again.
 #
 # Typical use around a refactor:
 #   cargo build && cp target/debug/session-ledger /tmp/before   # at the old revision
@@ -82,6 +90,11 @@ fi
 outfile=$(cd "$(dirname "$outfile")" && pwd)/$(basename "$outfile")
 
 move_to=${SAME_ANSWERS_MOVE_TO:-}
+size=${SAME_ANSWERS_SIZE:-small}
+case "$size" in
+  smoke | small | medium | full) ;;
+  *) die "SAME_ANSWERS_SIZE must be smoke, small, medium or full, not $size" ;;
+esac
 
 # Only this script's settings reach the binary.
 while IFS= read -r name; do
@@ -134,7 +147,7 @@ trap 'exit 130' INT TERM
 
 ledger=("$bin" --database-url "sqlite://$work/x.db" --operator-token "$operator_token")
 
-# --- 1. the bench tool and the small dataset --------------------------------
+# --- 1. the bench tool and the dataset --------------------------------------
 bench_target=$repo/target/bench-tool
 bench=$bench_target/release/ledger-bench
 say "building the bench tool"
@@ -149,8 +162,8 @@ for attempt in 1 2 3 4 5 6; do
 done
 
 data=$work/dataset
-timeout 600 "$bench" generate --bin "$bin" --work "$data" --small >"$work/meta.txt" 2>"$work/generate.log" ||
-  die "generating the small dataset failed: $(tail -5 "$work/generate.log")"
+timeout 1800 "$bench" generate --bin "$bin" --work "$data" "--$size" >"$work/meta.txt" 2>"$work/generate.log" ||
+  die "generating the $size dataset failed: $(tail -5 "$work/generate.log")"
 probe_company=$(sed -n 's/^probe_company=//p' "$work/meta.txt")
 probe_host=$(sed -n 's/^probe_host=//p' "$work/meta.txt")
 busy_company=$(sed -n 's/^busy_company=//p' "$work/meta.txt")
@@ -173,7 +186,7 @@ import_stage() { # FILE CLOCK
   sed "/\"RecordedTs\"/!s/}\$/,\"RecordedTs\":\"$2\"}/" "$data/$1" >"$fixed"
   lines=$(grep -c . "$fixed")
   say "importing $1 ($lines lines)"
-  printed=$(timeout 3600 "${ledger[@]}" import "$fixed" 2>"$work/import.log") ||
+  printed=$(timeout 7200 "${ledger[@]}" import "$fixed" 2>"$work/import.log") ||
     die "import of $1 failed: $(tail -5 "$work/import.log")"
   case "$printed" in
     *"\"ImportedLines\":$lines"*) ;;
@@ -181,8 +194,17 @@ import_stage() { # FILE CLOCK
   esac
   rm -f "$fixed"
 }
-import_stage stage-a.jsonl "$stage_a_clock"
-import_stage stage-b.jsonl "$stage_b_clock"
+if [ -n "${SAME_ANSWERS_FROM_DB:-}" ]; then
+  say "answering from a copy of $SAME_ANSWERS_FROM_DB, not importing"
+  for suffix in "" -wal; do
+    if [ -f "$SAME_ANSWERS_FROM_DB$suffix" ]; then
+      cp "$SAME_ANSWERS_FROM_DB$suffix" "$work/x.db$suffix"
+    fi
+  done
+else
+  import_stage stage-a.jsonl "$stage_a_clock"
+  import_stage stage-b.jsonl "$stage_b_clock"
+fi
 
 say "exporting"
 timeout 1200 "${ledger[@]}" export - >"$work/export-1.jsonl" 2>"$work/export.log" ||
@@ -193,7 +215,7 @@ printf '%s  export after import (ConnectCodes masked)\n' "$(
 if [ -n "$move_to" ]; then
   say "moving to PostgreSQL: importing the export there"
   ledger=("$bin" --database-url "$move_to" --operator-token "$operator_token")
-  timeout 3600 "${ledger[@]}" import "$work/export-1.jsonl" >/dev/null 2>"$work/move.log" ||
+  timeout 7200 "${ledger[@]}" import "$work/export-1.jsonl" >/dev/null 2>"$work/move.log" ||
     die "import of the export into $move_to failed: $(tail -5 "$work/move.log")"
 fi
 rm -f "$work/export-1.jsonl"
