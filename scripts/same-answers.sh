@@ -20,7 +20,10 @@
 # ingest batches to /operator/events one at a time (and the first again: all
 # duplicates), asks every company's /history and the ingest month again,
 # stops the server and hashes a second export (API keys left out,
-# ConnectCodes and RecordedTs masked: random or the wall clock).
+# ConnectCodes and RecordedTs masked: random or the wall clock). Both
+# exports are hashed without the access audit's lines, which no two runs
+# repeat, and with batches numbered in the order they appear (an import
+# keeps the grouping of events into batches, not the batches' ids).
 #
 # OUTFILE gets one line per answer, `SHA256  DESCRIPTION`, sorted by
 # description; an answer's hash is that of its Content-Type and
@@ -52,7 +55,7 @@
 #   # … refactor, cargo build …
 #   scripts/same-answers.sh target/debug/session-ledger /tmp/after-answers.txt /tmp/before-answers.txt
 #
-# Needs curl (7.84 or later), jq, sha256sum, timeout and cargo. Nothing
+# Needs curl (7.84 or later), jq, perl, sha256sum, timeout and cargo. Nothing
 # listens anywhere but 127.0.0.1; the temporary directory is removed at the
 # end (SAME_ANSWERS_KEEP=1 keeps it and says where).
 set -euo pipefail
@@ -74,7 +77,7 @@ say() {
   echo "same-answers: $*" >&2
 }
 
-for tool in curl jq sha256sum timeout cargo; do
+for tool in curl jq perl sha256sum timeout cargo; do
   command -v "$tool" >/dev/null 2>&1 || die "needs $tool"
 done
 
@@ -181,6 +184,19 @@ done
 mask_connect_codes() {
   sed -E 's/"ConnectCode":("[0-9]{9}"|[0-9]{9})/"ConnectCode":"#########"/g'
 }
+# The access audit's lines (docs/audit.md) are left out of the export's
+# hashes: they record every read at the wall clock's time, chained under a
+# key each database makes for itself, so no two runs repeat them.
+without_access_audit() {
+  grep -Ev '"Type":"Access(Chain|Key)?"'
+}
+# A batch's number is the id it got where it was stored; an import keeps
+# which events came together but numbers the batches anew. Batches are
+# numbered here in the order they first appear, so the grouping is compared
+# and the numbering is not.
+batches_in_order() {
+  perl -pe 's/"Batch":(\d+)/"\"Batch\":" . ($seen{$1} \/\/= ++$count)/e'
+}
 import_stage() { # FILE CLOCK
   local fixed=$work/import.jsonl lines printed
   sed "/\"RecordedTs\"/!s/}\$/,\"RecordedTs\":\"$2\"}/" "$data/$1" >"$fixed"
@@ -209,8 +225,9 @@ fi
 say "exporting"
 timeout 1200 "${ledger[@]}" export - >"$work/export-1.jsonl" 2>"$work/export.log" ||
   die "export failed: $(tail -5 "$work/export.log")"
-printf '%s  export after import (ConnectCodes masked)\n' "$(
-  mask_connect_codes <"$work/export-1.jsonl" | sha256sum | cut -d' ' -f1
+printf '%s  export after import (ConnectCodes masked, access audit left out, batches numbered in order)\n' "$(
+  without_access_audit <"$work/export-1.jsonl" | mask_connect_codes | batches_in_order |
+    sha256sum | cut -d' ' -f1
 )" >>"$answers"
 if [ -n "$move_to" ]; then
   say "moving to PostgreSQL: importing the export there"
@@ -508,8 +525,9 @@ stop_server
 say "exporting again"
 timeout 1200 "${ledger[@]}" export - >"$work/export-2.jsonl" 2>"$work/export.log" ||
   die "the second export failed: $(tail -5 "$work/export.log")"
-printf '%s  export after ingest (ApiKey lines left out, ConnectCodes and RecordedTs masked)\n' "$(
-  grep -v '"Type":"ApiKey"' "$work/export-2.jsonl" | mask_connect_codes |
+printf '%s  export after ingest (ApiKey and access audit lines left out, ConnectCodes and RecordedTs masked, batches numbered in order)\n' "$(
+  grep -v '"Type":"ApiKey"' "$work/export-2.jsonl" | without_access_audit | mask_connect_codes |
+    batches_in_order |
     sed 's/"RecordedTs":"[^"]*"/"RecordedTs":"-"/g' | sha256sum | cut -d' ' -f1
 )" >>"$answers"
 
