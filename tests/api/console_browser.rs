@@ -173,6 +173,17 @@ async fn submit(client: &Client, css: &str) {
     }
 }
 
+/// Types `text` into the element `css` names.
+async fn type_into(client: &Client, css: &str, text: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 async fn text_of(client: &Client, css: &str) -> String {
     client
         .find(Locator::Css(css))
@@ -339,28 +350,15 @@ async fn password_sign_in_shows_own_sessions_and_no_one_elses() {
         assert_eq!(path_of(&client).await, "/console/sign-in");
         screenshots(&client, "sign-in").await;
         // A wrong password first: the one answer, on the same page.
-        client
-            .find(Locator::Css("#email"))
-            .await
-            .unwrap()
-            .send_keys("hana@harbor.example")
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css("#password"))
-            .await
-            .unwrap()
-            .send_keys("not it at all")
-            .await
-            .unwrap();
+        type_into(&client, "#email", "hana@harbor.example").await;
+        type_into(&client, "#password", "not it at all").await;
         submit(&client, "#sign-in-button").await;
         assert!(
             text_of(&client, "#sign-in-error")
                 .await
                 .contains("do not match an account")
         );
-        let password = client.find(Locator::Css("#password")).await.unwrap();
-        password.send_keys(PASSWORD).await.unwrap();
+        type_into(&client, "#password", PASSWORD).await;
         submit(&client, "#sign-in-button").await;
         let company = clinic.tenant.company_id;
         assert!(
@@ -460,13 +458,7 @@ async fn an_administrator_sees_usage_and_an_operator_comps_a_session() {
             .await
             .unwrap();
         assert_eq!(text_of(&client, "#session-status").await, "BILL");
-        client
-            .find(Locator::Css("#comp-reason"))
-            .await
-            .unwrap()
-            .send_keys("audio trouble")
-            .await
-            .unwrap();
+        type_into(&client, "#comp-reason", "audio trouble").await;
         submit(&client, "#comp-button").await;
         assert_eq!(text_of(&client, "#session-status").await, "COMP");
         assert!(text_of(&client, "#audit").await.contains("audio trouble"));
@@ -492,20 +484,8 @@ async fn an_administrator_sees_usage_and_an_operator_comps_a_session() {
 /// Signs in with e-mail and password on the sign-in page.
 async fn sign_in_as(client: &Client, app: &TestApp, email: &str) {
     client.goto(&app.url("/console/sign-in")).await.unwrap();
-    client
-        .find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys(email)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
+    type_into(client, "#email", email).await;
+    type_into(client, "#password", PASSWORD).await;
     submit(client, "#sign-in-button").await;
 }
 
@@ -515,13 +495,7 @@ async fn sign_in_as_operator(client: &Client, app: &TestApp) {
         .goto(&app.url("/console/operator/sign-in"))
         .await
         .unwrap();
-    client
-        .find(Locator::Css("#token"))
-        .await
-        .unwrap()
-        .send_keys(OPERATOR_TOKEN)
-        .await
-        .unwrap();
+    type_into(client, "#token", OPERATOR_TOKEN).await;
     submit(client, "#sign-in-button").await;
 }
 
@@ -581,13 +555,12 @@ async fn the_access_audit_shows_reads_and_the_operators_reasons() {
             )))
             .await
             .unwrap();
-        client
-            .find(Locator::Css("#deactivate-reason"))
-            .await
-            .unwrap()
-            .send_keys("Host reported the visit ended early")
-            .await
-            .unwrap();
+        type_into(
+            &client,
+            "#deactivate-reason",
+            "Host reported the visit ended early",
+        )
+        .await;
         submit(&client, "#deactivate-button").await;
         assert!(
             count_of(&client, "#deactivate-button").await == 0,
