@@ -91,20 +91,37 @@ pub(super) async fn import(
     let scratch = Scratch::create(rules).await?;
     let summary = scratch.store.replay(input).await?;
     let replayed = started.elapsed();
-    let Backend::Sqlite { pool: source, .. } = &scratch.store.backend else {
+    // Read through the connection that wrote it: its page cache holds
+    // what the replay last touched, and no reading connection is opened.
+    let Backend::Sqlite { writer: source, .. } = &scratch.store.backend else {
         unreachable!("the scratch store is SQLite");
     };
+    // Only the tables the log filled are written: the others are empty
+    // already (`begin_if_empty`), and a table truncated, its indexes made
+    // again, costs new files to create and sync at commit even when empty.
+    let mut tables = Vec::new();
+    for table in copied_tables(&mut tx).await? {
+        let filled: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM {table})"
+        )))
+        .fetch_one(source)
+        .await?;
+        if filled {
+            tables.push(table);
+        }
+    }
+    let deferred = Deferred::take_off(&mut tx, &tables).await?;
     // Emptied in this transaction, the tables take their rows frozen
     // (COPY FREEZE): nothing for a vacuum to do after, no hint bits for
     // the first reads to set. TRUNCATE locks out readers until commit.
-    let tables = copied_tables(&mut tx).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "TRUNCATE {}",
-        tables.join(", ")
-    )))
-    .execute(&mut *tx)
-    .await?;
-    let deferred = Deferred::take_off(&mut tx, &tables).await?;
+    if !tables.is_empty() {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "TRUNCATE {}",
+            tables.join(", ")
+        )))
+        .execute(&mut *tx)
+        .await?;
+    }
     let mut rows = 0;
     for table in &tables {
         rows += copy_table(&mut tx, source, table).await?;
@@ -162,7 +179,9 @@ pub(super) async fn import(
 /// for the copy and put back after it, in the import's transaction: an
 /// index built over the copied rows is one sort, not a descent a row, and
 /// a foreign key added to them is checked by one join, not a trigger a row.
-/// Primary keys stay (and check that rows are unique as they come).
+/// Primary keys stay (and check that rows are unique as they come). The
+/// foreign keys that name a copied table from any table go too, so that it
+/// can be truncated alone.
 struct Deferred {
     /// Each index's name and `CREATE INDEX` statement.
     indexes: Vec<(String, String)>,
@@ -185,7 +204,8 @@ impl Deferred {
         let foreign_keys: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT c.conrelid::regclass::text, quote_ident(c.conname), pg_get_constraintdef(c.oid)
              FROM pg_constraint c
-             WHERE c.contype = 'f' AND c.conrelid::regclass::text = ANY($1)
+             WHERE c.contype = 'f'
+               AND (c.conrelid::regclass::text = ANY($1) OR c.confrelid::regclass::text = ANY($1))
              ORDER BY 1, 2",
         )
         .bind(tables)
@@ -385,23 +405,13 @@ impl Scratch {
             hex::encode(rand::random::<[u8; 6]>())
         ));
         std::fs::create_dir(&folder)?;
-        let url = format!("sqlite://{}", folder.join("import.db").display());
-        let store = match Store::open(&url, rules.clone()).await {
-            Ok(store) => store,
+        match Store::open_scratch(&folder.join("import.db"), rules.clone()).await {
+            Ok(store) => Ok(Self { store, folder }),
             Err(error) => {
                 let _ = std::fs::remove_dir_all(&folder);
-                return Err(error);
+                Err(error)
             }
-        };
-        let scratch = Self { store, folder };
-        // Thrown away after the copy, the file needs no durability: no
-        // fsync at commits or checkpoints.
-        if let Backend::Sqlite { writer, .. } = &scratch.store.backend {
-            sqlx::query("PRAGMA synchronous = OFF")
-                .execute(writer)
-                .await?;
         }
-        Ok(scratch)
     }
 }
 

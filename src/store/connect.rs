@@ -112,57 +112,89 @@ pub(super) async fn backend(
                 writers: Arc::new(tokio::sync::Semaphore::new(POSTGRES_WRITERS as usize)),
             }
         } else if Store::is_sqlite_url(database_url) {
-            let options = SqliteConnectOptions::from_str(database_url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(30))
-                .row_buffer_size(SQLITE_ROW_BUFFER)
-                .pragma("wal_autocheckpoint", SQLITE_CHECKPOINT_PAGES);
-            // No ping before a SQLite connection is handed out: it is a
-            // hop to the connection's thread and back, and an in-process
-            // connection has no server that could have gone away.
-            let writer = SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .acquire_timeout(Duration::from_secs(SQLITE_WRITE_WAIT_SECONDS))
-                // A transaction that SQLite ended by itself (a full disk, an
-                // I/O error in a statement with no statement journal) leaves
-                // sqlx counting it open: its ROLLBACK fails, and so would
-                // every later BEGIN on the connection. Such a connection is
-                // closed instead of handed out, and the pool opens another.
-                // No hop to the connection's thread: the ping sqlx makes when
-                // a connection comes back has already run any rollback a
-                // dropped transaction queued.
-                .before_acquire(|conn, _| {
-                    Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(&*conn)) })
-                })
-                .connect_with(
-                    options
-                        .clone()
-                        .pragma("cache_size", SQLITE_WRITER_CACHE_KIB)
-                        // Statement journals in memory: a multi-row statement
-                        // not written `OR FAIL` (the calls' upsert, whose
-                        // foreign key can fail) copies every page it changes
-                        // there first, to be undone alone if it fails
-                        // half-way, and in a temp file that was a `pwrite` a
-                        // page (half the writer's `pwrite` time,
-                        // bench/README.md, "The SQLite writer").
-                        .pragma("temp_store", "memory"),
-                )
-                .await?;
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .test_before_acquire(false)
-                .acquire_timeout(Duration::from_secs(30))
-                .connect_with(options)
-                .await?;
-            Backend::Sqlite { pool, writer }
+            sqlite(database_url, SqliteFile::Kept).await?
         } else {
             return Err(StoreError::Invalid(
                 "the database URL must start with sqlite: or postgres://".into(),
             ));
         };
     Ok(backend)
+}
+
+/// What a SQLite file is kept for.
+#[derive(Clone, Copy)]
+pub(super) enum SqliteFile {
+    /// The service's database: write-ahead log, synced at checkpoints.
+    Kept,
+    /// A file thrown away when its process is done with it (the bulk
+    /// import's): no write-ahead log, whose frames a page changed again
+    /// and again would be written again and again and then copied into
+    /// the file, no fsync, and a larger page cache for the writer.
+    Scratch,
+}
+
+/// The writer's page cache of a scratch file, in KiB.
+const SCRATCH_WRITER_CACHE_KIB: &str = "-262144";
+
+/// The pools of a SQLite file.
+pub(super) async fn sqlite(database_url: &str, file: SqliteFile) -> Result<Backend, StoreError> {
+    let (journal, synchronous, writer_cache) = match file {
+        SqliteFile::Kept => (
+            SqliteJournalMode::Wal,
+            SqliteSynchronous::Normal,
+            SQLITE_WRITER_CACHE_KIB,
+        ),
+        SqliteFile::Scratch => (
+            SqliteJournalMode::Memory,
+            SqliteSynchronous::Off,
+            SCRATCH_WRITER_CACHE_KIB,
+        ),
+    };
+    let options = SqliteConnectOptions::from_str(database_url)?
+        .create_if_missing(true)
+        .journal_mode(journal)
+        .synchronous(synchronous)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(30))
+        .row_buffer_size(SQLITE_ROW_BUFFER)
+        .pragma("wal_autocheckpoint", SQLITE_CHECKPOINT_PAGES);
+    // No ping before a SQLite connection is handed out: it is a
+    // hop to the connection's thread and back, and an in-process
+    // connection has no server that could have gone away.
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .test_before_acquire(false)
+        .acquire_timeout(Duration::from_secs(SQLITE_WRITE_WAIT_SECONDS))
+        // A transaction that SQLite ended by itself (a full disk, an
+        // I/O error in a statement with no statement journal) leaves
+        // sqlx counting it open: its ROLLBACK fails, and so would
+        // every later BEGIN on the connection. Such a connection is
+        // closed instead of handed out, and the pool opens another.
+        // No hop to the connection's thread: the ping sqlx makes when
+        // a connection comes back has already run any rollback a
+        // dropped transaction queued.
+        .before_acquire(|conn, _| {
+            Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(&*conn)) })
+        })
+        .connect_with(
+            options
+                .clone()
+                .pragma("cache_size", writer_cache)
+                // Statement journals in memory: a multi-row statement
+                // not written `OR FAIL` (the calls' upsert, whose
+                // foreign key can fail) copies every page it changes
+                // there first, to be undone alone if it fails
+                // half-way, and in a temp file that was a `pwrite` a
+                // page (half the writer's `pwrite` time,
+                // bench/README.md, "The SQLite writer").
+                .pragma("temp_store", "memory"),
+        )
+        .await?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .test_before_acquire(false)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await?;
+    Ok(Backend::Sqlite { pool, writer })
 }

@@ -223,6 +223,22 @@ impl Store {
     pub async fn open(database_url: &str, rules: Rules) -> Result<Self, StoreError> {
         let health = Arc::new(Health::new(!Self::is_sqlite_url(database_url)));
         let backend = connect::backend(database_url, health.clone()).await?;
+        Self::migrated(backend, health, rules).await
+    }
+
+    /// A SQLite file at `path`, made for one process's work and then
+    /// thrown away (`connect::SqliteFile::Scratch`).
+    async fn open_scratch(path: &std::path::Path, rules: Rules) -> Result<Self, StoreError> {
+        let url = format!("sqlite://{}", path.display());
+        let backend = connect::sqlite(&url, connect::SqliteFile::Scratch).await?;
+        Self::migrated(backend, Arc::new(Health::new(false)), rules).await
+    }
+
+    async fn migrated(
+        backend: Backend,
+        health: Arc<Health>,
+        rules: Rules,
+    ) -> Result<Self, StoreError> {
         let store = Store {
             backend,
             rules,
