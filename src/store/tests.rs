@@ -4,9 +4,11 @@ use super::*;
 use crate::domain::{ConnectionEvent, EventKind, PartyKind};
 
 /// What a full disk does to a statement with no statement journal:
-/// SQLite rolls the whole transaction back, and sqlx's `ROLLBACK` fails.
-/// The one writing connection must not stay stuck in sqlx's count of
-/// open transactions: the next write begins and commits.
+/// SQLite rolls the whole transaction back by itself. The one writing
+/// connection must not stay stuck in sqlx's count of open transactions:
+/// the next write begins and commits. (sqlx before 0.9.1 failed the
+/// `ROLLBACK` that follows and kept counting the transaction open; the
+/// writer's pool closes such a connection, `connect`.)
 #[tokio::test]
 async fn the_writer_writes_again_after_sqlite_ended_a_transaction_itself() {
     let dir = tempfile::tempdir().unwrap();
@@ -17,7 +19,8 @@ async fn the_writer_writes_again_after_sqlite_ended_a_transaction_itself() {
     };
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.unwrap();
     sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
-    assert!(tx.rollback().await.is_err(), "sqlx counted it open");
+    // Fails or not, by sqlx's version; what follows must work either way.
+    let _ = tx.rollback().await;
 
     let mut tx = writer
         .begin_with("BEGIN IMMEDIATE")
