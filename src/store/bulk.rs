@@ -86,7 +86,7 @@ pub(super) async fn import(
     mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
     input: impl AsyncBufRead + Unpin,
     rules: &Rules,
-) -> Result<ImportSummary, StoreError> {
+) -> Result<(ImportSummary, Vec<String>), StoreError> {
     let started = std::time::Instant::now();
     let scratch = Scratch::create(rules).await?;
     let summary = scratch.store.replay(input).await?;
@@ -172,7 +172,29 @@ pub(super) async fn import(
         copy_ms = (started.elapsed() - replayed).as_millis() as u64,
         "imported in bulk: replayed into a scratch SQLite file, then copied"
     );
-    Ok(summary)
+    Ok((summary, tables))
+}
+
+/// Gathers the planner's statistics of the tables an import filled, on
+/// two connections at once: the journal, the largest, on one, and the
+/// rest on the other. A failure is only reported: the rows are committed.
+pub(super) async fn analyze(pool: &sqlx::PgPool, tables: &[String]) {
+    let (journal, rest): (Vec<&String>, Vec<&String>) =
+        tables.iter().partition(|table| *table == "journal");
+    let run = async |group: Vec<&String>| {
+        if group.is_empty() {
+            return;
+        }
+        let names: Vec<&str> = group.iter().map(|table| table.as_str()).collect();
+        let statement = format!("ANALYZE {}", names.join(", "));
+        if let Err(error) = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(pool)
+            .await
+        {
+            tracing::warn!(error = %error, "import committed; analyzing after it failed");
+        }
+    };
+    tokio::join!(run(journal), run(rest));
 }
 
 /// The secondary indexes and foreign keys of the copied tables, taken off

@@ -440,13 +440,9 @@ impl Store {
             if let Backend::Postgres { writer, .. } = &self.backend {
                 self.health.check()?;
                 if let Some(tx) = bulk::begin_if_empty(writer).await? {
-                    let summary = bulk::import(tx, input, &self.rules).await?;
+                    let (summary, filled) = bulk::import(tx, input, &self.rules).await?;
                     // Frozen rows leave nothing to vacuum; the planner needs statistics.
-                    if let Some(analyze) = postgres::REFRESH_STATISTICS
-                        && let Err(error) = sqlx::query(analyze).execute(writer).await
-                    {
-                        tracing::warn!(error = %error, "import committed; analyzing after it failed");
-                    }
+                    bulk::analyze(writer, &filled).await;
                     return Ok(summary);
                 }
             }
