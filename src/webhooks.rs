@@ -46,6 +46,13 @@ pub struct Policy {
 /// The most deliveries one claim takes (sent side by side).
 const CLAIM: i64 = 32;
 
+/// How long a worker lets connection events go first on SQLite's one
+/// writer before it claims anyway (`yield_to_event_writes`).
+const YIELD_AT_MOST: Duration = Duration::from_millis(100);
+
+/// How often a yielding worker looks again.
+const YIELD_POLL: Duration = Duration::from_millis(2);
+
 /// The most bytes of an answer kept in the attempt log.
 const ANSWER_KEPT: usize = 1024;
 
@@ -157,6 +164,7 @@ pub async fn run(
         if *stop.borrow() {
             return;
         }
+        yield_to_event_writes(&store).await;
         let now = Timestamp::now();
         let claimed = store
             .claim_webhook_deliveries(now, later(now, lease), CLAIM)
@@ -169,6 +177,9 @@ pub async fn run(
                 let attempts = futures_util::future::join_all(sends).await;
                 let round: Vec<(ClaimedDelivery, AttemptRecord)> =
                     claimed.into_iter().zip(attempts).collect();
+                // Well within the leases: the last answer came within the
+                // timeout, and the lease is 5 s longer.
+                yield_to_event_writes(&store).await;
                 if let Err(error) = store.record_webhook_attempts(&round).await {
                     // The leases run out and the deliveries are sent
                     // again, with the same `webhook-id`s.
@@ -188,6 +199,18 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Waits, up to [`YIELD_AT_MOST`], while connection events are written or
+/// wait to be on SQLite's one writer. A round's claim and its record are
+/// writes there too, and the ingest that causes the messages would wait
+/// behind them; after the bound the round claims anyway, so deliveries go
+/// on under a steady ingest.
+async fn yield_to_event_writes(store: &Store) {
+    let started = Instant::now();
+    while store.event_writes_busy() && started.elapsed() < YIELD_AT_MOST {
+        tokio::time::sleep(YIELD_POLL).await;
     }
 }
 

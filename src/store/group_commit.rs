@@ -47,6 +47,12 @@ impl WaitingEvents {
         batches.drain(..count).collect()
     }
 
+    /// Whether batches wait for the writer or a group of them is being
+    /// applied.
+    fn busy(&self) -> bool {
+        !self.lock().is_empty() || self.turn.try_lock().is_err()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<WaitingBatch>> {
         self.batches.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -100,6 +106,14 @@ impl Store {
         }
     }
 
+    /// Whether connection events are being written on SQLite's one writer,
+    /// or wait for it: background writes (the webhook worker's) may let
+    /// them go first. Always false on PostgreSQL, whose writers go side by
+    /// side.
+    pub fn event_writes_busy(&self) -> bool {
+        matches!(self.backend, Backend::Sqlite { .. }) && self.waiting_events.busy()
+    }
+
     /// Takes the SQLite writer's turn and applies the group of batches
     /// waiting, if any are left.
     async fn apply_waiting_events(&self) {
@@ -124,5 +138,43 @@ impl Store {
         for (done, outcome) in done.into_iter().zip(outcomes) {
             let _ = done.send(outcome);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ConnectionEvent, EventKind, PartyKind};
+
+    /// What the webhook worker yields to: batches waiting, or a group of
+    /// them being applied; nothing once they are done.
+    #[tokio::test]
+    async fn event_writes_are_busy_while_batches_wait_or_a_group_is_applied() {
+        let waiting = WaitingEvents::default();
+        assert!(!waiting.busy(), "nothing waits at first");
+
+        let turn = waiting.turn.lock().await;
+        assert!(waiting.busy(), "a group is being applied");
+        drop(turn);
+        assert!(!waiting.busy(), "the group is done");
+
+        let event = ConnectionEvent {
+            event_id: "e1".into(),
+            session_id: 1,
+            party: PartyKind::Host,
+            participation_id: None,
+            support_agent_id: None,
+            call_id: "c1".into(),
+            ts: Timestamp::parse("2016-11-03T22:00:00").unwrap(),
+        };
+        let batch = EventBatch::parse(vec![(EventKind::Connect, event)]).unwrap();
+        let (done, _outcome) = oneshot::channel();
+        waiting.push(WaitingBatch {
+            batch: (batch, Timestamp::now()),
+            done,
+        });
+        assert!(waiting.busy(), "a batch waits");
+        assert_eq!(waiting.take_group().len(), 1);
+        assert!(!waiting.busy(), "the batch was taken");
     }
 }
