@@ -179,14 +179,15 @@ pub(super) async fn import(
 /// two connections at once: the journal, the largest, on one, and the
 /// rest on the other. A failure is only reported: the rows are committed.
 pub(super) async fn analyze(pool: &sqlx::PgPool, tables: &[String]) {
-    let (journal, rest): (Vec<&String>, Vec<&String>) =
-        tables.iter().partition(|table| *table == "journal");
-    let run = async |group: Vec<&String>| {
+    let (journal, rest): (Vec<&str>, Vec<&str>) = tables
+        .iter()
+        .map(String::as_str)
+        .partition(|table| *table == "journal");
+    let run = async |group: Vec<&str>| {
         if group.is_empty() {
             return;
         }
-        let names: Vec<&str> = group.iter().map(|table| table.as_str()).collect();
-        let statement = format!("ANALYZE {}", names.join(", "));
+        let statement = format!("ANALYZE {}", group.join(", "));
         if let Err(error) = sqlx::query(sqlx::AssertSqlSafe(statement))
             .execute(pool)
             .await

@@ -166,12 +166,13 @@ pub(super) async fn sqlite(database_url: &str, file: SqliteFile) -> Result<Backe
         .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(SQLITE_WRITE_WAIT_SECONDS))
         // A transaction that SQLite ended by itself (a full disk, an
-        // I/O error in a statement with no statement journal) leaves
-        // sqlx counting it open: its ROLLBACK fails, and so would
-        // every later BEGIN on the connection. Such a connection is
-        // closed instead of handed out, and the pool opens another.
-        // No hop to the connection's thread: the ping sqlx makes when
-        // a connection comes back has already run any rollback a
+        // I/O error in a statement with no statement journal) is noticed
+        // by sqlx from 0.9.1 (#4473); before, sqlx kept counting it open,
+        // its ROLLBACK failed, and so did every later BEGIN on the
+        // connection. A connection still counted in a transaction when it
+        // comes back is closed instead of handed out, and the pool opens
+        // another. No hop to the connection's thread: the ping sqlx makes
+        // when a connection comes back has already run any rollback a
         // dropped transaction queued.
         .before_acquire(|conn, _| {
             Box::pin(async move { Ok(!sqlx::Connection::is_in_transaction(&*conn)) })
